@@ -1,0 +1,505 @@
+"""Parse CASCADE.md, the plan of work, into tasks.
+
+The format is plain markdown: `#` names the project, `## L1: X` a branch, `### L2: Y` a group,
+and every row of a task table (`Task ID | Task Name | What Changes | Depends On`) a task.
+nova adds two things that keep such a file ordinary markdown:
+
+* settings, as a bullet list of `key: value` right under a heading (project, branch, group or
+  `#### <ID>` task heading) or as extra table columns (`Model`, `Timeout`, ...);
+* longer instructions for a task, as the text under a `#### <ID>: ...` heading.
+
+Parsing is pure (text in, `Cascade` or `CascadeError` out) and collects every problem it can
+find in one pass, each with its line, so a user fixes a file in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from engine.errors import CascadeError, Problem
+from engine.settings import (
+    DEFAULTS,
+    SETTING_KEYS,
+    SettingError,
+    Settings,
+    normalize_key,
+    parse_setting,
+    suggest,
+)
+
+MAX_BYTES = 64 * 1024 * 1024
+TASK_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
+_BULLET_SETTING = re.compile(r"^\s*[-*+]\s+\**`?([A-Za-z][A-Za-z _-]*?)`?\**\s*:\s*(.+?)\s*$")
+_NO_DEPS = {"", "-", "—", "–", "none", "n/a"}
+
+# Header names accepted for each column nova reads (normalized: lower case, hyphens).
+_COLUMNS = {
+    "id": ("task-id", "id"),
+    "name": ("task-name", "name", "title"),
+    "description": ("what-changes", "description", "details", "what"),
+    "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of a task table, with its resolved settings and instructions."""
+
+    id: str
+    name: str
+    description: str
+    depends_on: tuple[str, ...]
+    branch: str
+    group: str
+    line: int
+    instructions: str = ""
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """A parsed CASCADE.md: the project, its settings and its tasks in file order."""
+
+    path: str
+    project: str
+    settings: Settings
+    tasks: dict[str, Task]
+    warnings: tuple[Problem, ...] = ()
+
+    def sections(self) -> list[tuple[str, str]]:
+        """(branch, group) pairs in file order."""
+        seen: dict[tuple[str, str], None] = {}
+        for task in self.tasks.values():
+            seen.setdefault((task.branch, task.group), None)
+        return list(seen)
+
+
+@dataclass
+class _Section:
+    level: int
+    title: str
+    line: int
+    settings: dict[str, object] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+    taking_settings: bool = True
+
+
+@dataclass
+class _Row:
+    id: str
+    name: str
+    description: str
+    depends: list[tuple[str, int]]
+    branch: _Section | None
+    group: _Section | None
+    line: int
+    settings: dict[str, object]
+
+
+def split_row(line: str) -> list[str]:
+    """Cells of a markdown table row; `\\|` is a literal bar."""
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    cells = re.split(r"(?<!\\)\|", body)
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def _is_separator(cells: list[str]) -> bool:
+    return bool(cells) and all(_SEPARATOR_CELL.match(c.replace(" ", "")) for c in cells)
+
+
+def _plain(cell: str) -> str:
+    """A cell without the markdown emphasis people put around IDs."""
+    return cell.strip().strip("`*_").strip()
+
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.project: _Section | None = None
+        self.branch: _Section | None = None
+        self.group: _Section | None = None
+        self.detail: _Section | None = None
+        self.details: list[_Section] = []
+        self.branches: dict[str, int] = {}
+        self.groups: dict[tuple[str, str], int] = {}
+        self.rows: list[_Row] = []
+
+    def error(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message))
+
+    @property
+    def current(self) -> _Section | None:
+        return self.detail or self.group or self.branch or self.project
+
+    def parse(self) -> None:
+        in_fence = False
+        i = 0
+        while i < len(self.lines):
+            raw = self.lines[i]
+            lineno = i + 1
+            if _FENCE.match(raw):
+                in_fence = not in_fence
+                self._text(raw)
+                i += 1
+                continue
+            if in_fence:
+                self._text(raw)
+                i += 1
+                continue
+            heading = _HEADING.match(raw)
+            if heading:
+                self._heading(len(heading.group(1)), heading.group(2).strip(), lineno)
+                i += 1
+                continue
+            if raw.lstrip().startswith("|"):
+                end, is_tasks = self._table(i)
+                if not is_tasks:
+                    for j in range(i, end):
+                        self._text(self.lines[j], j + 1)
+                i = end
+                continue
+            self._text(raw, lineno)
+            i += 1
+
+    def _text(self, raw: str, lineno: int = 0) -> None:
+        section = self.current
+        if section is None:
+            return
+        if section.taking_settings and lineno:
+            if not raw.strip():
+                section.text.append(raw)
+                return
+            match = _BULLET_SETTING.match(raw)
+            if match and self._maybe_setting(section, match.group(1), match.group(2), lineno):
+                return
+            # Section bodies may mix prose and settings; a task's instructions start with them.
+            if section.level > 3:
+                section.taking_settings = False
+        section.text.append(raw)
+
+    def _maybe_setting(self, section: _Section, key: str, value: str, lineno: int) -> bool:
+        """Take `- key: value` as a setting when the key is one, or nearly one."""
+        norm = normalize_key(key)
+        if norm not in SETTING_KEYS:
+            hint = suggest(norm, SETTING_KEYS)
+            if hint:
+                self.error(lineno, f"unknown setting '{key.strip()}'.{hint}")
+                return True
+            return False
+        try:
+            name, parsed = parse_setting(norm, value)
+        except SettingError as exc:
+            self.error(lineno, str(exc))
+            return True
+        section.settings[name] = parsed
+        return True
+
+    def _heading(self, level: int, title: str, lineno: int) -> None:
+        if level == 1:
+            if self.project is not None:
+                self.error(
+                    lineno,
+                    f"a second project heading '# {title}' (the first is on line "
+                    f"{self.project.line}). Use '## L1: {title}' for a branch.",
+                )
+                return
+            self.project = _Section(1, title, lineno)
+            self.branch = self.group = self.detail = None
+        elif level == 2:
+            name = _LEVEL_PREFIX.sub("", title)
+            if name in self.branches:
+                self.error(
+                    lineno,
+                    f"branch '{name}' is defined twice (first on line {self.branches[name]}). "
+                    "Merge the two sections or rename one.",
+                )
+            self.branches.setdefault(name, lineno)
+            self.branch = _Section(2, name, lineno)
+            self.group = self.detail = None
+        elif level == 3:
+            name = _LEVEL_PREFIX.sub("", title)
+            branch = self.branch.title if self.branch else ""
+            key = (branch, name)
+            if key in self.groups:
+                self.error(
+                    lineno,
+                    f"group '{name}' is defined twice in this branch (first on line "
+                    f"{self.groups[key]}). Merge the two sections or rename one.",
+                )
+            self.groups.setdefault(key, lineno)
+            self.group = _Section(3, name, lineno)
+            self.detail = None
+        else:
+            self.detail = _Section(level, title, lineno)
+            self.details.append(self.detail)
+
+    def _table(self, start: int) -> tuple[int, bool]:
+        """Read the table at line index `start`: (index after it, whether it lists tasks)."""
+        end = start
+        while end < len(self.lines) and self.lines[end].lstrip().startswith("|"):
+            end += 1
+        header = split_row(self.lines[start])
+        has_separator = end - start >= 2 and _is_separator(split_row(self.lines[start + 1]))
+        columns = [normalize_key(c) for c in header]
+        index = {
+            role: next((i for i, c in enumerate(columns) if c in names), None)
+            for role, names in _COLUMNS.items()
+        }
+        in_section = self.branch is not None or self.group is not None
+        if index["id"] is None:
+            if in_section and self.detail is None and has_separator:
+                self.error(
+                    start + 1,
+                    f"this table has no 'Task ID' column (it has: {', '.join(header)}). "
+                    "Task tables need the columns Task ID | Task Name | What Changes | "
+                    "Depends On; put other tables under a '#### Notes' heading.",
+                )
+                return end, True
+            return end, False
+        if not has_separator:
+            self.error(
+                start + 1,
+                "this task table has no separator row under its header. Add a line like "
+                "'|---|---|---|---|' below the header.",
+            )
+            return end, True
+        missing = [label for role, label in (("name", "Task Name"), ("depends", "Depends On"))
+                   if index[role] is None]
+        if missing:
+            self.error(
+                start + 1,
+                f"this task table has no {' or '.join(repr(m) for m in missing)} column "
+                f"(it has: {', '.join(header)}). Add the column; write '-' for no dependencies.",
+            )
+            return end, True
+        if not in_section:
+            self.error(
+                start + 1,
+                "this task table is outside any section. Put it under a '## L1: <branch>' "
+                "heading (and optionally a '### L2: <group>' heading).",
+            )
+            return end, True
+        setting_columns = [(i, c) for i, c in enumerate(columns) if c in SETTING_KEYS]
+        for offset in range(start + 2, end):
+            self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
+        return end, True
+
+    def _row(
+        self,
+        cells: list[str],
+        lineno: int,
+        header: list[str],
+        index: dict[str, int | None],
+        setting_columns: list[tuple[int, str]],
+    ) -> None:
+        if len(cells) != len(header):
+            self.error(
+                lineno,
+                f"this row has {len(cells)} cells but the table header has {len(header)}. "
+                "Make every row have one cell per column (escape a literal bar as '\\|').",
+            )
+            return
+
+        def cell(role: str) -> str:
+            at = index[role]
+            return cells[at] if at is not None else ""
+
+        task_id = _plain(cell("id"))
+        if not task_id:
+            self.error(lineno, "this row has an empty Task ID. Give every task an ID like F1.")
+            return
+        if not TASK_ID.match(task_id):
+            self.error(
+                lineno,
+                f"task ID '{task_id}' is not allowed: IDs name files (logs/<ID>.log), so they "
+                "use only ASCII letters, digits, '.', '_' and '-', start with a letter or "
+                "digit, and are at most 64 characters.",
+            )
+            return
+        depends: list[tuple[str, int]] = []
+        raw_deps = cell("depends").strip()
+        if raw_deps.lower() not in _NO_DEPS:
+            for part in re.split(r"[,;]", raw_deps):
+                dep = _plain(part)
+                if dep and dep.lower() not in _NO_DEPS and dep not in (d for d, _ in depends):
+                    depends.append((dep, lineno))
+        settings: dict[str, object] = {}
+        for at, key in setting_columns:
+            value = cells[at].strip()
+            if value.lower() in _NO_DEPS:
+                continue
+            try:
+                name, parsed = parse_setting(key, value)
+            except SettingError as exc:
+                self.error(lineno, f"task '{task_id}': {exc}")
+                continue
+            settings[name] = parsed
+        self.rows.append(
+            _Row(
+                id=task_id,
+                name=_plain(cell("name")) or task_id,
+                description=cell("description").strip(),
+                depends=depends,
+                branch=self.branch,
+                group=self.group,
+                line=lineno,
+                settings=settings,
+            )
+        )
+
+    def build(self) -> Cascade:
+        if not self.rows and not self.problems:
+            self.error(
+                0,
+                "no tasks found. Add a section with a task table, for example:\n"
+                "  ## L1: App\n  | Task ID | Task Name | What Changes | Depends On |\n"
+                "  |---|---|---|---|\n  | A1 | First task | What it does | - |",
+            )
+        by_id: dict[str, _Row] = {}
+        by_folded: dict[str, _Row] = {}
+        for row in self.rows:
+            if row.id in by_id:
+                self.error(
+                    row.line,
+                    f"task ID '{row.id}' is defined twice (first on line "
+                    f"{by_id[row.id].line}). Rename one of them.",
+                )
+                continue
+            if row.id.lower() in by_folded:
+                other = by_folded[row.id.lower()]
+                self.error(
+                    row.line,
+                    f"task ID '{row.id}' differs from '{other.id}' (line {other.line}) only in "
+                    "case; their log files would collide. Rename one of them.",
+                )
+                continue
+            by_id[row.id] = row
+            by_folded[row.id.lower()] = row
+        for row in by_id.values():
+            for dep, lineno in row.depends:
+                if dep == row.id:
+                    self.error(lineno, f"task '{row.id}' depends on itself. Remove '{dep}'.")
+                elif dep not in by_id:
+                    self.error(
+                        lineno,
+                        f"task '{row.id}' depends on '{dep}', which is not defined."
+                        f"{suggest(dep, list(by_id))}",
+                    )
+        instructions, detail_settings = self._details(by_id)
+        project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
+        tasks: dict[str, Task] = {}
+        for row in by_id.values():
+            merged = project_settings
+            for layer in (
+                row.branch.settings if row.branch else {},
+                row.group.settings if row.group else {},
+                row.settings,
+                detail_settings.get(row.id, {}),
+            ):
+                merged = Settings(**layer).over(merged)  # type: ignore[arg-type]
+            tasks[row.id] = Task(
+                id=row.id,
+                name=row.name,
+                description=row.description,
+                depends_on=tuple(d for d, _ in row.depends),
+                branch=row.branch.title if row.branch else "",
+                group=row.group.title if row.group else "",
+                line=row.line,
+                instructions=instructions.get(row.id, ""),
+                settings=merged,
+            )
+        if self.problems:
+            raise CascadeError(self.problems)
+        return Cascade(
+            path=self.path,
+            project=self.project.title if self.project else "",
+            settings=project_settings,
+            tasks=tasks,
+            warnings=tuple(self.warnings),
+        )
+
+    def _details(
+        self, by_id: dict[str, _Row]
+    ) -> tuple[dict[str, str], dict[str, dict[str, object]]]:
+        """Instructions and settings from `#### <ID>: ...` sections, keyed by task ID."""
+        instructions: dict[str, str] = {}
+        settings: dict[str, dict[str, object]] = {}
+        for section in self.details:
+            first = section.title.split(maxsplit=1)[0].rstrip(":.") if section.title else ""
+            if first.lower() == "task" and len(section.title.split()) > 1:
+                first = section.title.split()[1].rstrip(":.")
+            first = _plain(first)
+            if first not in by_id:
+                if section.settings:
+                    self.error(
+                        section.line,
+                        f"heading '{section.title}' has settings but names no task."
+                        f"{suggest(first, list(by_id))} Start the heading with the task ID, "
+                        "like '#### F4: Validation Utils'.",
+                    )
+                elif TASK_ID.match(first) and suggest(first, list(by_id)):
+                    self.warnings.append(
+                        Problem(
+                            self.path,
+                            section.line,
+                            f"heading '{section.title}' names no task, so its text goes to no "
+                            f"agent.{suggest(first, list(by_id))}",
+                        )
+                    )
+                continue
+            if first in instructions or first in settings:
+                self.error(
+                    section.line,
+                    f"task '{first}' has a second instructions heading. Merge them into one.",
+                )
+                continue
+            instructions[first] = "\n".join(section.text).strip()
+            settings[first] = section.settings
+        return instructions, settings
+
+
+def parse_cascade(text: str, path: str = "CASCADE.md") -> Cascade:
+    """Parse CASCADE.md text; raise CascadeError listing every problem with its line."""
+    parser = _Parser(text, path)
+    parser.parse()
+    return parser.build()
+
+
+def decode_cascade(data: bytes, path: str) -> str:
+    """The text of a CASCADE.md file, or CascadeError if it is not a markdown text file."""
+    if len(data) > MAX_BYTES:
+        raise CascadeError(
+            [Problem(path, 0, f"is {len(data) // (1024 * 1024)} MiB; nova reads task files of "
+                     f"at most {MAX_BYTES // (1024 * 1024)} MiB. Split the plan into several "
+                     "files.")]
+        )
+    if b"\x00" in data[:8192]:
+        raise CascadeError(
+            [Problem(path, 0, "is a binary file, not markdown. Point nova at your CASCADE.md.")]
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CascadeError(
+            [Problem(path, line, f"is not valid UTF-8 (byte 0x{data[exc.start]:02x}). Save "
+                     "the file as UTF-8.")]
+        ) from None
+    return text
+
+
+def effective_settings(task: Task, overrides: Settings) -> Settings:
+    """A task's settings with command-line overrides on top and defaults underneath."""
+    return overrides.over(task.settings.over(DEFAULTS))

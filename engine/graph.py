@@ -1,0 +1,125 @@
+"""The task graph: dependency checks, waves, priorities, and DOT / Mermaid drawings.
+
+Built once from a parsed `Cascade`; pure (no I/O). networkx does the graph work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from engine.cascade import Cascade
+from engine.errors import CascadeError, Problem
+
+
+@dataclass(frozen=True)
+class TaskGraph:
+    """Dependencies as `deps[id]` (what a task waits for) and `dependents[id]` (what waits)."""
+
+    order: tuple[str, ...]
+    deps: dict[str, tuple[str, ...]]
+    dependents: dict[str, tuple[str, ...]]
+    priority: dict[str, int]
+
+    def waves(self) -> list[list[str]]:
+        """Tasks grouped so that each wave only depends on earlier waves."""
+        level: dict[str, int] = {}
+        for task_id in self.order:
+            level[task_id] = max((level[d] + 1 for d in self.deps[task_id]), default=0)
+        waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+        for task_id in self.order:
+            waves[level[task_id]].append(task_id)
+        return waves
+
+    def downstream(self, task_id: str) -> list[str]:
+        """Every task that depends on `task_id`, directly or not."""
+        seen: dict[str, None] = {}
+        stack = list(self.dependents[task_id])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen[current] = None
+                stack.extend(self.dependents[current])
+        return list(seen)
+
+
+def build_graph(cascade: Cascade) -> TaskGraph:
+    """The graph of a cascade; CascadeError naming each dependency cycle if there is one."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(cascade.tasks)
+    for task in cascade.tasks.values():
+        graph.add_edges_from((dep, task.id) for dep in task.depends_on)
+    problems = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) < 2:
+            continue
+        cycle = [edge[0] for edge in nx.find_cycle(graph.subgraph(component))]
+        first = min(cycle, key=lambda t: cascade.tasks[t].line)
+        at = cycle.index(first)
+        cycle = cycle[at:] + cycle[:at]
+        path = " → ".join([*cycle, cycle[0]])
+        problems.append(
+            Problem(
+                cascade.path,
+                cascade.tasks[first].line,
+                f"tasks depend on each other in a cycle: {path}. Remove one of these "
+                "dependencies.",
+            )
+        )
+    if problems:
+        raise CascadeError(problems)
+    # File order breaks ties, so waves and dispatch read the way the file does.
+    position = {task_id: i for i, task_id in enumerate(cascade.tasks)}
+    order = tuple(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+    deps = {t: cascade.tasks[t].depends_on for t in order}
+    dependents = {t: tuple(graph.successors(t)) for t in order}
+    # Longest chain of work still waiting on a task: start the critical path first.
+    priority: dict[str, int] = {}
+    for task_id in reversed(order):
+        priority[task_id] = 1 + max((priority[s] for s in dependents[task_id]), default=0)
+    return TaskGraph(order=order, deps=deps, dependents=dependents, priority=priority)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_dot(cascade: Cascade) -> str:
+    """Graphviz DOT, one cluster per branch and group."""
+    lines = [f"digraph {_quote(cascade.project or 'cascade')} {{", "  rankdir=LR;",
+             "  node [shape=box, style=rounded];"]
+    for n, (branch, group) in enumerate(cascade.sections()):
+        label = f"{branch} / {group}" if group else branch
+        lines.append(f"  subgraph cluster_{n} {{")
+        lines.append(f"    label={_quote(label)};")
+        for task in cascade.tasks.values():
+            if (task.branch, task.group) == (branch, group):
+                lines.append(f"    {_quote(task.id)} [label={_quote(task.id + ': ' + task.name)}];")
+        lines.append("  }")
+    for task in cascade.tasks.values():
+        for dep in task.depends_on:
+            lines.append(f"  {_quote(dep)} -> {_quote(task.id)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_id(task_id: str) -> str:
+    return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)
+
+
+def render_mermaid(cascade: Cascade) -> str:
+    """A Mermaid flowchart, one subgraph per branch and group."""
+    lines = ["flowchart LR"]
+    for n, (branch, group) in enumerate(cascade.sections()):
+        label = f"{branch} / {group}" if group else branch
+        lines.append(f'  subgraph s{n}["{label.replace(chr(34), "#quot;")}"]')
+        for task in cascade.tasks.values():
+            if (task.branch, task.group) == (branch, group):
+                text = f"{task.id}: {task.name}".replace('"', "#quot;")
+                lines.append(f'    {_mermaid_id(task.id)}["{text}"]')
+        lines.append("  end")
+    for task in cascade.tasks.values():
+        for dep in task.depends_on:
+            lines.append(f"  {_mermaid_id(dep)} --> {_mermaid_id(task.id)}")
+    return "\n".join(lines) + "\n"

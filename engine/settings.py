@@ -1,0 +1,161 @@
+"""Task settings: the knobs a CASCADE.md or the command line can set, and how they inherit.
+
+A setting can be given for the whole project, a `## L1` branch, a `### L2` group, or one task
+(most specific wins), and on the command line (which wins over the file). Every value is parsed
+here, once, so that a typo is reported with its line before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+AGENTS = ("claude", "command")
+PERMISSION_MODES = ("default", "acceptEdits", "bypassPermissions", "plan", "dontAsk")
+DEFAULT_ALLOWED_TOOLS = "Bash Edit Write Read Glob Grep"
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class SettingError(ValueError):
+    """A setting's key or value is not usable; the message says why and what would be."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings as written; None means "not set here, inherit"."""
+
+    agent: str | None = None
+    command: str | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    allowed_tools: str | None = None
+    permission_mode: str | None = None
+    timeout: float | None = None
+    stall_timeout: float | None = None
+    retries: int | None = None
+    retry_delay: float | None = None
+    workdir: str | None = None
+
+    def over(self, base: Settings) -> Settings:
+        """These settings, with anything unset taken from `base`."""
+        changes = {f.name: getattr(self, f.name) for f in fields(self)}
+        return dataclasses.replace(
+            base, **{k: v for k, v in changes.items() if v is not None}
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings that are set, keyed as written in CASCADE.md."""
+        return {
+            key_of(f.name): getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+
+def key_of(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
+SETTING_KEYS = tuple(key_of(f.name) for f in fields(Settings))
+
+DEFAULTS = Settings(
+    agent="claude",
+    allowed_tools=DEFAULT_ALLOWED_TOOLS,
+    permission_mode="acceptEdits",
+    timeout=3600.0,
+    retries=2,
+    retry_delay=10.0,
+)
+
+
+def normalize_key(text: str) -> str:
+    """`Max Turns`, `max_turns` and `max-turns` are the same key."""
+    return re.sub(r"[\s_]+", "-", text.strip().strip("*`").strip().lower())
+
+
+def suggest(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """` Did you mean 'x'?` for the closest choice, or nothing."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `30m`, `1h30m` or `1.5h`."""
+    compact = text.strip().replace(" ", "")
+    pos, total = 0, 0.0
+    while pos < len(compact):
+        match = _DURATION.match(compact, pos)
+        if not match or match.end() == pos:
+            raise SettingError(
+                f"'{text}' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+            )
+        unit = match.group(2).lower() if match.group(2) else None
+        total += float(match.group(1)) * _UNIT_SECONDS[unit]
+        pos = match.end()
+    if not compact or total <= 0:
+        raise SettingError(f"'{text}' is not a positive duration; write it like 90s or 30m.")
+    return total
+
+
+def _parse_int(text: str, key: str, minimum: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise SettingError(f"{key} must be a whole number, not '{text}'.") from None
+    if value < minimum:
+        raise SettingError(f"{key} must be at least {minimum}, not {value}.")
+    return value
+
+
+def _parse_choice(text: str, key: str, choices: tuple[str, ...]) -> str:
+    value = text.strip()
+    by_lower = {c.lower(): c for c in choices}
+    if value.lower() in by_lower:
+        return by_lower[value.lower()]
+    raise SettingError(
+        f"{key} '{value}' is not one of {', '.join(choices)}.{suggest(value, choices)}"
+    )
+
+
+def parse_setting(key: str, text: str) -> tuple[str, Any]:
+    """(field name, parsed value) for one `key: value`; SettingError if either is bad."""
+    norm = normalize_key(key)
+    value = text.strip().strip("`").strip()
+    if norm not in SETTING_KEYS:
+        raise SettingError(
+            f"unknown setting '{key.strip()}'.{suggest(norm, SETTING_KEYS)} "
+            f"Known settings: {', '.join(SETTING_KEYS)}."
+        )
+    if not value:
+        raise SettingError(f"setting '{norm}' has no value.")
+    name = norm.replace("-", "_")
+    parsed: Any
+    if norm == "agent":
+        parsed = _parse_choice(value, norm, AGENTS)
+    elif norm == "permission-mode":
+        parsed = _parse_choice(value, norm, PERMISSION_MODES)
+    elif norm in ("timeout", "stall-timeout", "retry-delay"):
+        parsed = parse_duration(value)
+    elif norm in ("max-turns",):
+        parsed = _parse_int(value, norm, 1)
+    elif norm == "retries":
+        parsed = _parse_int(value, norm, 0)
+    elif norm == "max-budget-usd":
+        try:
+            parsed = float(value.lstrip("$"))
+        except ValueError:
+            raise SettingError(f"max-budget-usd must be a number, not '{value}'.") from None
+    else:
+        parsed = value
+    return name, parsed
+
+
+def settings_from(pairs: dict[str, Any]) -> Settings:
+    """Settings from already-parsed field values."""
+    return Settings(**pairs)
