@@ -1,0 +1,198 @@
+"""Agent adapters: how to launch one task's agent, and how to read what it prints.
+
+Two adapters: Claude Code (`claude -p --output-format stream-json --verbose`, prompt on stdin)
+and a generic command (any program, argv from a template, never through a shell). Both are
+pure: they build a `Launch` and a parser; running it is the executor's job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from engine.errors import AgentNotFoundError, ConfigError
+from engine.outcome import Exit, Verdict, classify_claude, classify_command
+from engine.settings import Settings
+from engine.stream import ClaudeStream, RateLimit
+from engine.usage import Tokens, model_key
+
+# Variables that make a nested Claude Code refuse to start, or change how it reports.
+_DROPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")
+_TOKEN_LINE = re.compile(rb"Token usage:\s*(.*)", re.IGNORECASE)
+_PAIR = re.compile(rb"([a-z_]+)\s*=\s*([^\s,]+)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\{(id|name|prompt_file|cascade_dir|attempt)\}")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything needed to start one agent process."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    env: Mapping[str, str] = field(repr=False)
+    stdin: bytes | None
+
+
+class OutputParser(Protocol):
+    """Reads an agent's stdout line by line and judges the attempt when it ends."""
+
+    session_id: str | None
+    rate_limit: RateLimit | None
+
+    def feed(self, line: bytes) -> list[str]: ...
+    def tokens(self) -> dict[str, Tokens]: ...
+    def cost_usd(self) -> float | None: ...
+    def result_text(self) -> str: ...
+    def verdict(
+        self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
+    ) -> Verdict: ...
+
+
+class ClaudeParser(ClaudeStream):
+    def verdict(
+        self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
+    ) -> Verdict:
+        return classify_claude(exit, self, stderr_tail, now, limits)
+
+
+class CommandParser:
+    """`Token usage: input=N, output=N, cache_read=N, cache_creation=N` lines, summed, plus
+    Claude-style stream-json lines when the command prints them."""
+
+    def __init__(self, default_model: str) -> None:
+        self.default_model = default_model
+        self.session_id: str | None = None
+        self.rate_limit: RateLimit | None = None
+        self._counted: dict[str, Tokens] = {}
+        self._cost: float | None = None
+        self._stream: ClaudeStream | None = None
+
+    def feed(self, line: bytes) -> list[str]:
+        stripped = line.strip()
+        if stripped.startswith(b"{"):
+            if self._stream is None:
+                self._stream = ClaudeStream()
+            out = self._stream.feed(stripped)
+            self.session_id = self._stream.session_id
+            self.rate_limit = self._stream.rate_limit
+            return out
+        match = _TOKEN_LINE.search(stripped)
+        if match:
+            self._count(match.group(1))
+        text = stripped.decode("utf-8", "replace")
+        return [text] if text else []
+
+    def _count(self, body: bytes) -> None:
+        values: dict[str, int] = {}
+        model = self.default_model
+        for key, raw in _PAIR.findall(body):
+            name = key.decode().lower()
+            if name == "model":
+                model = model_key(raw.decode("utf-8", "replace"))
+            elif name in ("cost", "cost_usd"):
+                try:
+                    self._cost = (self._cost or 0.0) + float(raw.decode().lstrip("$"))
+                except ValueError:
+                    pass
+            elif raw.isdigit():
+                values[name] = int(raw)
+        tokens = Tokens(
+            values.get("input", 0),
+            values.get("output", 0),
+            values.get("cache_read", 0),
+            values.get("cache_creation", 0),
+        )
+        self._counted[model] = self._counted[model] + tokens if model in self._counted else tokens
+
+    def tokens(self) -> dict[str, Tokens]:
+        if self._stream is not None:
+            streamed = self._stream.tokens()
+            if streamed:
+                merged = dict(self._counted)
+                for m, t in streamed.items():
+                    merged[m] = merged[m] + t if m in merged else t
+                return merged
+        return dict(self._counted)
+
+    def cost_usd(self) -> float | None:
+        streamed = self._stream.cost_usd() if self._stream else None
+        if streamed is None:
+            return self._cost
+        return streamed + (self._cost or 0.0)
+
+    def result_text(self) -> str:
+        return self._stream.result_text() if self._stream else ""
+
+    def verdict(
+        self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
+    ) -> Verdict:
+        return classify_command(exit, self._stream, stderr_tail, limits)
+
+
+def agent_env(base: Mapping[str, str], markers: Mapping[str, str]) -> dict[str, str]:
+    """The environment of an agent: nova's own, without nesting markers, plus nova's markers."""
+    env = {k: v for k, v in base.items() if k not in _DROPPED_ENV}
+    env.update(markers)
+    return env
+
+
+def claude_argv(
+    binary: str, settings: Settings, resume_session: str | None = None
+) -> tuple[str, ...]:
+    """The `claude -p` command line for a task; the prompt goes on stdin."""
+    argv = [binary, "-p", "--output-format", "stream-json", "--verbose"]
+    if settings.model:
+        argv += ["--model", settings.model]
+    if settings.max_turns:
+        argv += ["--max-turns", str(settings.max_turns)]
+    if settings.max_budget_usd:
+        argv += ["--max-budget-usd", f"{settings.max_budget_usd:g}"]
+    if settings.permission_mode and settings.permission_mode != "default":
+        argv += ["--permission-mode", settings.permission_mode]
+    if settings.allowed_tools:
+        argv += ["--allowedTools", settings.allowed_tools]
+    if resume_session:
+        argv += ["--resume", resume_session]
+    return tuple(argv)
+
+
+def command_argv(template: str, values: Mapping[str, str]) -> tuple[str, ...]:
+    """Split a command template as a shell would split words, then fill its placeholders.
+
+    Placeholders are filled after splitting, so a task name with spaces or quotes stays one
+    argument and can never inject another.
+    """
+    try:
+        words = shlex.split(template)
+    except ValueError as exc:
+        raise ConfigError(f"agent command '{template}' cannot be split into words: {exc}.") from None
+    if not words:
+        raise ConfigError("the agent command is empty. Give a program to run, like "
+                          "--agent-cmd 'python3 agent.py {id} {prompt_file}'.")
+    return tuple(_PLACEHOLDER.sub(lambda m: values[m.group(1)], w) for w in words)
+
+
+def find_program(program: str, cwd: str, what: str, fix: str) -> str:
+    """The path of `program` (a name on PATH or a path), or AgentNotFoundError."""
+    if os.sep in program:
+        path = Path(cwd, program) if not os.path.isabs(program) else Path(program)
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        raise AgentNotFoundError(f"{what} '{program}' does not exist or is not executable. {fix}")
+    found = shutil.which(program)
+    if found is None:
+        raise AgentNotFoundError(f"{what} '{program}' is not on PATH. {fix}")
+    return found
+
+
+CLAUDE_INSTALL_HINT = (
+    "Install Claude Code with 'npm install -g @anthropic-ai/claude-code', or point nova at it "
+    "with --claude PATH (or NOVA_CLAUDE=PATH). To run tasks with another program, use "
+    "--agent-cmd."
+)

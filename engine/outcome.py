@@ -1,0 +1,229 @@
+"""What happened to an agent attempt, as data: done, or failed for a classified reason.
+
+The classes decide the policy (`engine.runner` applies it): transient failures are retried with
+backoff, permanent ones are not, an authentication failure also stops new launches, a usage
+limit pauses the whole run without spending an attempt. Pure: the inputs are the exit status,
+the parsed stream and the tail of stderr; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from engine.stream import ClaudeStream, RateLimit
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+
+
+class Failure(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    AUTH = "auth"
+    INCOMPLETE = "incomplete"
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    STALLED = "stalled"
+    CANCELLED = "cancelled"
+
+    @property
+    def retryable(self) -> bool:
+        return self in (Failure.TRANSIENT, Failure.STALLED)
+
+
+class StopCause(StrEnum):
+    """Why nova itself ended an agent, if it did."""
+
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+    STALL = "stall"
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How an agent process ended."""
+
+    returncode: int | None
+    stopped_by: StopCause | None = None
+    duration: float = 0.0
+
+    @property
+    def signal(self) -> int | None:
+        return -self.returncode if self.returncode is not None and self.returncode < 0 else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    failure: Failure | None
+    reason: str
+    rate_limit: RateLimit | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+DONE = Verdict(None, "")
+
+_PERMANENT_STATUS = {400, 403, 404, 413}
+_AUTH_TEXT = re.compile(
+    r"invalid api key|authentication|not logged in|please run /login|oauth token|"
+    r"x-api-key|unauthori[sz]ed|credit balance is too low",
+    re.IGNORECASE,
+)
+_PERMANENT_TEXT = re.compile(
+    r"prompt is too long|model.{0,40}(not found|does not exist|not available)|"
+    r"invalid model|invalid_request_error|permission_error|not_found_error",
+    re.IGNORECASE,
+)
+_LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
+_LIMIT_CLOCK = re.compile(
+    r"(?:limit reached|hit your [\w -]*limit)[^\n]{0,20}?resets\s+(?:at\s+)?"
+    r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)]+)\))?",
+    re.IGNORECASE,
+)
+_LIMIT_ANY = re.compile(r"usage limit reached|hit your [\w -]*limit|\d-hour limit reached", re.I)
+
+
+def parse_limit_text(text: str, now: float) -> RateLimit | None:
+    """A usage limit from the CLI's message text, for when no `rate_limit_event` came."""
+    match = _LIMIT_EPOCH.search(text)
+    if match:
+        return RateLimit("rejected", float(match.group(1)), None)
+    match = _LIMIT_CLOCK.search(text)
+    if match:
+        hour = int(match.group(1)) % 12 if match.group(3) else int(match.group(1))
+        if (match.group(3) or "").lower() == "pm":
+            hour += 12
+        minute = int(match.group(2) or 0)
+        zone = _zone(match.group(4))
+        current = datetime.fromtimestamp(now, zone)
+        reset = current.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
+        if reset <= current:
+            reset += timedelta(days=1)
+        kind = "five_hour" if re.search(r"5-hour|session", text, re.I) else None
+        return RateLimit("rejected", reset.timestamp(), kind)
+    if _LIMIT_ANY.search(text):
+        return RateLimit("rejected", None, None)
+    return None
+
+
+def _zone(name: str | None) -> datetime.tzinfo:  # type: ignore[name-defined]
+    if not name or name.upper() == "UTC":
+        return UTC
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:  # unknown zone names fall back to UTC rather than failing the run
+        return UTC
+
+
+def _stop_verdict(exit: Exit, limits: dict[str, float]) -> Verdict | None:
+    if exit.stopped_by is StopCause.CANCEL:
+        return Verdict(Failure.CANCELLED, "stopped by the user")
+    if exit.stopped_by is StopCause.TIMEOUT:
+        return Verdict(Failure.TIMEOUT, f"timed out after {_seconds(limits.get('timeout'))}")
+    if exit.stopped_by is StopCause.STALL:
+        return Verdict(
+            Failure.STALLED, f"no output for {_seconds(limits.get('stall_timeout'))}; ended it"
+        )
+    return None
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "its time limit"
+    if value >= 3600 and value % 3600 == 0:
+        return f"{value / 3600:g}h"
+    if value >= 60 and value % 60 == 0:
+        return f"{value / 60:g}m"
+    return f"{value:g}s"
+
+
+def classify_claude(
+    exit: Exit,
+    stream: ClaudeStream,
+    stderr_tail: str,
+    now: float,
+    limits: dict[str, float] | None = None,
+) -> Verdict:
+    """Success means a final `result` with is_error false, a stop reason, and exit 0."""
+    stopped = _stop_verdict(exit, limits or {})
+    if stopped:
+        return stopped
+    result = stream.result
+    text = " ".join(
+        t for t in (stream.result_text(), stream.api_error or "", stderr_tail) if t
+    )
+    if stream.rate_limit and stream.rate_limit.status == "rejected":
+        return Verdict(Failure.RATE_LIMIT, "usage limit reached", stream.rate_limit)
+    if result is not None and not result.get("is_error") and exit.returncode == 0:
+        if result.get("stop_reason") is None:
+            return Verdict(
+                Failure.TRANSIENT, "the API stream was cut: the result has no stop reason"
+            )
+        return DONE
+    limit = parse_limit_text(text, now)
+    if limit is not None:
+        return Verdict(Failure.RATE_LIMIT, "usage limit reached", limit)
+    if result is not None:
+        subtype = str(result.get("subtype"))
+        if subtype == "error_max_turns":
+            return Verdict(Failure.INCOMPLETE, f"reached max turns ({result.get('num_turns')})")
+        if subtype == "error_max_budget_usd":
+            return Verdict(Failure.INCOMPLETE, "reached the task's max budget")
+    status = stream.api_error_status
+    detail = _first_line(text) or f"exit code {exit.returncode}"
+    if status == 401 or _AUTH_TEXT.search(text):
+        return Verdict(Failure.AUTH, f"authentication failed: {detail}")
+    if status in _PERMANENT_STATUS or _PERMANENT_TEXT.search(text):
+        prefix = f"API error {status}: " if status else ""
+        return Verdict(Failure.PERMANENT, prefix + detail)
+    if result is not None:
+        prefix = f"API error {status}: " if status else ""
+        return Verdict(Failure.TRANSIENT, prefix + detail)
+    if exit.signal:
+        return Verdict(Failure.TRANSIENT, f"the agent was killed by signal {exit.signal}")
+    return Verdict(
+        Failure.TRANSIENT,
+        f"the agent exited with code {exit.returncode} without a final result"
+        + (f": {detail}" if text else ""),
+    )
+
+
+def classify_command(
+    exit: Exit, stream: ClaudeStream | None, stderr_tail: str, limits: dict[str, float] | None
+) -> Verdict:
+    """A command agent succeeds with exit 0 (and, if it spoke stream-json, a good result)."""
+    stopped = _stop_verdict(exit, limits or {})
+    if stopped:
+        return stopped
+    if stream is not None and stream.result is not None and stream.result.get("is_error"):
+        return Verdict(Failure.TRANSIENT, _first_line(stream.result_text()) or "result is_error")
+    if exit.returncode == 0:
+        return DONE
+    if exit.signal:
+        return Verdict(Failure.TRANSIENT, f"the command was killed by signal {exit.signal}")
+    detail = _first_line(stderr_tail)
+    return Verdict(
+        Failure.TRANSIENT,
+        f"the command exited with code {exit.returncode}" + (f": {detail}" if detail else ""),
+    )
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            flat = " ".join(line.split())
+            return flat if len(flat) <= 300 else flat[:299] + "…"
+    return ""

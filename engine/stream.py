@@ -1,0 +1,272 @@
+"""Read Claude Code's `--output-format stream-json` one line at a time.
+
+Pure: a line (bytes) goes in; what a person should see in the task log comes out, and the parser
+keeps what nova must know: session id, live and final tokens per model, cost, the final
+`result`, API retries and usage-limit events. The rules follow observed CLI behaviour
+(`shared/claude-code.md`): count each assistant `message.id` once, trust `result.modelUsage`
+once it exists, and never crash on a line or event type we do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.usage import (
+    Tokens,
+    model_key,
+    sum_by_model,
+    tokens_from_api_usage,
+    tokens_from_model_usage,
+)
+
+SUMMARY_CHARS = 240
+
+# Lines whose type nova does not need are skipped without a JSON parse: tool results can be
+# megabytes, and the type key comes first in every line the CLI writes.
+_SKIP_PREFIXES = (b'{"type":"stream_event"',)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A usage-limit event or message: whether launches must stop, and until when."""
+
+    status: str  # allowed | allowed_warning | rejected
+    resets_at: float | None
+    limit_type: str | None
+    utilization: float | None = None
+
+
+def short(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """One line of at most `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def describe_tool_call(name: str, tool_input: object) -> str:
+    """`Bash: ls -la`, `Edit: src/app.py` — the one-line form of a tool call."""
+    if isinstance(tool_input, dict):
+        for key in ("command", "file_path", "path", "pattern", "url", "description", "prompt"):
+            value = tool_input.get(key)
+            if isinstance(value, str) and value:
+                return f"{name}: {short(value)}"
+        return f"{name}: {short(json.dumps(tool_input, ensure_ascii=False))}"
+    return name
+
+
+def _result_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [c.get("text", "") for c in content if isinstance(c, dict)]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+class ClaudeStream:
+    """State of one agent attempt's stream-json output, fed line by line."""
+
+    def __init__(self) -> None:
+        self.session_id: str | None = None
+        self.model: str | None = None
+        self.version: str | None = None
+        self.permission_mode: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.rate_limit: RateLimit | None = None
+        self.api_error: str | None = None
+        self.api_error_status: int | None = None
+        self.lines = 0
+        self.bad_lines = 0
+        self._messages: dict[str, tuple[str, Tokens]] = {}
+        self._live: dict[str, Tokens] | None = None
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def feed(self, line: bytes) -> list[str]:
+        """Take one line of stdout; return the log lines it is worth, maybe none."""
+        self.lines += 1
+        stripped = line.strip()
+        if not stripped:
+            return []
+        if stripped.startswith(_SKIP_PREFIXES):
+            return []
+        try:
+            event = json.loads(stripped)
+        except ValueError:
+            self.bad_lines += 1
+            text = stripped.decode("utf-8", "replace")
+            return [short(text)]
+        if not isinstance(event, dict):
+            self.bad_lines += 1
+            return []
+        kind = event.get("type")
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            return []
+        return handler(self, event)
+
+    def _system(self, event: dict[str, Any]) -> list[str]:
+        subtype = event.get("subtype")
+        if subtype == "init":
+            self.session_id = _str(event.get("session_id")) or self.session_id
+            self.model = _str(event.get("model")) or self.model
+            self.version = _str(event.get("claude_code_version")) or self.version
+            self.permission_mode = _str(event.get("permissionMode")) or self.permission_mode
+            return [
+                f"session {self.session_id} · model {self.model} · "
+                f"permission mode {self.permission_mode} · claude {self.version}"
+            ]
+        if subtype == "api_retry":
+            status = event.get("error_status")
+            delay = event.get("retry_delay_ms")
+            self.api_error_status = status if isinstance(status, int) else self.api_error_status
+            wait = f" in {delay / 1000:.1f}s" if isinstance(delay, int | float) else ""
+            return [
+                f"! API error {status or event.get('error') or ''}: the CLI retries "
+                f"({event.get('attempt')}/{event.get('max_retries')}){wait}"
+            ]
+        if subtype == "model_fallback":
+            return [f"! model fallback: {short(json.dumps(event, ensure_ascii=False))}"]
+        if subtype == "compact_boundary":
+            return ["· context compacted"]
+        return []
+
+    def _assistant(self, event: dict[str, Any]) -> list[str]:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return []
+        model = _str(message.get("model"))
+        out: list[str] = []
+        if model == "<synthetic>":
+            error = event.get("error") or _result_text(message.get("content"))
+            self.api_error = short(str(error))
+            return [f"! API error: {self.api_error}"]
+        message_id = _str(message.get("id"))
+        usage = message.get("usage")
+        if message_id and isinstance(usage, dict):
+            tokens = tokens_from_api_usage(usage)
+            seen = self._messages.get(message_id)
+            if seen is None or tokens.output > seen[1].output:
+                self._messages[message_id] = (model_key(model or self.model), tokens)
+                self._live = None
+        for block in message.get("content") or ():
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "text" and isinstance(block.get("text"), str):
+                out.extend(line for line in block["text"].splitlines() if line.strip())
+            elif kind == "tool_use":
+                out.append(f"→ {describe_tool_call(str(block.get('name')), block.get('input'))}")
+        return out
+
+    def _user(self, event: dict[str, Any]) -> list[str]:
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        out: list[str] = []
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                text = _result_text(block.get("content"))
+                first = next((ln for ln in text.splitlines() if ln.strip()), "")
+                more = text.count("\n")
+                suffix = f" (+{more} lines)" if more > 1 else ""
+                mark = "← error: " if block.get("is_error") else "← "
+                out.append(f"{mark}{short(first)}{suffix}" if first else f"{mark}(no output)")
+        return out
+
+    def _rate_limit(self, event: dict[str, Any]) -> list[str]:
+        info = event.get("rate_limit_info")
+        if not isinstance(info, dict):
+            return []
+        status = _str(info.get("status")) or "allowed"
+        resets = info.get("resetsAt")
+        utilization = info.get("utilization")
+        limit = RateLimit(
+            status=status,
+            resets_at=float(resets) if isinstance(resets, int | float) else None,
+            limit_type=_str(info.get("rateLimitType")),
+            utilization=float(utilization) if isinstance(utilization, int | float) else None,
+        )
+        if status == "allowed":
+            return []
+        self.rate_limit = limit
+        if status == "rejected":
+            return [f"! usage limit reached ({limit.limit_type or 'unknown window'})"]
+        used = f" at {limit.utilization:.0%}" if limit.utilization is not None else ""
+        return [f"! usage limit warning{used} ({limit.limit_type or 'unknown window'})"]
+
+    def _result(self, event: dict[str, Any]) -> list[str]:
+        self.result = event
+        self.session_id = _str(event.get("session_id")) or self.session_id
+        status = event.get("api_error_status")
+        if isinstance(status, int):
+            self.api_error_status = status
+        cost = event.get("total_cost_usd")
+        cost_text = f" · ${cost:.4f}" if isinstance(cost, int | float) else ""
+        line = (
+            f"result: {event.get('subtype')} · error {bool(event.get('is_error'))} · "
+            f"stop {event.get('stop_reason')} · {event.get('num_turns')} turns{cost_text}"
+        )
+        out = [line]
+        text = event.get("result")
+        if event.get("is_error") and isinstance(text, str) and text:
+            out.append(f"! {short(text)}")
+        for error in event.get("errors") or ():
+            out.append(f"! {short(str(error))}")
+        return out
+
+    # ---- what it adds up to -------------------------------------------------------------
+
+    def live_tokens(self) -> dict[str, Tokens]:
+        """Tokens so far: each message once; output is a lower bound until the result."""
+        if self._live is None:
+            self._live = sum_by_model([{m: t} for m, t in self._messages.values()])
+        return self._live
+
+    def final_tokens(self) -> dict[str, Tokens] | None:
+        """The CLI's own per-model totals, when its result carries them."""
+        usage = self.result.get("modelUsage") if self.result else None
+        if not isinstance(usage, dict) or not usage:
+            return None
+        out: dict[str, Tokens] = {}
+        for model, entry in usage.items():
+            if isinstance(entry, dict):
+                key = model_key(model)
+                tokens = tokens_from_model_usage(entry)
+                out[key] = out[key] + tokens if key in out else tokens
+        return out or None
+
+    def tokens(self) -> dict[str, Tokens]:
+        return self.final_tokens() or self.live_tokens()
+
+    def cost_usd(self) -> float | None:
+        """`total_cost_usd`, else the sum of per-model `costUSD`, else None (unknown)."""
+        if not self.result:
+            return None
+        total = self.result.get("total_cost_usd")
+        if isinstance(total, int | float) and not isinstance(total, bool):
+            return float(total)
+        usage = self.result.get("modelUsage")
+        if isinstance(usage, dict):
+            costs = [e.get("costUSD") for e in usage.values() if isinstance(e, dict)]
+            numbers = [float(c) for c in costs if isinstance(c, int | float)]
+            if numbers:
+                return sum(numbers)
+        return None
+
+    def result_text(self) -> str:
+        text = self.result.get("result") if self.result else None
+        return text if isinstance(text, str) else ""
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_HANDLERS = {
+    "system": ClaudeStream._system,
+    "assistant": ClaudeStream._assistant,
+    "user": ClaudeStream._user,
+    "rate_limit_event": ClaudeStream._rate_limit,
+    "result": ClaudeStream._result,
+}
