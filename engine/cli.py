@@ -1,0 +1,369 @@
+"""The `nova` command line: one function per command, and the one place errors become exit codes.
+
+Exit codes: 0 every task done (or the command succeeded), 1 some task did not finish,
+2 nova could not start (bad input, missing agent, unusable state), 130 interrupted.
+Heavy modules are imported inside the commands that use them, so `nova --help` and
+`nova status` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from engine import __version__
+from engine.errors import ExitCode, NovaError
+
+if TYPE_CHECKING:
+    from engine.cascade import Cascade
+    from engine.graph import TaskGraph
+    from engine.state import State
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CASCADE_ARG = click.argument(
+    "cascade", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path)
+)
+STATE_DIR = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("state"),
+    envvar="NOVA_STATE_DIR", show_default=True, help="Where the run's state JSON lives.",
+)
+LOGS_DIR = click.option(
+    "--logs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
+    envvar="NOVA_LOGS_DIR", show_default=True, help="Where task logs are written.",
+)
+
+
+def load(path: Path) -> tuple[Cascade, TaskGraph]:
+    """Parse and check a CASCADE.md; NovaError (exit 2) with every problem if it is bad."""
+    from engine.cascade import decode_cascade, parse_cascade
+    from engine.errors import CascadeError, Problem
+    from engine.graph import build_graph
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CascadeError([Problem(str(path), 0, "not found. Create one with 'nova init', "
+                                    "or pass the path: nova run path/to/CASCADE.md.")]) from None
+    except OSError as exc:
+        raise CascadeError([Problem(str(path), 0, f"cannot be read: {exc.strerror}.")]) from None
+    cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
+    for warning in cascade.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return cascade, build_graph(cascade)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="nova")
+def cli() -> None:
+    """Run a plan of work (CASCADE.md) with one AI coding agent per task.
+
+    \b
+    Quick start:
+      nova init                 write a CASCADE.md to start from
+      nova validate             check it
+      nova plan                 show the order tasks will run in
+      nova run -j 4             run it, 4 agents at once (Ctrl-C stops; run again resumes)
+      nova status               see what every task did, tokens and cost
+      nova logs F1 -f           follow one task's log
+
+    Exit codes: 0 all done, 1 a task did not finish, 2 bad input, 130 interrupted.
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@CASCADE_ARG
+@click.option("-j", "--jobs", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="How many agents run at once.")
+@click.option("--agent-cmd", metavar="TEMPLATE",
+              help="Run TEMPLATE for every task instead of Claude Code. It is split into words "
+                   "like a shell would (never run by one); {id}, {name}, {prompt_file}, "
+                   "{cascade_dir} and {attempt} are filled in per task.")
+@click.option("--model", help="Model for every task (overrides CASCADE.md), e.g. sonnet or opus.")
+@click.option("--timeout", metavar="DURATION", help="Wall-clock limit per attempt, e.g. 30m.")
+@click.option("--stall-timeout", metavar="DURATION",
+              help="End and retry an attempt with no output for this long, e.g. 20m.")
+@click.option("--retries", type=click.IntRange(0, 100),
+              help="Retries of a task after a transient failure.")
+@click.option("--retry-delay", metavar="DURATION",
+              help="Backoff before the first retry (doubles each time).")
+@click.option("--max-turns", type=click.IntRange(1), help="Claude Code --max-turns per task.")
+@click.option("--permission-mode",
+              type=click.Choice(["default", "acceptEdits", "bypassPermissions", "plan",
+                                 "dontAsk"]),
+              help="Claude Code permission mode for every task. bypassPermissions is never "
+                   "the default; choose it here or in CASCADE.md.")
+@click.option("--allowed-tools", metavar="TOOLS", help='Claude Code tools, e.g. "Bash Edit Read".')
+@click.option("--claude", "claude_bin", default="claude", envvar="NOVA_CLAUDE", show_default=True,
+              help="The Claude Code program.")
+@click.option("--grace", type=float, default=10.0, show_default=True,
+              help="Seconds an agent gets to stop after Ctrl-C before it is terminated.")
+@click.option("--dry-run", is_flag=True, help="Show the plan (waves) and exit without running.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
+@STATE_DIR
+@LOGS_DIR
+def run(cascade: Path, jobs: int, agent_cmd: str | None, model: str | None,
+        timeout: str | None, stall_timeout: str | None, retries: int | None,
+        retry_delay: str | None, max_turns: int | None, permission_mode: str | None,
+        allowed_tools: str | None, claude_bin: str, grace: float, dry_run: bool,
+        quiet: bool, state_dir: Path, logs_dir: Path) -> None:
+    """Run the tasks of CASCADE (default ./CASCADE.md), each as soon as its dependencies are done.
+
+    Running it again resumes: done tasks are kept, everything else runs again. Logs go to
+    LOGS_DIR/<ID>.log, state to STATE_DIR/state.json (read it with 'nova status').
+    """
+    from engine.progress import LineReporter
+    from engine.runner import Runner, RunOptions
+
+    parsed, graph = load(cascade)
+    overrides = _overrides(agent_cmd, model, timeout, stall_timeout, retries, retry_delay,
+                           max_turns, permission_mode, allowed_tools)
+    if dry_run:
+        click.echo(_render_plan(parsed, graph, overrides), nl=False)
+        return
+    options = RunOptions(
+        cascade_path=cascade.resolve(), state_dir=state_dir, logs_dir=logs_dir, jobs=jobs,
+        overrides=overrides, claude_bin=claude_bin, grace=grace,
+    )
+    runner = Runner(parsed, graph, options, LineReporter(quiet=quiet))
+    runner.prepare()
+    sys.exit(int(runner.run()))
+
+
+def _overrides(agent_cmd: str | None, model: str | None, timeout: str | None,
+               stall_timeout: str | None, retries: int | None, retry_delay: str | None,
+               max_turns: int | None, permission_mode: str | None,
+               allowed_tools: str | None) -> Any:
+    from engine.errors import ConfigError
+    from engine.settings import Settings, SettingError, parse_duration
+
+    def duration(name: str, value: str | None) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except SettingError as exc:
+            raise ConfigError(f"--{name}: {exc}") from None
+
+    return Settings(
+        agent="command" if agent_cmd else None,
+        command=agent_cmd,
+        model=model,
+        timeout=duration("timeout", timeout),
+        stall_timeout=duration("stall-timeout", stall_timeout),
+        retries=retries,
+        retry_delay=duration("retry-delay", retry_delay),
+        max_turns=max_turns,
+        permission_mode=permission_mode,
+        allowed_tools=allowed_tools,
+    )
+
+
+def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
+    from engine.cascade import effective_settings
+
+    lines = [f"{cascade.project or cascade.path}: {len(cascade.tasks)} tasks in "
+             f"{len(graph.waves())} waves"]
+    for n, wave in enumerate(graph.waves(), 1):
+        lines.append(f"wave {n}:")
+        for task_id in wave:
+            task = cascade.tasks[task_id]
+            s = effective_settings(task, overrides)
+            how = s.agent if s.agent == "command" else f"claude {s.model or '(default model)'}"
+            after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
+            lines.append(f"  {task_id:<10} {task.name}  [{how}]{after}")
+    return "\n".join(lines) + "\n"
+
+
+@cli.command(context_settings=CONTEXT)
+@CASCADE_ARG
+def validate(cascade: Path) -> None:
+    """Check CASCADE for errors without running anything (exit 2 if it has any)."""
+    parsed, graph = load(cascade)
+    sections = len(parsed.sections())
+    click.echo(f"{cascade}: OK — {len(parsed.tasks)} tasks in {sections} section(s), "
+               f"{len(graph.waves())} wave(s).")
+
+
+@cli.command(context_settings=CONTEXT)
+@CASCADE_ARG
+@click.option("--agent-cmd", metavar="TEMPLATE", help="Show the plan as if run with --agent-cmd.")
+def plan(cascade: Path, agent_cmd: str | None) -> None:
+    """Show the waves tasks will run in, without running them."""
+    parsed, graph = load(cascade)
+    overrides = _overrides(agent_cmd, None, None, None, None, None, None, None, None)
+    click.echo(_render_plan(parsed, graph, overrides), nl=False)
+
+
+@cli.command(context_settings=CONTEXT)
+@CASCADE_ARG
+@click.option("-f", "--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="mermaid",
+              show_default=True, help="Graphviz DOT or a Mermaid flowchart.")
+def graph(cascade: Path, fmt: str) -> None:
+    """Print the task graph as DOT or Mermaid."""
+    from engine.graph import render_dot, render_mermaid
+
+    parsed, _ = load(cascade)
+    click.echo(render_dot(parsed) if fmt == "dot" else render_mermaid(parsed), nl=False)
+
+
+def _read_state(state_dir: Path) -> tuple[State, bool]:
+    from engine.errors import StateError
+    from engine.procs import same_process
+    from engine.store import StateStore
+
+    store = StateStore(state_dir)
+    state = store.load()
+    if state is None:
+        raise StateError(f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
+                         "at another directory with --state-dir.")
+    alive = state.run.running and same_process(state.run.pid, state.run.pid_started)
+    return state, alive
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (stable schema).")
+@click.option("-w", "--watch", is_flag=True, help="Redraw every second until the run ends.")
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between redraws with --watch.")
+@STATE_DIR
+def status(as_json: bool, watch: bool, interval: float, state_dir: Path) -> None:
+    """Show what every task is doing or did, per section, with tokens and cost per model."""
+    from engine.status import render_status, status_json
+
+    colour = sys.stdout.isatty()
+    while True:
+        state, alive = _read_state(state_dir)
+        now = time.time()
+        if as_json:
+            text = json.dumps(status_json(state, alive, now), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = render_status(state, alive, now, colour)
+        if watch and colour:
+            click.echo("\x1b[H\x1b[2J", nl=False)
+        click.echo(text, nl=False)
+        if not watch or not alive:
+            return
+        time.sleep(interval)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("task_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines while the task runs.")
+@click.option("--raw", is_flag=True, help="Print the agent's raw output of the last attempt.")
+@LOGS_DIR
+@STATE_DIR
+def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path) -> None:
+    """Print the log of TASK_ID (what its agent said and did), or follow it with -f."""
+    from engine.cascade import TASK_ID
+    from engine.errors import ConfigError
+    from engine.logs import log_path, raw_path
+
+    if not TASK_ID.match(task_id):
+        raise ConfigError(f"'{task_id}' is not a task ID.")
+    path = log_path(logs_dir, task_id)
+    if raw:
+        attempts = sorted(logs_dir.glob(f"raw/{task_id}-*.stdout"),
+                          key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        if not attempts:
+            raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/.")
+        path = attempts[-1] if attempts else raw_path(logs_dir, task_id, 1)
+    if not path.exists() and not follow:
+        raise ConfigError(f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
+                          "the tasks and what they are doing.")
+    out = sys.stdout.buffer
+    position = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position += len(chunk)
+                out.write(chunk)
+                out.flush()
+        if not follow or not _still_running(state_dir, task_id):
+            if follow and path.exists():  # print what came after the last look
+                with open(path, "rb") as handle:
+                    handle.seek(position)
+                    out.write(handle.read())
+            return
+        time.sleep(0.25)
+
+
+def _still_running(state_dir: Path, task_id: str) -> bool:
+    try:
+        state, alive = _read_state(state_dir)
+    except NovaError:
+        return False
+    task = state.tasks.get(task_id)
+    return alive and task is not None and task.status.value in ("running", "pending")
+
+
+TEMPLATE = """\
+# {project}
+
+- model: sonnet
+- timeout: 45m
+- retries: 2
+
+## L1: Application
+
+### L2: Foundation
+| Task ID | Task Name | What Changes | Depends On |
+|---------|-----------|--------------|------------|
+| F1 | Core Types | Define the base types and interfaces in src/types.py | - |
+| F2 | Error Handling | Add the error types the rest of the code raises | F1 |
+
+### L2: Features
+| Task ID | Task Name | What Changes | Depends On |
+|---------|-----------|--------------|------------|
+| A1 | Validation | Build input validation on top of the core types | F1, F2 |
+
+#### A1: Validation
+Longer instructions for a task go under a heading that starts with its ID. Settings for just
+this task go in a list right under the heading, like the project's settings above.
+"""
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", default="My Project", show_default=True, help="The project's name.")
+def init(path: Path, project: str) -> None:
+    """Write a starter CASCADE.md to edit (never overwrites a file)."""
+    from engine.errors import ConfigError
+
+    if path.exists():
+        raise ConfigError(f"{path} already exists; nova init never overwrites a file. Choose "
+                          "another path: nova init other/CASCADE.md.")
+    path.write_text(TEMPLATE.format(project=project), encoding="utf-8")
+    click.echo(f"Wrote {path}. Edit it, then: nova validate {path} && nova run {path}")
+
+
+def main() -> None:
+    """Entry point: run the command, turning nova's errors into messages and exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except NovaError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"Error: {line}" if not line.startswith(" ") else line, err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.BAD_INPUT))
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except BrokenPipeError:
+        # `nova status | head`: the reader left; that is not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,134 @@
+"""Task logs: `logs/<ID>.log` for people, `logs/raw/<ID>-<attempt>.stdout` byte for byte.
+
+The human log is framed per attempt by a header (task, attempt, command, start) and a footer
+(outcome, exit, duration, tokens per model, cost); attempts append, nothing is erased. Lines
+are buffered and flushed by the runner on its state-write timer, so a flood of output costs
+few system calls while `nova logs -f` still sees lines within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from engine.usage import Tokens, format_cost
+
+RULE = "=" * 78
+STDERR_KEEP = 1024 * 1024  # stderr beyond this per attempt goes to the raw file only
+
+
+def log_path(logs_dir: Path, task_id: str) -> Path:
+    return logs_dir / f"{task_id}.log"
+
+
+def raw_path(logs_dir: Path, task_id: str, attempt: int, stream: str = "stdout") -> Path:
+    return logs_dir / "raw" / f"{task_id}-{attempt}.{stream}"
+
+
+def clock(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+
+def stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_header(
+    task_id: str,
+    name: str,
+    attempt: int,
+    argv: Sequence[str],
+    cwd: str,
+    started: float,
+    settings: Mapping[str, object],
+) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+    return (
+        f"{RULE}\n"
+        f"task {task_id} · {name} · attempt {attempt} · started {stamp(started)}\n"
+        f"command: {shlex.join(argv)}\n"
+        f"cwd: {cwd}\n"
+        f"settings: {shown}\n"
+        f"{RULE}\n"
+    )
+
+
+def format_tokens(tokens: Mapping[str, Tokens]) -> list[str]:
+    return [
+        f"  {model}: input {t.input}, output {t.output}, cache read {t.cache_read}, "
+        f"cache write {t.cache_creation}"
+        for model, t in sorted(tokens.items())
+    ]
+
+
+def format_footer(
+    outcome: str,
+    reason: str,
+    exit_code: int | None,
+    duration: float,
+    tokens: Mapping[str, Tokens],
+    cost: float | None,
+    ended: float,
+) -> str:
+    why = f" · {reason}" if reason else ""
+    lines = [
+        RULE,
+        f"{outcome}{why}",
+        f"exit {exit_code} · {duration:.1f}s · ended {stamp(ended)} · cost {format_cost(cost)}",
+        "tokens:" if tokens else "tokens: none counted",
+        *format_tokens(tokens),
+        RULE,
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+class TaskLog:
+    """The open log files of one attempt."""
+
+    def __init__(self, logs_dir: Path, task_id: str, attempt: int) -> None:
+        self.path = log_path(logs_dir, task_id)
+        self.raw_out = raw_path(logs_dir, task_id, attempt)
+        self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
+        self.raw_out.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+        self._out: IO[bytes] = open(self.raw_out, "ab", buffering=1 << 20)
+        self._err: IO[bytes] | None = None
+        self._stderr_kept = 0
+        self.dirty = False
+
+    def write(self, text: str) -> None:
+        self._log.write(text)
+        self.dirty = True
+
+    def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
+        if lines:
+            at = clock(t)
+            self._log.write("".join(f"[{at}] {prefix}{line}\n" for line in lines))
+            self.dirty = True
+
+    def raw_stdout(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self.dirty = True
+
+    def raw_stderr(self, t: float, chunk: bytes) -> None:
+        if self._err is None:
+            self._err = open(self.raw_err, "ab")
+        self._err.write(chunk)
+        if self._stderr_kept < STDERR_KEEP:
+            self._stderr_kept += len(chunk)
+            text = chunk.decode("utf-8", "replace")
+            self.lines(t, [ln for ln in text.splitlines() if ln.strip()], "stderr: ")
+
+    def flush(self) -> None:
+        if self.dirty:
+            self._log.flush()
+            self._out.flush()
+            self.dirty = False
+
+    def close(self) -> None:
+        for handle in (self._log, self._out, self._err):
+            if handle is not None:
+                handle.close()

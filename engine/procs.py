@@ -1,0 +1,158 @@
+"""Finding and ending every process a task started, including ones that left its session.
+
+Claude Code starts each Bash tool call in a session of its own, so signalling the agent's
+process group misses them, and when the agent exits they are orphans. Two mechanisms catch
+them all:
+
+* nova makes itself a *child subreaper* (Linux `PR_SET_CHILD_SUBREAPER`): orphans of any
+  agent are re-parented to nova instead of init, so they stay findable as nova's children;
+* each agent gets an environment marker (`NOVA_TASK_TOKEN`), inherited by everything it
+  starts, that says which task and attempt a process belongs to.
+
+Where the subreaper is not available, a scan of all processes for the marker does the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+from collections.abc import Iterable
+
+import psutil
+
+TOKEN_VAR = "NOVA_TASK_TOKEN"
+RUN_VAR = "NOVA_RUN_ID"
+_PR_SET_CHILD_SUBREAPER = 36
+
+_subreaper = False
+
+
+def enable_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process; True if the OS allowed it."""
+    global _subreaper
+    if _subreaper:
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        _subreaper = False
+    return _subreaper
+
+
+def own_children() -> list[int]:
+    """Pids of this process's direct children (any thread's)."""
+    pids: list[int] = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children", "rb") as handle:
+                pids.extend(int(p) for p in handle.read().split())
+    except OSError:
+        return [c.pid for c in psutil.Process().children()]
+    return pids
+
+
+def environ_has(pid: int, marker: bytes) -> bool:
+    """True if process `pid` has the exact `NAME=value` entry `marker` in its environment."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return (b"\0" + data).find(b"\0" + marker + b"\0") >= 0 or data.endswith(b"\0" + marker)
+
+
+def marked(marker: bytes, candidates: Iterable[int] | None = None) -> list[int]:
+    """Pids among `candidates` (default: every process) whose environment holds `marker`."""
+    if candidates is None:
+        candidates = (int(p) for p in os.listdir("/proc") if p.isdigit())
+    me = os.getpid()
+    return [pid for pid in candidates if pid != me and environ_has(pid, marker)]
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of everything below `pid` in the process tree (empty if it is gone)."""
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def leftovers(marker: bytes, managed: set[int]) -> list[int]:
+    """Processes still carrying a task's marker, and everything below them.
+
+    With the subreaper on, orphans are this process's children, so only those are read;
+    otherwise every process is scanned.
+    """
+    if _subreaper:
+        roots = marked(marker, (p for p in own_children() if p not in managed))
+    else:
+        roots = marked(marker)
+    found: dict[int, None] = {}
+    for root in roots:
+        found[root] = None
+        for below in descendants(root):
+            found.setdefault(below, None)
+    return list(found)
+
+
+def send(pids: Iterable[int], sig: int) -> int:
+    """Signal each pid that still exists; return how many were signalled."""
+    sent = 0
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+            sent += 1
+    return sent
+
+
+def send_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def alive(pids: Iterable[int]) -> list[int]:
+    """The pids that still run (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+def reap_orphans(managed: set[int]) -> None:
+    """Collect exit statuses of re-parented children that have ended (no zombies left)."""
+    if not _subreaper:
+        return
+    for pid in own_children():
+        if pid in managed:
+            continue
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def same_process(pid: int | None, started: float | None) -> bool:
+    """True if `pid` still names the process that was started at `started` (never a bare pid)."""
+    if pid is None or started is None:
+        return False
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 0.05
+    except psutil.Error:
+        return False
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+KILL = signal.SIGKILL
+TERM = signal.SIGTERM
+INT = signal.SIGINT

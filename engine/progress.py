@@ -1,0 +1,120 @@
+"""Live progress of `nova run` in the terminal: one line per event, and a closing summary.
+
+Lines rather than a redrawn screen, so the output reads the same in a terminal, a CI log and a
+file; colour only when the output is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Protocol
+
+from engine.errors import ExitCode
+from engine.outcome import TaskStatus, Verdict
+from engine.state import State, TaskState
+from engine.status import clock_local, format_duration, summarize_tokens
+from engine.usage import format_cost, format_count
+
+_COLOURS = {"green": "32", "red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}
+
+
+class Reporter(Protocol):
+    def run_started(self, state: State, already_done: int) -> None: ...
+    def task_started(self, task: TaskState) -> None: ...
+    def task_finished(self, task: TaskState, verdict: Verdict | None) -> None: ...
+    def note(self, task_id: str | None, message: str) -> None: ...
+    def paused(self, until: float, kind: str) -> None: ...
+    def tick(self, state: State) -> None: ...
+    def run_finished(self, state: State, code: ExitCode, halted: str | None) -> None: ...
+
+
+class LineReporter:
+    def __init__(self, out: IO[str] | None = None, colour: bool | None = None,
+                 quiet: bool = False) -> None:
+        self.out = out or sys.stdout
+        self.colour = self.out.isatty() if colour is None else colour
+        self.quiet = quiet
+        self.started = time.time()
+        self.total = 0
+        self.finished = 0
+
+    def _c(self, colour: str, text: str) -> str:
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m" if self.colour else text
+
+    def _say(self, text: str) -> None:
+        self.out.write(f"{self._c('dim', time.strftime('%H:%M:%S'))} {text}\n")
+        self.out.flush()
+
+    def run_started(self, state: State, already_done: int) -> None:
+        self.total = len(state.tasks)
+        self.finished = already_done
+        resumed = f", {already_done} already done" if already_done else ""
+        self._say(
+            self._c("bold", f"nova: {state.project or 'plan'}") +
+            f" — {self.total} tasks{resumed}, up to {state.run.jobs} at once"
+        )
+
+    def task_started(self, task: TaskState) -> None:
+        if self.quiet:
+            return
+        again = f" (attempt {task.attempts})" if task.attempts > 1 else ""
+        self._say(f"{self._c('cyan', '▶')} {task.id} {task.name}{again}")
+
+    def task_finished(self, task: TaskState, verdict: Verdict | None) -> None:
+        progress = ""
+        if task.status in (TaskStatus.DONE, TaskStatus.FAILED):
+            self.finished += 1
+            progress = self._c("dim", f" [{self.finished}/{self.total}]")
+        duration = format_duration(task.duration(time.time()))
+        tokens = sum(t.total for t in task.tokens.values())
+        usage = f" · {format_count(tokens)} tokens · {format_cost(task.cost_usd)}" if tokens else ""
+        if task.status == TaskStatus.DONE:
+            if not self.quiet:
+                self._say(f"{self._c('green', '✓')} {task.id} done in {duration}{usage}{progress}")
+        elif task.status == TaskStatus.FAILED:
+            self._say(f"{self._c('red', '✗')} {task.id} failed: {task.reason}{usage}{progress}")
+        elif task.status == TaskStatus.CANCELLED:
+            self._say(f"{self._c('yellow', '■')} {task.id} stopped{usage}")
+        else:
+            self._say(f"{self._c('yellow', '↻')} {task.id}: {task.reason}")
+
+    def note(self, task_id: str | None, message: str) -> None:
+        who = f"{task_id}: " if task_id else ""
+        self._say(f"{self._c('yellow', '!')} {who}{message}")
+
+    def paused(self, until: float, kind: str) -> None:
+        self._say(
+            f"{self._c('yellow', '⏸')} waiting for rate limit until {clock_local(until)} "
+            f"({kind}); no new task starts before then. Ctrl-C stops the run."
+        )
+
+    def tick(self, state: State) -> None:
+        pass
+
+    def run_finished(self, state: State, code: ExitCode, halted: str | None) -> None:
+        counts: dict[str, int] = {}
+        for task in state.tasks.values():
+            counts[task.status.value] = counts.get(task.status.value, 0) + 1
+        parts = [f"{n} {s}" for s, n in counts.items()]
+        tokens, cost = state.totals()
+        elapsed = format_duration(time.time() - self.started)
+        self._say(self._c("bold", f"finished in {elapsed}: ") + ", ".join(parts))
+        for line in summarize_tokens(tokens):
+            self.out.write(f"  {line}\n")
+        self.out.write(f"  cost {format_cost(cost)}\n")
+        failed = [t for t in state.tasks.values() if t.status == TaskStatus.FAILED]
+        for task in failed[:10]:
+            self.out.write(f"  {self._c('red', '✗')} {task.id}: {task.reason} "
+                           f"(nova logs {task.id})\n")
+        if len(failed) > 10:
+            self.out.write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
+        if halted:
+            self.out.write(f"  {halted}\n")
+        if code == ExitCode.INTERRUPTED:
+            self.out.write("  Interrupted. Run the same 'nova run' again to resume; done tasks "
+                           "are kept.\n")
+        elif code == ExitCode.TASKS_NOT_DONE:
+            self.out.write("  Not every task is done. Fix what failed and run 'nova run' again; "
+                           "done tasks are kept.\n")
+        self.out.flush()

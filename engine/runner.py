@@ -1,0 +1,539 @@
+"""The supervisor: one asyncio loop that runs the graph, task by task, as slots free up.
+
+Event-driven: the loop sleeps until something happens (an attempt ends, a retry or usage-limit
+timer fires, a signal arrives) and then launches whatever became ready, so a dependent starts
+within milliseconds of its last dependency. It applies the failure policy of `engine.outcome`,
+keeps the state (written through a debounced, atomic writer) and the logs, and on Ctrl-C stops
+every agent in order before saving and exiting 130.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import __version__, procs
+from engine.agents import (
+    CLAUDE_INSTALL_HINT,
+    ClaudeParser,
+    CommandParser,
+    Launch,
+    OutputParser,
+    agent_env,
+    claude_argv,
+    command_argv,
+    find_program,
+)
+from engine.attempt import Attempt
+from engine.cascade import Cascade, Task, effective_settings
+from engine.errors import ConfigError, ExitCode, StateError
+from engine.executor import Executor, Limits, LocalExecutor, StopRequest
+from engine.graph import TaskGraph
+from engine.logs import TaskLog, format_footer, format_header, log_path
+from engine.outcome import Failure, StopCause, TaskStatus, Verdict
+from engine.progress import Reporter
+from engine.prompt import build_prompt, build_resume_prompt
+from engine.scheduler import Phase, Scheduler
+from engine.settings import Settings
+from engine.state import RESULT_CHARS, RunState, State, TaskState
+from engine.store import StateStore
+
+RATE_LIMIT_MARGIN = 60.0
+RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
+MAX_BACKOFF = 600.0
+HEARTBEAT = 5.0
+WRITE_INTERVAL = 0.25
+
+
+@dataclass
+class RunOptions:
+    cascade_path: Path
+    state_dir: Path
+    logs_dir: Path
+    jobs: int = 4
+    overrides: Settings = field(default_factory=Settings)
+    claude_bin: str = "claude"
+    grace: float = 10.0
+
+
+class StateWriter:
+    """Writes the state at most every `interval` seconds, and at once when asked.
+
+    The interval stretches to 4x the time a write takes, so on a huge graph writing never
+    costs more than a fifth of the loop's time; every transition is in the next write.
+    """
+
+    def __init__(self, store: StateStore, state: State, before_write: Callable[[], None]) -> None:
+        self.store = store
+        self.state = state
+        self.before_write = before_write
+        self.interval = WRITE_INTERVAL
+        self._handle: asyncio.TimerHandle | None = None
+
+    def touch(self) -> None:
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        began = time.perf_counter()
+        self.before_write()
+        self.store.write(self.state.to_json())
+        self.interval = max(WRITE_INTERVAL, 4 * (time.perf_counter() - began))
+
+
+class Runner:
+    def __init__(
+        self,
+        cascade: Cascade,
+        graph: TaskGraph,
+        options: RunOptions,
+        reporter: Reporter,
+        executor: Executor | None = None,
+    ) -> None:
+        self.cascade = cascade
+        self.graph = graph
+        self.options = options
+        self.reporter = reporter
+        self.executor = executor or LocalExecutor()
+        self.store = StateStore(options.state_dir)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.state = State(project=cascade.project, cascade=str(options.cascade_path))
+        self.settings = {t: effective_settings(task, options.overrides)
+                         for t, task in cascade.tasks.items()}
+        self.attempts: dict[str, Attempt] = {}
+        self.stops: dict[str, StopRequest] = {}
+        self.resume_sessions: dict[str, str] = {}
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.paused_until: float | None = None
+        self.halted: str | None = None
+        self.interrupts = 0
+        self._wake: asyncio.Event | None = None
+        self._guardian: subprocess.Popen[bytes] | None = None
+        self.writer = StateWriter(self.store, self.state, self._refresh_live)
+
+    # ---- preparing ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check everything that can be checked before a process starts; take the lock."""
+        self._check_agents()
+        self.store.acquire()
+        try:
+            previous = self.store.load()
+            self._reconcile(previous)
+        except BaseException:
+            self.store.release()
+            raise
+
+    def _check_agents(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for task_id, s in self.settings.items():
+            workdir = self._workdir(s)
+            if not os.path.isdir(workdir):
+                raise ConfigError(
+                    f"task '{task_id}': workdir '{workdir}' does not exist. Create it or fix "
+                    "the task's workdir setting."
+                )
+            if s.agent == "command":
+                if not s.command:
+                    raise ConfigError(
+                        f"task '{task_id}' uses the command agent but no command is set. Pass "
+                        "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
+                    )
+                program = command_argv(s.command, _placeholder_values(task_id, ""))[0]
+                key = ("command", program + "\0" + workdir)
+                if key not in seen:
+                    seen.add(key)
+                    find_program(program, workdir, "the agent command",
+                                 "Fix --agent-cmd or the command setting in CASCADE.md.")
+            elif ("claude", "") not in seen:
+                seen.add(("claude", ""))
+                self.options.claude_bin = find_program(
+                    self.options.claude_bin, os.getcwd(), "Claude Code", CLAUDE_INSTALL_HINT
+                )
+
+    def _workdir(self, s: Settings) -> str:
+        base = self.options.cascade_path.parent
+        return str((base / s.workdir).resolve()) if s.workdir else os.getcwd()
+
+    def _reconcile(self, previous: State | None) -> None:
+        """Carry over what the last run did: done stays done; the rest runs again."""
+        if previous is not None and previous.cascade and previous.cascade != self.state.cascade:
+            raise StateError(
+                f"{self.store.path} belongs to another plan ({previous.cascade}). Use "
+                "--state-dir to keep each plan's state apart, or move the old state aside."
+            )
+        old = previous.tasks if previous else {}
+        if previous is not None:
+            self._end_survivors(previous)
+        for task_id, task in self.cascade.tasks.items():
+            before = old.get(task_id)
+            ts = TaskState(id=task_id) if before is None else before
+            ts.name, ts.branch, ts.group = task.name, task.branch, task.group
+            ts.depends_on = task.depends_on
+            ts.log = str(log_path(self.options.logs_dir, task_id))
+            if ts.status != TaskStatus.DONE:
+                interrupted = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED)
+                if interrupted and ts.session_id and self.settings[task_id].agent == "claude":
+                    self.resume_sessions[task_id] = ts.session_id
+                ts.status = TaskStatus.PENDING
+                ts.pid = ts.pid_started = ts.next_attempt_at = None
+            self.state.tasks[task_id] = ts
+
+    def _end_survivors(self, previous: State) -> None:
+        """End agents a killed run left behind: by pid and start time, and by run marker."""
+        pids = [
+            t.pid for t in previous.tasks.values()
+            if t.status == TaskStatus.RUNNING and procs.same_process(t.pid, t.pid_started)
+        ]
+        found: list[int] = []
+        for pid in pids:
+            assert pid is not None
+            found += [pid, *procs.descendants(pid)]
+        if previous.run.id:
+            found += procs.marked(f"{procs.RUN_VAR}={previous.run.id}".encode())
+        found = list(dict.fromkeys(found))
+        if found:
+            self.reporter.note(
+                None, f"the last run left {len(found)} agent process(es) running; ending them."
+            )
+            procs.send(found, procs.TERM)
+            deadline = time.monotonic() + 3
+            while procs.alive(found) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            procs.send(procs.alive(found), procs.KILL)
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def run(self) -> ExitCode:
+        try:
+            return asyncio.run(self._main())
+        finally:
+            self.store.release()
+
+    async def _main(self) -> ExitCode:
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        done = [t for t, ts in self.state.tasks.items() if ts.status == TaskStatus.DONE]
+        self.scheduler = Scheduler(self.graph, done)
+        now = time.time()
+        self.state.run = RunState(
+            id=self.run_id, pid=os.getpid(), pid_started=procs.create_time(os.getpid()),
+            started=now, heartbeat=now, running=True, jobs=self.options.jobs,
+            nova_version=__version__,
+        )
+        self._start_guardian()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._interrupt, sig)
+        self.writer.flush()
+        self.reporter.run_started(self.state, len(done))
+        heartbeat = loop.call_later(HEARTBEAT, self._heartbeat)
+        try:
+            await self._loop()
+        finally:
+            heartbeat.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        code = self._exit_code()
+        self.state.run.running = False
+        self.state.run.ended = time.time()
+        self.state.run.exit_code = int(code)
+        self.writer.flush()
+        self._stop_guardian()
+        self.reporter.run_finished(self.state, code, self.halted)
+        return code
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._launch_ready()
+            if not self.running and (
+                self.scheduler.finished or self.interrupts or self.halted or not self._waiting()
+            ):
+                break
+            await self._wake.wait()
+            self._wake.clear()
+        if self.halted or self.interrupts:
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+
+    def _waiting(self) -> bool:
+        """Something will make progress later: a retry or usage-limit timer is pending."""
+        return bool(self.timers) or self.paused_until is not None
+
+    def _launch_ready(self) -> None:
+        if self.interrupts or self.halted or self.paused_until is not None:
+            return
+        while len(self.running) < self.options.jobs:
+            task_id = self.scheduler.pop_ready()
+            if task_id is None:
+                return
+            self.running[task_id] = asyncio.create_task(self._run_task(task_id))
+
+    def _wake_up(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run_task(self, task_id: str) -> None:
+        try:
+            await self._attempt(task_id)
+        except Exception as exc:  # a bug in nova must fail one task loudly, not hang the run
+            ts = self.state.tasks[task_id]
+            ts.status, ts.reason, ts.ended = TaskStatus.FAILED, f"nova error: {exc!r}", time.time()
+            self.scheduler.fail(task_id)
+            self.reporter.task_finished(ts, None)
+            print(f"nova: internal error in task {task_id}: {exc!r}", file=sys.stderr)
+        finally:
+            self.running.pop(task_id, None)
+            self.writer.touch()
+            self._wake_up()
+
+    async def _attempt(self, task_id: str) -> None:
+        task = self.cascade.tasks[task_id]
+        s = self.settings[task_id]
+        ts = self.state.tasks[task_id]
+        ts.attempts += 1
+        ts.status = TaskStatus.RUNNING
+        ts.started, ts.ended = time.time(), None
+        ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
+        ts.agent, ts.model, ts.workdir = s.agent, s.model, self._workdir(s)
+        ts.permission_mode = s.permission_mode if s.agent == "claude" else None
+        resume = self.resume_sessions.pop(task_id, None)
+        launch, parser = self._launch(task, s, ts, resume)
+        log = TaskLog(self.options.logs_dir, task_id, ts.attempts)
+        log.write(format_header(task_id, task.name, ts.attempts, launch.argv, launch.cwd,
+                                ts.started, s.as_dict() | ({"resume": resume} if resume else {})))
+        attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note)
+        self.attempts[task_id] = attempt
+        stop = self.stops[task_id] = StopRequest()
+        self.reporter.task_started(ts)
+        self.writer.touch()
+        limits = Limits(timeout=s.timeout, stall_timeout=s.stall_timeout, grace=self.options.grace)
+        token = f"{self.run_id}/{task_id}/{ts.attempts}"
+        try:
+            exit = await self.executor.run(launch, token, attempt, limits, stop)
+        except OSError as exc:
+            from engine.outcome import Exit
+
+            exit = Exit(None)
+            attempt.note(f"could not start the agent: {exc.strerror or exc}")
+        finally:
+            self.stops.pop(task_id, None)
+        attempt.finish_lines()
+        attempt.refresh()
+        now = time.time()
+        limit_values = {k: v for k, v in (("timeout", s.timeout),
+                                          ("stall_timeout", s.stall_timeout)) if v}
+        verdict = parser.verdict(exit, attempt.stderr_tail.decode("utf-8", "replace"), now,
+                                 limit_values)
+        ts.exit_code = exit.returncode
+        ts.ended = now
+        ts.pid = ts.pid_started = None
+        text = parser.result_text()
+        if text:
+            ts.result = text[:RESULT_CHARS]
+        tokens, cost = ts.live_tokens, ts.live_cost
+        ts.close_attempt()
+        self.attempts.pop(task_id, None)
+        outcome = self._apply(task_id, ts, s, verdict)
+        log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
+                                tokens, cost, now))
+        log.close()
+        self.reporter.task_finished(ts, verdict)
+
+    def _launch(
+        self, task: Task, s: Settings, ts: TaskState, resume: str | None
+    ) -> tuple[Launch, OutputParser]:
+        markers = {
+            procs.RUN_VAR: self.run_id,
+            procs.TOKEN_VAR: f"{self.run_id}/{task.id}/{ts.attempts}",
+            "NOVA_TASK_ID": task.id,
+            "NOVA_ATTEMPT": str(ts.attempts),
+        }
+        env = agent_env(os.environ, markers)
+        cwd = self._workdir(s)
+        dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
+        if s.agent == "command":
+            assert s.command is not None
+            prompt = build_prompt(self.cascade, task, dep_results)
+            prompt_file = self.options.state_dir / "prompts" / f"{task.id}.md"
+            prompt_file.parent.mkdir(parents=True, exist_ok=True)
+            prompt_file.write_text(prompt, encoding="utf-8")
+            argv = command_argv(s.command, _placeholder_values(
+                task.id, str(prompt_file.resolve()), task.name,
+                str(self.options.cascade_path.parent.resolve()), ts.attempts))
+            return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
+        prompt = build_resume_prompt(task) if resume else build_prompt(
+            self.cascade, task, dep_results)
+        argv = claude_argv(self.options.claude_bin, s, resume)
+        return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
+
+    def _apply(self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict) -> str:
+        """Update state and scheduler for an attempt's verdict; return the footer's word."""
+        if verdict.ok:
+            ts.status = TaskStatus.DONE
+            self.scheduler.done(task_id)
+            return "done"
+        ts.reason, ts.failure = verdict.reason, verdict.failure.value if verdict.failure else None
+        failure = verdict.failure
+        if failure is Failure.CANCELLED or (self.interrupts and failure is not None):
+            ts.status = TaskStatus.CANCELLED
+            ts.reason = "interrupted; runs again on the next 'nova run'"
+            self.scheduler.fail(task_id, Phase.CANCELLED)
+            return "cancelled"
+        if failure is Failure.RATE_LIMIT:
+            ts.attempts -= 1  # the account's limit is not the task's fault
+            limit = verdict.rate_limit
+            resets = limit.resets_at if limit and limit.resets_at else None
+            until = (resets + RATE_LIMIT_MARGIN) if resets else time.time() + RATE_LIMIT_UNKNOWN_WAIT
+            kind = (limit.limit_type if limit else None) or "usage limit"
+            self._pause(until, kind)
+            ts.status = TaskStatus.PENDING
+            ts.next_attempt_at = until
+            self.scheduler.delay(task_id)
+            self._schedule(task_id, until - time.time())
+            return "waiting for usage limit"
+        retries = s.retries if s.retries is not None else 0
+        if failure is not None and failure.retryable and ts.attempts <= retries:
+            base = s.retry_delay if s.retry_delay is not None else 10.0
+            delay = min(MAX_BACKOFF, base * 2 ** (ts.attempts - 1)) * random.uniform(0.8, 1.2)
+            ts.status = TaskStatus.PENDING
+            ts.next_attempt_at = time.time() + delay
+            ts.reason = f"{verdict.reason}; retry {ts.attempts}/{retries} in {delay:.0f}s"
+            self.scheduler.delay(task_id)
+            self._schedule(task_id, delay)
+            return "will retry"
+        ts.status = TaskStatus.FAILED
+        if failure is Failure.AUTH:
+            self.halted = (
+                f"task {task_id} could not authenticate ({verdict.reason}). No more tasks were "
+                "started: they would fail the same way. Log in with 'claude /login' or set "
+                "ANTHROPIC_API_KEY, then run nova again."
+            )
+        for blocked in self.scheduler.fail(task_id):
+            other = self.state.tasks[blocked]
+            other.status = TaskStatus.BLOCKED
+            other.reason = f"dependency {task_id} failed"
+        return "failed"
+
+    def _schedule(self, task_id: str, delay: float) -> None:
+        def fire() -> None:
+            self.timers.pop(task_id, None)
+            self.scheduler.requeue(task_id)
+            self._wake_up()
+
+        self.timers[task_id] = asyncio.get_running_loop().call_later(max(0.0, delay), fire)
+
+    def _pause(self, until: float, kind: str) -> None:
+        if self.paused_until is not None and until <= self.paused_until:
+            return
+        first = self.paused_until is None
+        self.paused_until = until
+        self.state.run.paused_until = until
+        self.state.run.pause_reason = kind
+        self.reporter.paused(until, kind)
+
+        def resume() -> None:
+            if self.paused_until is not None and time.time() >= self.paused_until - 0.01:
+                self.paused_until = None
+                self.state.run.paused_until = None
+                self.state.run.pause_reason = None
+                self.writer.touch()
+                self._wake_up()
+
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, until - time.time()), resume)
+        if first:
+            self.writer.touch()
+
+    def _interrupt(self, sig: int) -> None:
+        self.interrupts += 1
+        name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+        if self.interrupts == 1:
+            self.reporter.note(
+                None,
+                f"{name}: stopping {len(self.stops)} running agent(s) "
+                f"(up to {self.options.grace:g} s; press Ctrl-C again to stop them now).",
+            )
+            for stop in self.stops.values():
+                stop.request(StopCause.CANCEL)
+        else:
+            self.reporter.note(None, f"{name} again: stopping every agent now.")
+            for stop in self.stops.values():
+                stop.request(StopCause.CANCEL, grace=0.0)
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        self._wake_up()
+
+    def _heartbeat(self) -> None:
+        self.state.run.heartbeat = time.time()
+        self.writer.touch()
+        self.reporter.tick(self.state)
+        asyncio.get_running_loop().call_later(HEARTBEAT, self._heartbeat)
+
+    def _refresh_live(self) -> None:
+        for attempt in self.attempts.values():
+            attempt.refresh()
+            attempt.log.flush()
+
+    def _exit_code(self) -> ExitCode:
+        if self.interrupts:
+            return ExitCode.INTERRUPTED
+        if all(t.status == TaskStatus.DONE for t in self.state.tasks.values()):
+            return ExitCode.OK
+        return ExitCode.TASKS_NOT_DONE
+
+    # ---- the guardian --------------------------------------------------------------------------
+
+    def _start_guardian(self) -> None:
+        """Start the process that ends this run's agents should nova die without doing so."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
+        try:
+            self._guardian = subprocess.Popen(
+                [sys.executable, "-m", "engine.guardian", self.run_id],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, env=env,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
+        except OSError as exc:
+            self.reporter.note(None, f"could not start the guardian process ({exc}); agents "
+                                     "may outlive nova if it is killed.")
+            return
+        if isinstance(self.executor, LocalExecutor):
+            self.executor.managed.add(self._guardian.pid)
+
+    def _stop_guardian(self) -> None:
+        if self._guardian is None or self._guardian.stdin is None:
+            return
+        self._guardian.stdin.close()
+        try:
+            self._guardian.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._guardian.kill()
+            self._guardian.wait()
+
+
+def _placeholder_values(
+    task_id: str, prompt_file: str, name: str = "", cascade_dir: str = "", attempt: int = 1
+) -> dict[str, str]:
+    return {
+        "id": task_id,
+        "name": name,
+        "prompt_file": prompt_file,
+        "cascade_dir": cascade_dir,
+        "attempt": str(attempt),
+    }
