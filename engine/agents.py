@@ -44,6 +44,7 @@ class OutputParser(Protocol):
 
     session_id: str | None
     rate_limit: RateLimit | None
+    notices: list[str]
 
     def feed(self, line: bytes) -> list[str]: ...
     def tokens(self) -> dict[str, Tokens]: ...
@@ -72,6 +73,7 @@ class CommandParser:
         self._counted: dict[str, Tokens] = {}
         self._cost: float | None = None
         self._stream: ClaudeStream | None = None
+        self.notices: list[str] = []
 
     def feed(self, line: bytes) -> list[str]:
         stripped = line.strip()
@@ -79,6 +81,9 @@ class CommandParser:
             if self._stream is None:
                 self._stream = ClaudeStream()
             out = self._stream.feed(stripped)
+            if self._stream.notices:
+                self.notices.extend(self._stream.notices)
+                self._stream.notices.clear()
             self.session_id = self._stream.session_id
             self.rate_limit = self._stream.rate_limit
             return out

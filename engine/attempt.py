@@ -110,6 +110,10 @@ class Attempt:
         out = self.parser.feed(line)
         if out:
             self.log.lines(now, out)
+            if self.parser.notices:
+                for notice in self.parser.notices:
+                    self._on_note(self.task.id, notice)
+                self.parser.notices.clear()
 
     def finish_lines(self) -> None:
         """Parse a last line that had no final newline."""

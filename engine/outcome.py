@@ -186,11 +186,10 @@ def classify_claude(
     detail = _first_line(text) or f"exit code {exit.returncode}"
     if status == 401 or _AUTH_TEXT.search(text):
         return Verdict(Failure.AUTH, f"authentication failed: {detail}")
+    prefix = f"API error {status}: " if status and str(status) not in detail else ""
     if status in _PERMANENT_STATUS or _PERMANENT_TEXT.search(text):
-        prefix = f"API error {status}: " if status else ""
         return Verdict(Failure.PERMANENT, prefix + detail)
     if result is not None:
-        prefix = f"API error {status}: " if status else ""
         return Verdict(Failure.TRANSIENT, prefix + detail)
     if exit.signal:
         return Verdict(Failure.TRANSIENT, f"the agent was killed by signal {exit.signal}")

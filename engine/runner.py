@@ -39,7 +39,7 @@ from engine.errors import ConfigError, ExitCode, StateError
 from engine.executor import Executor, Limits, LocalExecutor, StopRequest
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header, log_path
-from engine.outcome import Failure, StopCause, TaskStatus, Verdict
+from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
 from engine.progress import Reporter
 from engine.prompt import build_prompt, build_resume_prompt
 from engine.scheduler import Phase, Scheduler
@@ -115,6 +115,7 @@ class Runner:
         self.attempts: dict[str, Attempt] = {}
         self.stops: dict[str, StopRequest] = {}
         self.resume_sessions: dict[str, str] = {}
+        self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
@@ -122,6 +123,7 @@ class Runner:
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
         self._guardian: subprocess.Popen[bytes] | None = None
+        self._heartbeat_handle: asyncio.TimerHandle | None = None
         self.writer = StateWriter(self.store, self.state, self._refresh_live)
 
     # ---- preparing ---------------------------------------------------------------------------
@@ -239,11 +241,12 @@ class Runner:
             loop.add_signal_handler(sig, self._interrupt, sig)
         self.writer.flush()
         self.reporter.run_started(self.state, len(done))
-        heartbeat = loop.call_later(HEARTBEAT, self._heartbeat)
+        self._heartbeat_handle = loop.call_later(HEARTBEAT, self._heartbeat)
         try:
             await self._loop()
         finally:
-            heartbeat.cancel()
+            if self._heartbeat_handle is not None:
+                self._heartbeat_handle.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
@@ -323,13 +326,13 @@ class Runner:
         self.writer.touch()
         limits = Limits(timeout=s.timeout, stall_timeout=s.stall_timeout, grace=self.options.grace)
         token = f"{self.run_id}/{task_id}/{ts.attempts}"
+        spawn_error: str | None = None
         try:
             exit = await self.executor.run(launch, token, attempt, limits, stop)
         except OSError as exc:
-            from engine.outcome import Exit
-
             exit = Exit(None)
-            attempt.note(f"could not start the agent: {exc.strerror or exc}")
+            spawn_error = f"could not start the agent: {exc.strerror or exc}"
+            attempt.note(spawn_error)
         finally:
             self.stops.pop(task_id, None)
         attempt.finish_lines()
@@ -337,8 +340,11 @@ class Runner:
         now = time.time()
         limit_values = {k: v for k, v in (("timeout", s.timeout),
                                           ("stall_timeout", s.stall_timeout)) if v}
-        verdict = parser.verdict(exit, attempt.stderr_tail.decode("utf-8", "replace"), now,
-                                 limit_values)
+        verdict = (
+            Verdict(Failure.PERMANENT, spawn_error) if spawn_error else
+            parser.verdict(exit, attempt.stderr_tail.decode("utf-8", "replace"), now,
+                           limit_values)
+        )
         ts.exit_code = exit.returncode
         ts.ended = now
         ts.pid = ts.pid_started = None
@@ -395,7 +401,7 @@ class Runner:
             self.scheduler.fail(task_id, Phase.CANCELLED)
             return "cancelled"
         if failure is Failure.RATE_LIMIT:
-            ts.attempts -= 1  # the account's limit is not the task's fault
+            # The account's limit is not the task's fault: it costs no retry.
             limit = verdict.rate_limit
             resets = limit.resets_at if limit and limit.resets_at else None
             until = (resets + RATE_LIMIT_MARGIN) if resets else time.time() + RATE_LIMIT_UNKNOWN_WAIT
@@ -407,12 +413,14 @@ class Runner:
             self._schedule(task_id, until - time.time())
             return "waiting for usage limit"
         retries = s.retries if s.retries is not None else 0
-        if failure is not None and failure.retryable and ts.attempts <= retries:
+        failed_before = self.failures.get(task_id, 0)
+        if failure is not None and failure.retryable and failed_before < retries:
+            self.failures[task_id] = failed_before + 1
             base = s.retry_delay if s.retry_delay is not None else 10.0
-            delay = min(MAX_BACKOFF, base * 2 ** (ts.attempts - 1)) * random.uniform(0.8, 1.2)
+            delay = min(MAX_BACKOFF, base * 2**failed_before) * random.uniform(0.8, 1.2)
             ts.status = TaskStatus.PENDING
             ts.next_attempt_at = time.time() + delay
-            ts.reason = f"{verdict.reason}; retry {ts.attempts}/{retries} in {delay:.0f}s"
+            ts.reason = f"{verdict.reason}; retry {failed_before + 1}/{retries} in {delay:.1f}s"
             self.scheduler.delay(task_id)
             self._schedule(task_id, delay)
             return "will retry"
@@ -483,7 +491,7 @@ class Runner:
         self.state.run.heartbeat = time.time()
         self.writer.touch()
         self.reporter.tick(self.state)
-        asyncio.get_running_loop().call_later(HEARTBEAT, self._heartbeat)
+        self._heartbeat_handle = asyncio.get_running_loop().call_later(HEARTBEAT, self._heartbeat)
 
     def _refresh_live(self) -> None:
         for attempt in self.attempts.values():

@@ -78,6 +78,7 @@ class ClaudeStream:
         self.api_error_status: int | None = None
         self.lines = 0
         self.bad_lines = 0
+        self.notices: list[str] = []  # worth showing live, beyond the task log
         self._messages: dict[str, tuple[str, Tokens]] = {}
         self._live: dict[str, Tokens] | None = None
 
@@ -122,6 +123,8 @@ class ClaudeStream:
             delay = event.get("retry_delay_ms")
             self.api_error_status = status if isinstance(status, int) else self.api_error_status
             wait = f" in {delay / 1000:.1f}s" if isinstance(delay, int | float) else ""
+            self.notices.append(f"API error {status or event.get('error') or ''}; Claude Code "
+                                f"retries ({event.get('attempt')}/{event.get('max_retries')})")
             return [
                 f"! API error {status or event.get('error') or ''}: the CLI retries "
                 f"({event.get('attempt')}/{event.get('max_retries')}){wait}"
@@ -193,6 +196,7 @@ class ClaudeStream:
         if status == "rejected":
             return [f"! usage limit reached ({limit.limit_type or 'unknown window'})"]
         used = f" at {limit.utilization:.0%}" if limit.utilization is not None else ""
+        self.notices.append(f"usage limit warning{used} ({limit.limit_type or 'unknown window'})")
         return [f"! usage limit warning{used} ({limit.limit_type or 'unknown window'})"]
 
     def _result(self, event: dict[str, Any]) -> list[str]:
