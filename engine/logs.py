@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from engine.redact import Redactor
 from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
@@ -88,7 +89,10 @@ def format_footer(
 class TaskLog:
     """The open log files of one attempt."""
 
-    def __init__(self, logs_dir: Path, task_id: str, attempt: int) -> None:
+    def __init__(
+        self, logs_dir: Path, task_id: str, attempt: int, redact: Redactor | None = None
+    ) -> None:
+        self.redact = redact or Redactor(())
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
@@ -100,13 +104,13 @@ class TaskLog:
         self.dirty = False
 
     def write(self, text: str) -> None:
-        self._log.write(text)
+        self._log.write(self.redact(text))
         self.dirty = True
 
     def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
         if lines:
             at = clock(t)
-            self._log.write("".join(f"[{at}] {prefix}{line}\n" for line in lines))
+            self._log.write(self.redact("".join(f"[{at}] {prefix}{line}\n" for line in lines)))
             self.dirty = True
 
     def raw_stdout(self, chunk: bytes) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from engine.settings import format_seconds
 from engine.stream import ClaudeStream, RateLimit
 
 
@@ -141,13 +142,7 @@ def _stop_verdict(exit: Exit, limits: dict[str, float]) -> Verdict | None:
 
 
 def _seconds(value: float | None) -> str:
-    if value is None:
-        return "its time limit"
-    if value >= 3600 and value % 3600 == 0:
-        return f"{value / 3600:g}h"
-    if value >= 60 and value % 60 == 0:
-        return f"{value / 60:g}m"
-    return f"{value:g}s"
+    return format_seconds(value) if value is not None else "its time limit"
 
 
 def classify_claude(

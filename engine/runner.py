@@ -41,9 +41,10 @@ from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header, log_path
 from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
 from engine.progress import Reporter
+from engine.redact import Redactor, secret_values
 from engine.prompt import build_prompt, build_resume_prompt
 from engine.scheduler import Phase, Scheduler
-from engine.settings import Settings
+from engine.settings import Settings, describe
 from engine.state import RESULT_CHARS, RunState, State, TaskState
 from engine.store import StateStore
 
@@ -125,6 +126,7 @@ class Runner:
         self._guardian: subprocess.Popen[bytes] | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self.writer = StateWriter(self.store, self.state, self._refresh_live)
+        self.redact = Redactor(secret_values(os.environ))
 
     # ---- preparing ---------------------------------------------------------------------------
 
@@ -316,9 +318,9 @@ class Runner:
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
         launch, parser = self._launch(task, s, ts, resume)
-        log = TaskLog(self.options.logs_dir, task_id, ts.attempts)
+        log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
         log.write(format_header(task_id, task.name, ts.attempts, launch.argv, launch.cwd,
-                                ts.started, s.as_dict() | ({"resume": resume} if resume else {})))
+                                ts.started, describe(s) | ({"resume": resume} if resume else {})))
         attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note)
         self.attempts[task_id] = attempt
         stop = self.stops[task_id] = StopRequest()
@@ -350,10 +352,11 @@ class Runner:
         ts.pid = ts.pid_started = None
         text = parser.result_text()
         if text:
-            ts.result = text[:RESULT_CHARS]
+            ts.result = self.redact(text[:RESULT_CHARS])
         tokens, cost = ts.live_tokens, ts.live_cost
         ts.close_attempt()
         self.attempts.pop(task_id, None)
+        verdict = Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit)
         outcome = self._apply(task_id, ts, s, verdict)
         log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
                                 tokens, cost, now))

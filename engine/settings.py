@@ -58,6 +58,35 @@ class Settings:
         }
 
 
+_CLAUDE_ONLY = ("model", "max_turns", "max_budget_usd", "allowed_tools", "permission_mode")
+_DURATIONS = ("timeout", "stall_timeout", "retry_delay")
+
+
+def format_seconds(value: float) -> str:
+    """`90s`, `30m`, `1h30m`: a duration as a person writes it."""
+    whole = int(value)
+    if whole != value or whole < 60:
+        return f"{value:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
+             f"{seconds}s" if seconds else ""]
+    return "".join(parts)
+
+
+def describe(settings: Settings) -> dict[str, str]:
+    """The settings that matter for a task's agent, formatted for a log header."""
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is None or f.name == "command":
+            continue
+        if settings.agent == "command" and f.name in _CLAUDE_ONLY:
+            continue
+        out[key_of(f.name)] = format_seconds(value) if f.name in _DURATIONS else str(value)
+    return out
+
+
 def key_of(field_name: str) -> str:
     return field_name.replace("_", "-")
 

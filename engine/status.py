@@ -62,12 +62,19 @@ def task_detail(task: TaskState, now: float) -> str:
         parts = [f"attempt {task.attempts}", f"pid {task.pid}" if task.pid else ""]
         if task.last_output is not None and now - task.last_output > QUIET_WARNING:
             parts.append(f"stalled? no output for {format_duration(now - task.last_output)}")
-        if task.permission_mode:
-            parts.append(task.permission_mode)
         return ", ".join(p for p in parts if p)
     if task.status == TaskStatus.PENDING and task.next_attempt_at:
         return f"{task.reason or 'retry'} (next try {clock_local(task.next_attempt_at)})"
     return task.reason or ""
+
+
+def agent_mode(task: TaskState) -> str:
+    """Which agent ran the task, and for Claude Code the permission mode it ran in."""
+    if task.agent == "command":
+        return "command"
+    if task.agent == "claude":
+        return f"claude:{task.permission_mode or 'default'}"
+    return "-"
 
 
 def run_line(state: State, alive: bool, now: float) -> str:
@@ -108,7 +115,7 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
     by_branch: dict[str, list[tuple[str, list[TaskState]]]] = {}
     for (branch, group), tasks in sections.items():
         by_branch.setdefault(branch, []).append((group, tasks))
-    header = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "NAME / DETAIL"]
+    header = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "AGENT", "NAME / DETAIL"]
     for branch, groups in by_branch.items():
         branch_tasks = [t for _, ts in groups for t in ts]
         lines.append("")
@@ -124,7 +131,8 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
                 rows.append([
                     _MARK[task.status], task.id, task.status.value,
                     format_duration(task.duration(now)),
-                    format_count(tokens) if tokens else "-", format_cost(task.cost_usd), name,
+                    format_count(tokens) if tokens else "-", format_cost(task.cost_usd),
+                    agent_mode(task), name,
                 ])
             widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
             rendered = _table(rows, widths)
