@@ -208,7 +208,7 @@ class Runner:
             found += [pid, *procs.descendants(pid)]
         if previous.run.id:
             found += procs.marked(f"{procs.RUN_VAR}={previous.run.id}".encode())
-        found = list(dict.fromkeys(found))
+        found = procs.alive(dict.fromkeys(found))  # zombies are already dead
         if found:
             self.reporter.note(
                 None, f"the last run left {len(found)} agent process(es) running; ending them."

@@ -56,8 +56,10 @@ def summarize_tokens(tokens: Mapping[str, Tokens]) -> list[str]:
     ]
 
 
-def task_detail(task: TaskState, now: float) -> str:
+def task_detail(task: TaskState, now: float, alive: bool = True) -> str:
     """What a person needs to know about a task beyond its status word."""
+    if task.status == TaskStatus.RUNNING and not alive:
+        return "interrupted: the run is gone; 'nova run' resumes it"
     if task.status == TaskStatus.RUNNING:
         parts = [f"attempt {task.attempts}", f"pid {task.pid}" if task.pid else ""]
         if task.last_output is not None and now - task.last_output > QUIET_WARNING:
@@ -126,7 +128,7 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
             rows = [header]
             for task in tasks:
                 tokens = sum(t.total for t in task.tokens.values())
-                detail = task_detail(task, now)
+                detail = task_detail(task, now, alive)
                 name = task.name + (f" — {detail}" if detail else "")
                 rows.append([
                     _MARK[task.status], task.id, task.status.value,
