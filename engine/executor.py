@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -73,23 +74,53 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self.managed: set[int] = set()
+        # While a spawn awaits its pipes, its child exists but is not in `managed` yet;
+        # reaping then could steal the exit status asyncio waits for.
+        self._spawning = 0
         procs.enable_subreaper()
+
+    @staticmethod
+    def watch_children_without_threads() -> None:
+        """On Python 3.11, wait for children with pidfds instead of a thread per child.
+
+        The default watcher there starts a thread per process; each one contends for the GIL
+        with the event loop, and a run of short tasks spends most of its time in that convoy.
+        Python 3.12+ uses pidfds by default.
+        """
+        if sys.version_info >= (3, 12) or not hasattr(asyncio, "PidfdChildWatcher"):
+            return
+        try:
+            watcher = asyncio.PidfdChildWatcher()
+            watcher.attach_loop(asyncio.get_running_loop())
+            asyncio.set_child_watcher(watcher)
+        except (OSError, RuntimeError, NotImplementedError):
+            pass  # no pidfd_open on this kernel: keep the default watcher
+
+    def reap(self) -> None:
+        """Collect ended orphans, unless a spawn is in flight (see `_spawning`)."""
+        if not self._spawning:
+            procs.reap_orphans(self.managed)
 
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
         began = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *launch.argv,
-            cwd=launch.cwd,
-            env=dict(launch.env),
-            stdin=asyncio.subprocess.PIPE if launch.stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=PIPE_LIMIT,
-        )
-        self.managed.add(proc.pid)
+        self._spawning += 1
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *launch.argv,
+                cwd=launch.cwd,
+                env=dict(launch.env),
+                stdin=(asyncio.subprocess.PIPE if launch.stdin is not None
+                       else asyncio.subprocess.DEVNULL),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=PIPE_LIMIT,
+            )
+            self.managed.add(proc.pid)
+        finally:
+            self._spawning -= 1
         marker = f"{procs.TOKEN_VAR}={token}".encode()
         sink.started(proc.pid, procs.create_time(proc.pid))
         last_output = [time.monotonic()]
@@ -141,7 +172,7 @@ class LocalExecutor:
         for reader in pending:
             reader.cancel()
             sink.note("output pipe still held open by a process nova cannot see; closed it")
-        procs.reap_orphans(self.managed)
+        self.reap()
         return Exit(returncode, cause, time.monotonic() - began)
 
     async def _stop(
@@ -189,7 +220,7 @@ class LocalExecutor:
         if stubborn:
             sink.note(f"{len(stubborn)} of them ignored SIGTERM; killed them.")
             procs.send(stubborn, procs.KILL)
-        procs.reap_orphans(self.managed)
+        self.reap()
 
 
 async def _pump(

@@ -229,6 +229,8 @@ class Runner:
 
     async def _main(self) -> ExitCode:
         loop = asyncio.get_running_loop()
+        if isinstance(self.executor, LocalExecutor):
+            self.executor.watch_children_without_threads()
         self._wake = asyncio.Event()
         done = [t for t, ts in self.state.tasks.items() if ts.status == TaskStatus.DONE]
         self.scheduler = Scheduler(self.graph, done)
@@ -252,6 +254,8 @@ class Runner:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
+        if isinstance(self.executor, LocalExecutor):
+            self.executor.reap()
         self.state.run.running = False
         self.state.run.ended = time.time()
         self.state.run.exit_code = int(code)
@@ -377,12 +381,13 @@ class Runner:
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
         if s.agent == "command":
             assert s.command is not None
-            prompt = build_prompt(self.cascade, task, dep_results)
-            prompt_file = self.options.state_dir / "prompts" / f"{task.id}.md"
-            prompt_file.parent.mkdir(parents=True, exist_ok=True)
-            prompt_file.write_text(prompt, encoding="utf-8")
+            prompt_file = (self.options.state_dir / "prompts" / f"{task.id}.md").resolve()
+            if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
+                prompt_file.parent.mkdir(parents=True, exist_ok=True)
+                prompt_file.write_text(build_prompt(self.cascade, task, dep_results),
+                                       encoding="utf-8")
             argv = command_argv(s.command, _placeholder_values(
-                task.id, str(prompt_file.resolve()), task.name,
+                task.id, str(prompt_file), task.name,
                 str(self.options.cascade_path.parent.resolve()), ts.attempts))
             return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
         prompt = build_resume_prompt(task) if resume else build_prompt(
