@@ -117,6 +117,7 @@ class Runner:
         self.stops: dict[str, StopRequest] = {}
         self.resume_sessions: dict[str, str] = {}
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
+        self.continued: dict[str, int] = {}  # incomplete sessions continued this run
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
@@ -420,6 +421,16 @@ class Runner:
             self.scheduler.delay(task_id)
             self._schedule(task_id, until - time.time())
             return "waiting for usage limit"
+        if (failure is Failure.INCOMPLETE and ts.session_id and s.agent == "claude"
+                and self.continued.get(task_id, 0) < (s.continues or 0)):
+            self.continued[task_id] = self.continued.get(task_id, 0) + 1
+            self.resume_sessions[task_id] = ts.session_id
+            ts.status = TaskStatus.PENDING
+            ts.reason = (f"{verdict.reason}; continuing the session "
+                         f"({self.continued[task_id]}/{s.continues})")
+            self.scheduler.delay(task_id)
+            self._schedule(task_id, 0.0)
+            return "will continue"
         retries = s.retries if s.retries is not None else 0
         failed_before = self.failures.get(task_id, 0)
         if failure is not None and failure.retryable and failed_before < retries:

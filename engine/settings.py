@@ -39,6 +39,7 @@ class Settings:
     timeout: float | None = None
     stall_timeout: float | None = None
     retries: int | None = None
+    continues: int | None = None
     retry_delay: float | None = None
     workdir: str | None = None
 
@@ -99,6 +100,7 @@ DEFAULTS = Settings(
     permission_mode="acceptEdits",
     timeout=3600.0,
     retries=2,
+    continues=0,
     retry_delay=10.0,
 )
 
@@ -173,7 +175,7 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
         parsed = parse_duration(value)
     elif norm in ("max-turns",):
         parsed = _parse_int(value, norm, 1)
-    elif norm == "retries":
+    elif norm in ("retries", "continues"):
         parsed = _parse_int(value, norm, 0)
     elif norm == "max-budget-usd":
         try:
