@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from engine.settings import format_seconds
@@ -89,9 +89,11 @@ _PERMANENT_TEXT = re.compile(
 _LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
 _LIMIT_CLOCK = re.compile(
     r"(?:limit reached|hit your [\w -]*limit)[^\n]{0,20}?resets\s+(?:at\s+)?"
-    r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)]+)\))?",
+    r"(?:(?P<month>[A-Z][a-z]{2})[a-z]*\.?\s+(?P<day>\d{1,2}),?\s+(?:at\s+)?)?"
+    r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>am|pm)?(?:\s*\((?P<zone>[^)]+)\))?",
     re.IGNORECASE,
 )
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _LIMIT_ANY = re.compile(r"usage limit reached|hit your [\w -]*limit|\d-hour limit reached", re.I)
 
 
@@ -102,23 +104,32 @@ def parse_limit_text(text: str, now: float) -> RateLimit | None:
         return RateLimit("rejected", float(match.group(1)), None)
     match = _LIMIT_CLOCK.search(text)
     if match:
-        hour = int(match.group(1)) % 12 if match.group(3) else int(match.group(1))
-        if (match.group(3) or "").lower() == "pm":
-            hour += 12
-        minute = int(match.group(2) or 0)
-        zone = _zone(match.group(4))
-        current = datetime.fromtimestamp(now, zone)
+        ampm = (match["ampm"] or "").lower()
+        hour = int(match["hour"]) % 12 + (12 if ampm == "pm" else 0) if ampm else int(
+            match["hour"])
+        minute = int(match["minute"] or 0)
+        current = datetime.fromtimestamp(now, _zone(match["zone"]))
         reset = current.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
-        if reset <= current:
+        month = (match["month"] or "").lower()
+        if month in _MONTHS and match["day"]:
+            # "resets Nov 25, 5:28am": this year's date, or next year's if it has passed.
+            reset = reset.replace(month=_MONTHS.index(month) + 1, day=int(match["day"]))
+            if reset <= current:
+                reset = reset.replace(year=reset.year + 1)
+        elif reset <= current:
             reset += timedelta(days=1)
-        kind = "five_hour" if re.search(r"5-hour|session", text, re.I) else None
+        kind = None
+        if re.search(r"5-hour|session", text, re.I):
+            kind = "five_hour"
+        elif re.search(r"weekly|7-day", text, re.I):
+            kind = "seven_day"
         return RateLimit("rejected", reset.timestamp(), kind)
     if _LIMIT_ANY.search(text):
         return RateLimit("rejected", None, None)
     return None
 
 
-def _zone(name: str | None) -> datetime.tzinfo:  # type: ignore[name-defined]
+def _zone(name: str | None) -> tzinfo:
     if not name or name.upper() == "UTC":
         return UTC
     try:
@@ -160,14 +171,18 @@ def classify_claude(
     text = " ".join(
         t for t in (stream.result_text(), stream.api_error or "", stderr_tail) if t
     )
-    if stream.rate_limit and stream.rate_limit.status == "rejected":
-        return Verdict(Failure.RATE_LIMIT, "usage limit reached", stream.rate_limit)
     if result is not None and not result.get("is_error") and exit.returncode == 0:
+        # Checked before a `rejected` event: a reply can be served past the limit (overage).
         if result.get("stop_reason") is None:
             return Verdict(
                 Failure.TRANSIENT, "the API stream was cut: the result has no stop reason"
             )
         return DONE
+    event = stream.rate_limit
+    # Under OAuth every 429 yields `rejected`; with neither reset nor window it is the server
+    # throttling ("not your usage limit"), which a retry handles, not an hours-long pause.
+    if event and event.status == "rejected" and (event.resets_at or event.limit_type):
+        return Verdict(Failure.RATE_LIMIT, "usage limit reached", event)
     limit = parse_limit_text(text, now)
     if limit is not None:
         return Verdict(Failure.RATE_LIMIT, "usage limit reached", limit)
@@ -203,6 +218,9 @@ def classify_command(
     if stopped:
         return stopped
     if stream is not None and stream.result is not None and stream.result.get("is_error"):
+        event = stream.rate_limit
+        if event and event.status == "rejected" and (event.resets_at or event.limit_type):
+            return Verdict(Failure.RATE_LIMIT, "usage limit reached", event)
         return Verdict(Failure.TRANSIENT, _first_line(stream.result_text()) or "result is_error")
     if exit.returncode == 0:
         return DONE

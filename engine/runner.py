@@ -48,7 +48,16 @@ from engine.settings import Settings, describe
 from engine.state import RESULT_CHARS, RunState, State, TaskState
 from engine.store import StateStore
 
-RATE_LIMIT_MARGIN = 60.0
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name, default)))
+    except ValueError:  # a bad value must not stop nova; the default is safe
+        return default
+
+
+# Wait this long past a usage limit's reset before launching again (NOVA_RATE_LIMIT_MARGIN).
+RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
 HEARTBEAT = 5.0

@@ -21,11 +21,12 @@ falling back to ``script["*"]``, then to ``ok()``.
 The *turn* of a request is the number of assistant messages already in its
 ``messages`` list (0 for the first call of a session, 1 after one tool round
 trip, ...).  The reply therefore depends only on the request, so a retried
-request gets the same reply; only ``fail_then_ok`` keeps a counter.
+request gets the same reply; only ``fail_then_ok`` and ``usage_limit`` keep a
+counter (per task id).
 
 Scenarios (build them with the functions below):
 
-``ok(tool_calls=1, text=None, command=None, usage=DEFAULT_USAGE)``
+``ok(tool_calls=1, text=None, command=None, usage=DEFAULT_USAGE, headers=None)``
     Turns ``0 .. tool_calls-1``: a text block plus a ``tool_use`` block calling
     ``Bash`` with ``{"command": command, "description": "say hello"}``
     (stop_reason ``tool_use``).  ``command`` defaults to
@@ -34,7 +35,7 @@ Scenarios (build them with the functions below):
     ``"Finished {task}."``), stop_reason ``end_turn``.
     A request that offers no ``Bash`` tool (a side request of the CLI) always
     gets the final text reply.
-``http_error(status=400, error_type="invalid_request_error", message=...)``
+``http_error(status=400, error_type="invalid_request_error", message=..., headers=None)``
     Every request answers ``status`` with the API's JSON error body.
 ``cut_stream(how="eof")``
     ``message_start`` and one complete text block ("Partial answer for
@@ -48,9 +49,26 @@ Scenarios (build them with the functions below):
     Sends nothing for ``seconds`` (or until the double is closed), then plays
     ``then`` (default: close the connection without a reply).  Its record's
     kind is ``"hang"`` while waiting, ``"hang:closed"`` after a close.
-``fail_then_ok(status=500, times=1, error_type=None, then=None)``
+``fail_then_ok(status=500, times=1, error_type=None, then=None, message=None, headers=None)``
     The first ``times`` requests for this scenario's task id answer an HTTP
     error, later ones play ``then`` (default ``ok()``).
+``usage_limit(resets_in=5.0, claim="five_hour", times=1, then=None)``
+    The first ``times`` requests for the task id answer 429
+    ``rate_limit_error`` with ``rate_limit_headers("rejected", <arrival +
+    resets_in>, claim)`` (the reset is computed when the request arrives);
+    later ones play ``then`` (default ``ok()``).  Kind ``"usage_limit:429"``.
+    The CLI turns these headers into a ``rate_limit_event`` only when it runs
+    with ``CLAUDE_CODE_OAUTH_TOKEN`` (no ``ANTHROPIC_API_KEY``): see
+    CLAUDE_FINDINGS.md.
+
+``headers`` (a mapping) adds response headers to a scenario's replies: the
+error response of ``http_error``/``fail_then_ok``, the SSE or JSON reply of
+``ok``.  ``rate_limit_headers(status, resets_at, claim, utilization,
+threshold)`` builds the unified rate-limit headers
+(``anthropic-ratelimit-unified-status``, ``-reset``,
+``-representative-claim``, and ``-5h-*``/``-7d-*`` for those claims); e.g.
+``ok(headers=rate_limit_headers("allowed_warning", t, "five_hour", 0.92,
+0.9))``.  Each record keeps the extra headers sent in ``reply_headers``.
 
 Requests without ``"stream": true`` get the same reply as one JSON message.
 ``POST /v1/messages/count_tokens`` answers ``{"input_tokens": n}``; ``HEAD``
@@ -95,9 +113,12 @@ __all__ = [
     "hang",
     "http_error",
     "ok",
+    "rate_limit_headers",
+    "usage_limit",
 ]
 
 TASK_RE = re.compile(r"nova-task: (\S+)")
+_CLAIM_ABBREV = {"five_hour": "5h", "seven_day": "7d"}
 DEFAULT_USAGE = (1200, 80, 300, 50)
 
 _ERROR_TYPES = {
@@ -128,6 +149,9 @@ class Scenario:
     how: str = "eof"
     then: Scenario | None = None
     usage: tuple[int, int, int, int] = DEFAULT_USAGE
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers
+    resets_in: float = 0.0  # usage_limit: reset this many seconds after the request
+    claim: str | None = None  # usage_limit: the representative claim (five_hour, ...)
 
     def usage_for_turn(self, turn: int) -> dict[str, int]:
         inp, out, cread, ccreate = self.usage
@@ -139,19 +163,40 @@ class Scenario:
         }
 
 
+def _header_items(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (headers or {}).items())
+
+
 def ok(
     tool_calls: int = 1,
     text: str | None = None,
     command: str | None = None,
     usage: tuple[int, int, int, int] = DEFAULT_USAGE,
+    headers: Mapping[str, str] | None = None,
 ) -> Scenario:
-    return Scenario("ok", tool_calls=tool_calls, text=text, command=command, usage=usage)
+    return Scenario(
+        "ok",
+        tool_calls=tool_calls,
+        text=text,
+        command=command,
+        usage=usage,
+        headers=_header_items(headers),
+    )
 
 
 def http_error(
-    status: int = 400, error_type: str | None = None, message: str | None = None
+    status: int = 400,
+    error_type: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Scenario:
-    return Scenario("http_error", status=status, error_type=error_type, message=message)
+    return Scenario(
+        "http_error",
+        status=status,
+        error_type=error_type,
+        message=message,
+        headers=_header_items(headers),
+    )
 
 
 def cut_stream(how: str = "eof", usage: tuple[int, int, int, int] = DEFAULT_USAGE) -> Scenario:
@@ -164,14 +209,60 @@ def hang(seconds: float, then: Scenario | None = None) -> Scenario:
     return Scenario("hang", seconds=seconds, then=then)
 
 
+def rate_limit_headers(
+    status: str = "rejected",
+    resets_at: float | None = None,
+    claim: str | None = "five_hour",
+    utilization: float | None = None,
+    threshold: float | None = None,
+) -> dict[str, str]:
+    """The unified rate-limit headers the API sends to subscription (OAuth) clients.
+
+    The CLI reports ``allowed_warning`` only when ``threshold`` (the window's
+    ``-surpassed-threshold`` header) is sent, whatever ``status`` says.
+    """
+    out = {"anthropic-ratelimit-unified-status": status}
+    if resets_at is not None:
+        out["anthropic-ratelimit-unified-reset"] = str(int(resets_at))
+    if claim is not None:
+        out["anthropic-ratelimit-unified-representative-claim"] = claim
+        abbrev = _CLAIM_ABBREV.get(claim)
+        if abbrev:
+            out[f"anthropic-ratelimit-unified-{abbrev}-status"] = status
+            if resets_at is not None:
+                out[f"anthropic-ratelimit-unified-{abbrev}-reset"] = str(int(resets_at))
+            if utilization is not None:
+                out[f"anthropic-ratelimit-unified-{abbrev}-utilization"] = str(utilization)
+            if threshold is not None:
+                out[f"anthropic-ratelimit-unified-{abbrev}-surpassed-threshold"] = str(threshold)
+    return out
+
+
+def usage_limit(
+    resets_in: float = 5.0,
+    claim: str | None = "five_hour",
+    times: int = 1,
+    then: Scenario | None = None,
+) -> Scenario:
+    return Scenario("usage_limit", resets_in=resets_in, claim=claim, times=times, then=then)
+
+
 def fail_then_ok(
     status: int = 500,
     times: int = 1,
     error_type: str | None = None,
     then: Scenario | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Scenario:
     return Scenario(
-        "fail_then_ok", status=status, times=times, error_type=error_type, then=then or ok()
+        "fail_then_ok",
+        status=status,
+        times=times,
+        error_type=error_type,
+        then=then or ok(),
+        message=message,
+        headers=_header_items(headers),
     )
 
 
@@ -191,6 +282,7 @@ class Served:
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: str | None = None
     request_id: str | None = None  # the request-id header sent back (the CLI's requestId)
+    reply_headers: dict[str, str] = field(default_factory=dict)  # extra headers sent back
     at: float = 0.0  # time.monotonic() when it arrived
 
     @property
@@ -295,20 +387,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        self._note_reply_headers(extra or {})
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
         self.close_connection = True
 
-    def _start_sse(self) -> None:
+    def _start_sse(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("request-id", self._request_id())
         self.send_header("Connection", "close")
+        for k, v in headers:
+            self.send_header(k, v)
+        self._note_reply_headers(dict(headers))
         self.end_headers()
         self.close_connection = True
+
+    def _note_reply_headers(self, headers: Mapping[str, str]) -> None:
+        rec = getattr(self, "_rec", None)
+        if rec is not None:
+            rec.reply_headers.update(headers)
 
     def _chunk(self, data: bytes) -> None:
         try:
@@ -382,12 +483,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_POST()
 
     # --- messages -----------------------------------------------------------
-    def _error(self, status: int, error_type: str | None, message: str | None) -> None:
+    def _error(
+        self,
+        status: int,
+        error_type: str | None,
+        message: str | None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         etype = error_type or _ERROR_TYPES.get(status, "api_error")
+        extra = {
+            "x-should-retry": "true" if status in (408, 409, 429) or status >= 500 else "false"
+        }
+        extra.update(headers)
         self._send_json(
             status,
             {"type": "error", "error": {"type": etype, "message": message or f"double: {etype}"}},
-            {"x-should-retry": "true" if status in (408, 409, 429) or status >= 500 else "false"},
+            extra,
         )
 
     def _messages(self, rec: Served, body: dict) -> None:
@@ -397,12 +508,22 @@ class _Handler(BaseHTTPRequestHandler):
         while True:
             if scen.kind == "http_error":
                 rec.kind, rec.status = f"http_error:{scen.status}", scen.status
-                self._error(scen.status, scen.error_type, scen.message)
+                self._error(scen.status, scen.error_type, scen.message, scen.headers)
                 return
             if scen.kind == "fail_then_ok":
                 if d._count_failure(rec.task_id, scen.times):
                     rec.kind, rec.status = f"http_error:{scen.status}", scen.status
-                    self._error(scen.status, scen.error_type, scen.message)
+                    self._error(scen.status, scen.error_type, scen.message, scen.headers)
+                    return
+                scen = scen.then or ok()
+                continue
+            if scen.kind == "usage_limit":
+                if d._count_failure(rec.task_id, scen.times):
+                    rec.kind, rec.status = "usage_limit:429", 429
+                    headers = rate_limit_headers(
+                        "rejected", time.time() + scen.resets_in, scen.claim
+                    )
+                    self._error(429, "rate_limit_error", None, tuple(headers.items()))
                     return
                 scen = scen.then or ok()
                 continue
@@ -450,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain_reply(rec, scen, msg_id, model, blocks, stop_reason, usage)
             return
 
-        self._start_sse()
+        self._start_sse(scen.headers)
         self._event(
             "message_start",
             {
@@ -575,7 +696,7 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": dict(usage),
         }
         rec.kind, rec.status = f"ok:{stop_reason}:plain", 200
-        self._send_json(200, message)
+        self._send_json(200, message, dict(scen.headers))
 
 
 class _Server(ThreadingHTTPServer):
