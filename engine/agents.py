@@ -7,6 +7,7 @@ pure: they build a `Launch` and a parser; running it is the executor's job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -101,10 +102,8 @@ class CommandParser:
             if name == "model":
                 model = model_key(raw.decode("utf-8", "replace"))
             elif name in ("cost", "cost_usd"):
-                try:
+                with contextlib.suppress(ValueError):
                     self._cost = (self._cost or 0.0) + float(raw.decode().lstrip("$"))
-                except ValueError:
-                    pass
             elif raw.isdigit():
                 values[name] = int(raw)
         tokens = Tokens(
@@ -176,7 +175,9 @@ def command_argv(template: str, values: Mapping[str, str]) -> tuple[str, ...]:
     try:
         words = shlex.split(template)
     except ValueError as exc:
-        raise ConfigError(f"agent command '{template}' cannot be split into words: {exc}.") from None
+        raise ConfigError(
+            f"agent command '{template}' cannot be split into words: {exc}."
+        ) from None
     if not words:
         raise ConfigError("the agent command is empty. Give a program to run, like "
                           "--agent-cmd 'python3 agent.py {id} {prompt_file}'.")

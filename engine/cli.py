@@ -140,7 +140,7 @@ def _overrides(agent_cmd: str | None, model: str | None, timeout: str | None,
                max_turns: int | None, permission_mode: str | None,
                allowed_tools: str | None) -> Any:
     from engine.errors import ConfigError
-    from engine.settings import Settings, SettingError, parse_duration
+    from engine.settings import SettingError, Settings, parse_duration
 
     def duration(name: str, value: str | None) -> float | None:
         if value is None:
@@ -268,8 +268,10 @@ def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path)
         raise ConfigError(f"'{task_id}' is not a task ID.")
     path = log_path(logs_dir, task_id)
     if raw:
-        attempts = sorted(logs_dir.glob(f"raw/{task_id}-*.stdout"),
-                          key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        # The glob for F1 also matches task F1-x's files: keep only <task_id>-<attempt>.
+        found = [p.stem.rsplit("-", 1) for p in logs_dir.glob(f"raw/{task_id}-*.stdout")]
+        numbers = sorted(int(n) for t, n in found if t == task_id and n.isdigit())
+        attempts = [raw_path(logs_dir, task_id, n) for n in numbers]
         if not attempts:
             raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/.")
         path = attempts[-1] if attempts else raw_path(logs_dir, task_id, 1)

@@ -107,7 +107,9 @@ class LocalExecutor:
         began = time.monotonic()
         self._spawning += 1
         try:
-            proc = await asyncio.create_subprocess_exec(
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitProtocol(PIPE_LIMIT, loop),
                 *launch.argv,
                 cwd=launch.cwd,
                 env=dict(launch.env),
@@ -116,8 +118,8 @@ class LocalExecutor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                limit=PIPE_LIMIT,
             )
+            proc = asyncio.subprocess.Process(transport, protocol, loop)
             self.managed.add(proc.pid)
         finally:
             self._spawning -= 1
@@ -130,7 +132,7 @@ class LocalExecutor:
             asyncio.create_task(_pump(proc.stderr, sink.stderr, last_output)),
         ]
         feeder = asyncio.create_task(_feed(proc, launch.stdin))
-        waiter = asyncio.create_task(proc.wait())
+        waiter = asyncio.create_task(_wait_process(proc, protocol))
         stopper = asyncio.create_task(stop.event.wait())
         cause: StopCause | None = None
         try:
@@ -169,8 +171,10 @@ class LocalExecutor:
             self.managed.discard(proc.pid)
         await self._sweep(marker, sink)
         _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
-        for reader in pending:
-            reader.cancel()
+        if pending:
+            for reader in pending:
+                reader.cancel()
+            transport.close()  # the process has exited: this only closes nova's ends of the pipes
             sink.note("output pipe still held open by a process nova cannot see; closed it")
         self.reap()
         return Exit(returncode, cause, time.monotonic() - began)
@@ -223,6 +227,30 @@ class LocalExecutor:
         self.reap()
 
 
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's stream protocol, plus a future set the moment the process exits.
+
+    `Process.wait()` returns only once the process has exited *and* every pipe is closed, so a
+    grandchild that inherited stdout (`sleep 300 &`) would keep nova waiting for it.
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def _wait_process(proc: asyncio.subprocess.Process, protocol: _ExitProtocol) -> int:
+    """The exit status of `proc` as soon as it exits, whoever still holds its pipes."""
+    await protocol.exited
+    assert proc.returncode is not None
+    return proc.returncode
+
+
 async def _pump(
     stream: asyncio.StreamReader, deliver: object, last_output: list[float]
 ) -> None:
@@ -251,7 +279,9 @@ async def _wait_exit(waiter: asyncio.Task[int], seconds: float, stop: StopReques
         stop.event.clear()
         again = asyncio.create_task(stop.event.wait())
         try:
-            await asyncio.wait({waiter, again}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {waiter, again}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             again.cancel()
     else:

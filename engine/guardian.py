@@ -8,6 +8,7 @@ it (SIGTERM, then SIGKILL), and exits. After a normal exit of nova there is noth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -32,10 +33,8 @@ def _marked(marker: bytes) -> list[int]:
 
 def _signal_all(pids: list[int], sig: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main(run_id: str) -> int:

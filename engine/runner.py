@@ -41,8 +41,8 @@ from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header, log_path
 from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
 from engine.progress import Reporter
-from engine.redact import Redactor, secret_values
 from engine.prompt import build_prompt, build_resume_prompt
+from engine.redact import Redactor, secret_values
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
 from engine.state import RESULT_CHARS, RunState, State, TaskState
@@ -422,7 +422,8 @@ class Runner:
             # The account's limit is not the task's fault: it costs no retry.
             limit = verdict.rate_limit
             resets = limit.resets_at if limit and limit.resets_at else None
-            until = (resets + RATE_LIMIT_MARGIN) if resets else time.time() + RATE_LIMIT_UNKNOWN_WAIT
+            wait = RATE_LIMIT_MARGIN if resets else RATE_LIMIT_UNKNOWN_WAIT
+            until = (resets or time.time()) + wait
             kind = (limit.limit_type if limit else None) or "usage limit"
             self._pause(until, kind)
             ts.status = TaskStatus.PENDING

@@ -110,9 +110,9 @@ def normalize_key(text: str) -> str:
     return re.sub(r"[\s_]+", "-", text.strip().strip("*`").strip().lower())
 
 
-def suggest(value: str, choices: list[str] | tuple[str, ...]) -> str:
+def suggest(value: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str:
     """` Did you mean 'x'?` for the closest choice, or nothing."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=cutoff)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 

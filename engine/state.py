@@ -143,7 +143,8 @@ class TaskState:
             status = TaskStatus(data.get("status", "pending"))
         except ValueError:
             status = TaskStatus.PENDING
-        tokens = data.get("tokens") if isinstance(data.get("tokens"), dict) else {}
+        raw_tokens = data.get("tokens")
+        tokens: dict[str, Any] = raw_tokens if isinstance(raw_tokens, dict) else {}
         cost = data.get("cost_usd")
         return cls(
             id=task_id,
@@ -254,7 +255,8 @@ class State:
             raise ValueError("it has no schema version")
         if schema > SCHEMA:
             raise ValueError(f"it has schema version {schema}, newer than this nova's {SCHEMA}")
-        run = data.get("run") if isinstance(data.get("run"), dict) else {}
+        raw_run = data.get("run")
+        run: dict[str, Any] = raw_run if isinstance(raw_run, dict) else {}
         return cls(
             project=str(data.get("project") or ""),
             cascade=str(data.get("cascade") or ""),

@@ -8,6 +8,7 @@ the lock dies with its process, so a killed run never leaves a stale lock behind
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -48,7 +49,9 @@ class StateStore:
                 "afresh; the task logs are kept."
             ) from None
         if not isinstance(doc, dict):
-            raise StateError(f"{self.path} does not hold a nova state. Move it aside to start afresh.")
+            raise StateError(
+                f"{self.path} does not hold a nova state. Move it aside to start afresh."
+            )
         return doc
 
     def load(self) -> State | None:
@@ -76,10 +79,8 @@ class StateStore:
                 handle.write(data)
             os.replace(tmp, self.path)
         except BaseException:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             raise
 
     def acquire(self) -> None:
