@@ -57,13 +57,15 @@ class Attempt:
             self._hold(chunk)
             self._on_change()
             return
+        # Lines go to the parser without their newline (parsers strip them anyway): stripping
+        # nothing returns the same bytes, where a newline to strip would copy a huge line.
         if self._pieces:
-            self._pieces.append(chunk[: cut + 1])
+            self._pieces.append(chunk[:cut])
             first = b"".join(self._pieces)
             self._pieces = []
             self._pending = 0
         else:
-            first = chunk[: cut + 1]
+            first = chunk[:cut]
         lines = chunk[cut + 1 :].split(b"\n")
         tail = lines.pop()
         self._line(first, now)

@@ -395,20 +395,27 @@ class _Parser:
                     self.error(
                         lineno,
                         f"task '{row.id}' depends on '{dep}', which is not defined."
-                        f"{suggest(dep, list(by_id))}",
+                        # Short IDs like F9 and F3 share half their characters: ratio 0.5.
+                        # The task itself is never the fix (that would be a self-dependency).
+                        f"{suggest(dep, [t for t in by_id if t != row.id], cutoff=0.5)}",
                     )
         instructions, detail_settings = self._details(by_id)
         project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
         tasks: dict[str, Task] = {}
+        # The settings of each (branch, group) are merged once, not once per task.
+        section_settings: dict[tuple[int, int], Settings] = {}
         for row in by_id.values():
-            merged = project_settings
-            for layer in (
-                row.branch.settings if row.branch else {},
-                row.group.settings if row.group else {},
-                row.settings,
-                detail_settings.get(row.id, {}),
-            ):
-                merged = Settings(**layer).over(merged)  # type: ignore[arg-type]
+            section = (id(row.branch), id(row.group))
+            merged = section_settings.get(section, project_settings)
+            if section not in section_settings:
+                for layer in (row.branch.settings if row.branch else {},
+                              row.group.settings if row.group else {}):
+                    if layer:
+                        merged = Settings(**layer).over(merged)  # type: ignore[arg-type]
+                section_settings[section] = merged
+            for layer in (row.settings, detail_settings.get(row.id, {})):
+                if layer:
+                    merged = Settings(**layer).over(merged)  # type: ignore[arg-type]
             tasks[row.id] = Task(
                 id=row.id,
                 name=row.name,

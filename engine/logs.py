@@ -29,12 +29,27 @@ def raw_path(logs_dir: Path, task_id: str, attempt: int, stream: str = "stdout")
     return logs_dir / "raw" / f"{task_id}-{attempt}.{stream}"
 
 
+_memo: dict[str, tuple[int, str]] = {}
+
+
+def _utc(t: float, fmt: str) -> str:
+    """`t` formatted in UTC; memoized per second, as a flood of output asks once per line."""
+    second = int(t)
+    # Within a microsecond of the next second, fromtimestamp may round up: never memoize that.
+    if t - second >= 0.999999 or second < 0:
+        return datetime.fromtimestamp(t, UTC).strftime(fmt)
+    memo = _memo.get(fmt)
+    if memo is None or memo[0] != second:
+        memo = _memo[fmt] = (second, datetime.fromtimestamp(second, UTC).strftime(fmt))
+    return memo[1]
+
+
 def clock(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+    return _utc(t, "%H:%M:%S")
 
 
 def stamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _utc(t, "%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_header(
@@ -97,8 +112,9 @@ class TaskLog:
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
         self.raw_out.parent.mkdir(parents=True, exist_ok=True)
-        self._log: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
-        self._out: IO[bytes] = open(self.raw_out, "ab", buffering=1 << 20)
+        # The files stay open for the whole attempt; close() closes them.
+        self._log: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        self._out: IO[bytes] = open(self.raw_out, "ab", buffering=1 << 20)  # noqa: SIM115
         self._err: IO[bytes] | None = None
         self._stderr_kept = 0
         self.dirty = False
@@ -110,7 +126,7 @@ class TaskLog:
     def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
         if lines:
             at = clock(t)
-            self._log.write(self.redact("".join(f"[{at}] {prefix}{line}\n" for line in lines)))
+            self._log.write(self.redact("".join([f"[{at}] {prefix}{line}\n" for line in lines])))
             self.dirty = True
 
     def raw_stdout(self, chunk: bytes) -> None:
@@ -119,7 +135,7 @@ class TaskLog:
 
     def raw_stderr(self, t: float, chunk: bytes) -> None:
         if self._err is None:
-            self._err = open(self.raw_err, "ab")
+            self._err = open(self.raw_err, "ab")  # noqa: SIM115  (closed by close())
         self._err.write(chunk)
         if self._stderr_kept < STDERR_KEEP:
             self._stderr_kept += len(chunk)

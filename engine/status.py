@@ -7,12 +7,12 @@ is alive is the command's job.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.outcome import TaskStatus
 from engine.state import State, TaskState, iso
-from engine.usage import Tokens, format_cost, format_count, sum_by_model
+from engine.usage import Tokens, format_cost, format_count
 
 QUIET_WARNING = 15 * 60.0
 _MARK = {
@@ -97,11 +97,9 @@ def run_line(state: State, alive: bool, now: float) -> str:
 
 
 def _table(rows: list[list[str]], widths: list[int]) -> list[str]:
-    out = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        out.append("  " + "  ".join(cells).rstrip())
-    return out
+    # One format per table: the same as ljust-ing each cell, without a call per cell.
+    fmt = "  ".join(f"{{:<{width}}}" for width in widths)
+    return ["  " + fmt.format(*row).rstrip() for row in rows]
 
 
 def render_status(state: State, alive: bool, now: float, colour: bool = False) -> str:
@@ -118,25 +116,27 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
     for (branch, group), tasks in sections.items():
         by_branch.setdefault(branch, []).append((group, tasks))
     header = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "AGENT", "NAME / DETAIL"]
+    # Each task's token total, once: rows and both rollups need it.
+    totals = {id(t): sum(x.total for x in t.tokens.values()) for t in state.tasks.values()}
     for branch, groups in by_branch.items():
         branch_tasks = [t for _, ts in groups for t in ts]
         lines.append("")
-        lines.append(f"{branch or '(no branch)'}  {_rollup(branch_tasks)}")
+        lines.append(f"{branch or '(no branch)'}  {_rollup(branch_tasks, totals)}")
         for group, tasks in groups:
             if group:
-                lines.append(f" {group}  {_rollup(tasks)}")
+                lines.append(f" {group}  {_rollup(tasks, totals)}")
             rows = [header]
             for task in tasks:
-                tokens = sum(t.total for t in task.tokens.values())
+                used = totals[id(task)]
                 detail = task_detail(task, now, alive)
                 name = task.name + (f" — {detail}" if detail else "")
                 rows.append([
                     _MARK[task.status], task.id, task.status.value,
                     format_duration(task.duration(now)),
-                    format_count(tokens) if tokens else "-", format_cost(task.cost_usd),
+                    format_count(used) if used else "-", format_cost(task.cost_usd),
                     agent_mode(task), name,
                 ])
-            widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+            widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
             rendered = _table(rows, widths)
             if colour:
                 rendered = [rendered[0]] + [
@@ -144,11 +144,35 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
                                                                     strict=False)
                 ]
             lines.extend(rendered)
-    tokens, cost = state.totals()
+    tokens, cost = _totals(state)
     lines.append("")
     lines.append(f"total cost {format_cost(cost)}")
     lines.extend("  " + line for line in summarize_tokens(tokens))
     return "\n".join(lines) + "\n"
+
+
+def _sum_tokens(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
+    """`sum_by_model`, adding integers instead of making a `Tokens` per addition (10,000 tasks
+    made that a fifth of the report's time)."""
+    sums: dict[str, list[int]] = {}
+    for usage in maps:
+        for model, t in usage.items():
+            acc = sums.get(model)
+            if acc is None:
+                sums[model] = [t.input, t.output, t.cache_read, t.cache_creation]
+            else:
+                acc[0] += t.input
+                acc[1] += t.output
+                acc[2] += t.cache_read
+                acc[3] += t.cache_creation
+    return {model: Tokens(*acc) for model, acc in sums.items()}
+
+
+def _totals(state: State) -> tuple[dict[str, Tokens], float | None]:
+    """`State.totals`, with `_sum_tokens`."""
+    tokens = _sum_tokens(t.tokens for t in state.tasks.values())
+    costs = [c for c in (t.cost_usd for t in state.tasks.values()) if c is not None]
+    return tokens, (sum(costs) if costs else None)
 
 
 def _paint(line: str, status: TaskStatus) -> str:
@@ -156,10 +180,10 @@ def _paint(line: str, status: TaskStatus) -> str:
     return f"\x1b[{code}m{line}\x1b[0m" if code else line
 
 
-def _rollup(tasks: list[TaskState]) -> str:
+def _rollup(tasks: list[TaskState], totals: dict[int, int]) -> str:
     done = sum(1 for t in tasks if t.status == TaskStatus.DONE)
-    costs = [t.cost_usd for t in tasks if t.cost_usd is not None]
-    tokens = sum(t.total for task in tasks for t in task.tokens.values())
+    costs = [c for c in (t.cost_usd for t in tasks) if c is not None]
+    tokens = sum(totals[id(t)] for t in tasks)
     cost = format_cost(sum(costs)) if costs else "-"
     return f"[{done}/{len(tasks)} done · {format_count(tokens)} tokens · {cost}]"
 
@@ -168,7 +192,7 @@ def status_json(state: State, alive: bool, now: float) -> dict[str, Any]:
     """The documented `nova status --json` document: the state, plus liveness and totals."""
     doc = state.to_json()
     doc["run"]["alive"] = alive
-    tokens, cost = state.totals()
+    tokens, cost = _totals(state)
     doc["totals"] = {
         "tokens": {m: t.as_dict() for m, t in sorted(tokens.items())},
         "cost_usd": round(cost, 6) if cost is not None else None,
@@ -197,7 +221,7 @@ def _sections(state: State) -> list[dict[str, Any]]:
             "branch": branch,
             "group": group,
             "tasks": [t.id for t in tasks],
-            "tokens": {m: t.as_dict() for m, t in sum_by_model(x.tokens for x in tasks).items()},
+            "tokens": {m: t.as_dict() for m, t in _sum_tokens(x.tokens for x in tasks).items()},
             "cost_usd": round(sum(costs), 6) if costs else None,
         })
     return out

@@ -40,8 +40,53 @@ class RateLimit:
 
 def short(text: str, limit: int = SUMMARY_CHARS) -> str:
     """One line of at most `limit` characters."""
+    if len(text) > 8 * limit:
+        # A tool can print megabytes on one line: flatten a prefix. Its words but the last
+        # (which may be cut) are the text's first words; enough of them decide the result.
+        words = text[: 8 * limit].split()[:-1]
+        if len(" ".join(words)) >= limit:
+            return " ".join(words)[: limit - 1] + "…"
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _loads(line: bytes) -> Any:
+    """`json.loads(line)`, with less overhead for what the CLI writes: one UTF-8 JSON object."""
+    if line[:1] == b"{" and line[1:2] != b"\x00":  # what json.detect_encoding calls UTF-8
+        text = line.decode("utf-8", "surrogatepass")
+        event, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return event
+    return json.loads(line)  # anything else, with json's own errors and rules
+
+
+def _first_line(text: str) -> str:
+    """The first line of `text` that is not blank (as `str.splitlines` splits), or ""."""
+    window = 256
+    while True:
+        lines = text[:window].splitlines()
+        whole = window >= len(text)
+        # The last line of a cut window may go on past it (or be a \r of a \r\n).
+        for line in lines if whole else lines[:-1]:
+            if line.strip():
+                return line
+        if whole:
+            return ""
+        window *= 4
+
+
+def _newlines(text: str) -> int:
+    """`text.rstrip().count("\n")`, without copying a text of megabytes to strip a newline."""
+    end = len(text)
+    stop = max(0, end - 64)
+    while end > stop and text[end - 1].isspace():
+        end -= 1
+    if end == stop and end > 0:  # a long run of trailing whitespace
+        end = len(text.rstrip())
+    return text.count("\n", 0, end)
 
 
 def describe_tool_call(name: str, tool_input: object) -> str:
@@ -80,6 +125,7 @@ class ClaudeStream:
         self.bad_lines = 0
         self.notices: list[str] = []  # worth showing live, beyond the task log
         self._messages: dict[str, tuple[str, Tokens]] = {}
+        self._keys: dict[str | None, str] = {}  # model_key of each model name seen
         self._live: dict[str, Tokens] | None = None
 
     # ---- reading -------------------------------------------------------------------------
@@ -93,7 +139,7 @@ class ClaudeStream:
         if stripped.startswith(_SKIP_PREFIXES):
             return []
         try:
-            event = json.loads(stripped)
+            event = _loads(stripped)
         except ValueError:
             self.bad_lines += 1
             text = stripped.decode("utf-8", "replace")
@@ -105,7 +151,11 @@ class ClaudeStream:
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             return []
-        return handler(self, event)
+        try:
+            return handler(self, event)
+        except (TypeError, ValueError, AttributeError):  # a known type with a malformed body
+            self.bad_lines += 1
+            return [short(stripped.decode("utf-8", "replace"))]
 
     def _system(self, event: dict[str, Any]) -> list[str]:
         subtype = event.get("subtype")
@@ -151,8 +201,16 @@ class ClaudeStream:
             tokens = tokens_from_api_usage(usage)
             seen = self._messages.get(message_id)
             if seen is None or tokens.output > seen[1].output:
-                self._messages[message_id] = (model_key(model or self.model), tokens)
-                self._live = None
+                name = model or self.model
+                key = self._keys.get(name) or self._keys.setdefault(name, model_key(name))
+                self._messages[message_id] = (key, tokens)
+                if seen is None and self._live is not None:
+                    # A new message adds to the totals (a new dict: the old one was handed out).
+                    live = dict(self._live)
+                    live[key] = live[key] + tokens if key in live else tokens
+                    self._live = live
+                else:
+                    self._live = None
         for block in message.get("content") or ():
             if not isinstance(block, dict):
                 continue
@@ -170,8 +228,8 @@ class ClaudeStream:
         for block in content if isinstance(content, list) else ():
             if isinstance(block, dict) and block.get("type") == "tool_result":
                 text = _result_text(block.get("content"))
-                first = next((ln for ln in text.splitlines() if ln.strip()), "")
-                more = text.count("\n")
+                first = _first_line(text)
+                more = _newlines(text)  # a trailing newline is not a line
                 suffix = f" (+{more} lines)" if more > 1 else ""
                 mark = "← error: " if block.get("is_error") else "← "
                 out.append(f"{mark}{short(first)}{suffix}" if first else f"{mark}(no output)")
