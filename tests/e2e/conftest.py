@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -14,14 +15,22 @@ if str(REPO) not in sys.path:
 
 from tests.support.claude_cli import INSTALL_HINT, find_claude  # noqa: E402
 from tests.support.messages_double import MessagesDouble, Scenario  # noqa: E402
+from tests.support.nova_run import NovaProject  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def claude_bin() -> str:
-    """Path of the real claude binary; skips the test when it is not installed."""
+    """Path of the real claude binary; skips the test when it is not installed.
+
+    With NOVA_REQUIRE_CLAUDE=1 (as CI sets it) a missing binary fails the test instead, so
+    the tests that need it can never pass by being skipped.
+    """
     path = find_claude()
     if path is None:
-        pytest.skip(f"Claude Code CLI not found: {INSTALL_HINT}")
+        message = f"Claude Code CLI not found: {INSTALL_HINT}"
+        if os.environ.get("NOVA_REQUIRE_CLAUDE") == "1":
+            pytest.fail(f"{message} (NOVA_REQUIRE_CLAUDE=1 requires it)", pytrace=False)
+        pytest.skip(message)
     return path
 
 
@@ -38,3 +47,9 @@ def messages_double() -> Iterator[Callable[..., MessagesDouble]]:
     yield start
     for double in started:
         double.close()
+
+
+@pytest.fixture
+def nova_project(tmp_path: Path, claude_bin: str) -> NovaProject:
+    """A temporary project to run `nova` in with the real CLI; point it at a double with .use()."""
+    return NovaProject(tmp_path, claude_bin)

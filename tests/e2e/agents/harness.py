@@ -1,0 +1,178 @@
+"""Test-side helpers for running the real `nova` command with command agents from this folder.
+
+Everything here runs nova as a subprocess (the console script of the venv, never through a
+shell) and inspects what it left: the state JSON, the logs, and the processes that carry the
+run's `NOVA_RUN_ID` marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+AGENTS = Path(__file__).resolve().parent
+_BIN = Path(sys.executable).parent / "nova"
+NOVA = [str(_BIN)] if _BIN.exists() else [sys.executable, "-m", "engine"]
+TAG_VAR = "E2E_TEST_DIR"  # every process a test starts carries it
+DEADLINE = 60.0  # generous bound for one `nova run` on a loaded 2-core machine
+
+
+def agent_cmd(script: str, *args: str) -> str:
+    """A command template running agents/<script> with this Python (no shell in between)."""
+    return shlex.join([sys.executable, str(AGENTS / script), *args])
+
+
+def write_cascade(
+    directory: Path,
+    rows: Sequence[tuple[str, str]],
+    settings: Mapping[str, str] | None = None,
+    task_settings: Mapping[str, Mapping[str, str]] | None = None,
+) -> Path:
+    """Write directory/CASCADE.md: rows are (ID, 'DEP, DEP' or '-'); settings as bullet lists."""
+    lines = ["# E2E", ""]
+    lines += [f"- {k}: {v}" for k, v in (settings or {}).items()]
+    lines += ["", "## L1: Work", "", "### L2: Steps",
+              "| Task ID | Task Name | What Changes | Depends On |",
+              "|---------|-----------|--------------|------------|"]
+    lines += [f"| {tid} | Task {tid} | change {tid} | {deps} |" for tid, deps in rows]
+    for tid, extra in (task_settings or {}).items():
+        lines += ["", f"#### {tid}: Task {tid}"]
+        lines += [f"- {k}: {v}" for k, v in extra.items()]
+    path = directory / "CASCADE.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def nova_env(cwd: Path) -> dict[str, str]:
+    """nova's environment: ours without NOVA_* variables, tagged for `end_tagged(cwd)`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
+    env[TAG_VAR] = str(cwd)
+    return env
+
+
+def end_tagged(cwd: Path) -> list[int]:
+    """SIGKILL whatever a test's nova (and its agents) left running; return their pids.
+
+    Cleanup only, so that a failing test does not leave stubborn agents behind.
+    """
+    tag = f"\0{TAG_VAR}={cwd}\0".encode()
+    found = [int(p) for p in os.listdir("/proc")
+             if p.isdigit() and tag in _environ(p) + b"\0" and not _is_zombie(int(p))]
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return found
+
+
+def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+    """Run `nova ARGS` in cwd to completion; output captured as text."""
+    return subprocess.run(
+        [*NOVA, *args], cwd=cwd, env=nova_env(cwd), capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+class Nova:
+    """A `nova` process started in a session of its own, its output going to files."""
+
+    def __init__(self, cwd: Path, *args: str, name: str = "nova") -> None:
+        self.out_path = cwd / f"{name}.out"
+        self.err_path = cwd / f"{name}.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [*NOVA, *args], cwd=cwd, env=nova_env(cwd), stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    def wait(self, timeout: float = DEADLINE) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"nova did not exit within {timeout:g} s; "
+                                 f"stderr: {self.stderr()[-2000:]}") from None
+
+    def stdout(self) -> str:
+        return self.out_path.read_text(encoding="utf-8", errors="replace")
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """Kill nova if it still runs (cleanup after a failed assertion)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_state(cwd: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((cwd / "state" / "state.json").read_bytes())
+    return doc
+
+
+def status_json(cwd: Path) -> dict[str, Any]:
+    """`nova status --json`, parsed."""
+    done = run_nova(cwd, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll `check` (another process's doing, nothing to await) until truthy or the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _environ(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return b"\0" + handle.read()
+    except OSError:  # gone, or not ours to read
+        return b""
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def marked_pids(run_id: str) -> list[int]:
+    """Live (non-zombie) processes whose environment holds NOVA_RUN_ID=<run_id>."""
+    marker = f"\0NOVA_RUN_ID={run_id}\0".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and marker in _environ(name) + b"\0" and not _is_zombie(int(name)):
+            found.append(int(name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True if pid names a running process (a zombie counts as ended)."""
+    return os.path.exists(f"/proc/{pid}") and not _is_zombie(pid)
+
+
+def runs(out: Path, task_id: str) -> int:
+    """How many times the agents of this folder were started for task_id (they append a line)."""
+    path = out / f"{task_id}.runs"
+    return len(path.read_text().splitlines()) if path.exists() else 0

@@ -1,0 +1,275 @@
+"""`nova run` under faults, with command agents and real processes: nothing outlives its run.
+
+Each test runs the real `nova` command on a small CASCADE.md whose agents are the Python scripts
+in tests/e2e/agents/ (hostile on purpose: they ignore signals, start children in sessions of
+their own, close or leak their output pipes, hang). It then checks what nova promises: the
+exit code, the state, the logs, and that no process carrying the run's NOVA_RUN_ID remains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.agents.harness import (
+    Nova,
+    agent_cmd,
+    alive,
+    end_tagged,
+    marked_pids,
+    read_state,
+    run_nova,
+    runs,
+    wait_until,
+    write_cascade,
+)
+
+GRAPH = [("Q", "-"), ("S1", "-"), ("S2", "-"), ("D", "S1")]
+
+
+@pytest.fixture(autouse=True)
+def _end_leftovers(tmp_path: Path) -> Iterator[None]:
+    """After each test, end anything its nova left running (only matters when a test fails)."""
+    yield
+    end_tagged(tmp_path)
+
+
+def _out(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
+def _stubborn_run(tmp_path: Path, out: Path) -> tuple[Nova, str, list[int]]:
+    """Start a run where Q finishes and S1, S2 hang ignoring signals with setsid'd sleeps.
+
+    Returns nova, the run's id, and the pids of the sleeps, once all that is under way.
+    """
+    write_cascade(
+        tmp_path, GRAPH,
+        settings={"agent": "command", "command": agent_cmd("stubborn.py", str(out), "{id}"),
+                  "retries": "0"},
+        task_settings={"Q": {"command": agent_cmd("record.py", str(out), "{id}")},
+                       "D": {"command": agent_cmd("record.py", str(out), "{id}")}},
+    )
+    nova = Nova(tmp_path, "run", "-j", "3", "--grace", "1")
+
+    def under_way() -> bool:
+        if not all((out / f"{t}.ready").exists() for t in ("S1", "S2")):
+            return False
+        state_file = tmp_path / "state" / "state.json"
+        return state_file.exists() and read_state(tmp_path)["tasks"]["Q"]["status"] == "done"
+
+    wait_until(under_way, "Q done and S1, S2 running with their sleeps")
+    run_id = read_state(tmp_path)["run"]["id"]
+    sleeps = [int((out / f"{t}.ready").read_text()) for t in ("S1", "S2")]
+    marked = marked_pids(run_id)
+    assert all(pid in marked for pid in sleeps)  # the marker reaches setsid'd grandchildren
+    return nova, run_id, sleeps
+
+
+def _resume_finishes_without_redoing_done_tasks(tmp_path: Path, out: Path) -> None:
+    (out / "behave").touch()
+    done = run_nova(tmp_path, "run", "-j", "3")
+    assert done.returncode == 0, done.stderr
+    tasks = read_state(tmp_path)["tasks"]
+    assert {t: s["status"] for t, s in tasks.items()} == {t: "done" for t, _ in GRAPH}
+    assert {t: runs(out, t) for t, _ in GRAPH} == {"Q": 1, "S1": 2, "S2": 2, "D": 1}
+
+
+# --------------------------------------------------------------------------
+# interrupts and crashes
+
+
+def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
+    tmp_path: Path,
+) -> None:
+    """SIGINT ends stubborn agents and their setsid'd sleeps, nova exits 130; a rerun finishes."""
+    out = _out(tmp_path)
+    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
+    try:
+        os.kill(nova.pid, signal.SIGINT)
+        code = nova.wait(timeout=30)
+    finally:
+        nova.kill()
+
+    assert code == 130, nova.stderr()
+    state = read_state(tmp_path)
+    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
+    tasks = state["tasks"]
+    assert {t: s["status"] for t, s in tasks.items()} == {
+        "Q": "done", "S1": "cancelled", "S2": "cancelled", "D": "pending"}
+    assert marked_pids(run_id) == []
+    assert [pid for pid in sleeps if alive(pid)] == []
+    log = (tmp_path / "logs" / "S1.log").read_text(encoding="utf-8")
+    assert "after SIGINT; sent SIGTERM" in log and "ignored SIGTERM" in log  # it says so
+
+    _resume_finishes_without_redoing_done_tasks(tmp_path, out)
+
+
+def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) -> None:
+    """After nova is SIGKILLed the guardian ends its agents and sleeps; the next run finishes."""
+    out = _out(tmp_path)
+    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
+    try:
+        os.kill(nova.pid, signal.SIGKILL)
+        assert nova.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        nova.kill()
+
+    state = read_state(tmp_path)  # an atomic write: still whole after the kill
+    assert state["run"]["running"] is True  # nova never got to say otherwise
+    wait_until(lambda: not marked_pids(run_id), f"no process with NOVA_RUN_ID={run_id}",
+               timeout=15)
+    assert [pid for pid in sleeps if alive(pid)] == []
+    wait_until(lambda: not _guardians(run_id), "the guardian to exit", timeout=15)
+
+    _resume_finishes_without_redoing_done_tasks(tmp_path, out)
+
+
+def _guardians(run_id: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"engine.guardian" in argv and run_id.encode() in argv and alive(int(name)):
+            found.append(int(name))
+    return found
+
+
+def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """A second `nova run` on a busy state dir exits 2 naming the first's pid and starts nothing."""
+    out = _out(tmp_path)
+    write_cascade(tmp_path, [("G", "-")])
+    first = Nova(tmp_path, "run", "--retries", "0",
+                 "--agent-cmd", agent_cmd("gate.py", str(out), "{id}"))
+    try:
+        wait_until(lambda: (out / "G.ready").exists(), "the first run's agent to start")
+
+        second = run_nova(tmp_path, "run", "--retries", "0",
+                          "--agent-cmd", agent_cmd("gate.py", str(out), "{id}"))
+
+        assert second.returncode == 2
+        assert f"another nova run (pid {first.pid})" in second.stderr
+        assert read_state(tmp_path)["run"]["pid"] == first.pid
+        (out / "release").touch()
+        assert first.wait() == 0, first.stderr()
+    finally:
+        (out / "release").touch()
+        first.kill()
+    assert runs(out, "G") == 1
+
+
+# --------------------------------------------------------------------------
+# output pipes
+
+
+def test_agent_that_closes_its_output_is_awaited_until_it_exits(tmp_path: Path) -> None:
+    """An agent that closes stdout and stderr and works on is done only when it exits 0."""
+    finished = tmp_path / "finished"
+    write_cascade(tmp_path, [("C", "-")])
+
+    done = run_nova(tmp_path, "run", "--retries", "0",
+                    "--agent-cmd", agent_cmd("closer.py", str(finished)))
+
+    assert done.returncode == 0, done.stderr
+    task = read_state(tmp_path)["tasks"]["C"]
+    assert (task["status"], task["exit_code"]) == ("done", 0)
+    # The agent wrote its finish time just before exiting; state times are cut to milliseconds.
+    ended = datetime.fromisoformat(task["ended"]).timestamp()
+    assert ended + 0.001 >= float(finished.read_text())
+
+
+@pytest.mark.parametrize("session", ["same-session", "setsid"])
+def test_grandchild_holding_stdout_open_does_not_hang_nova_and_is_ended(
+    tmp_path: Path, session: str
+) -> None:
+    """An agent that exits leaving `sleep 300` on its stdout is done, and the sleep is ended."""
+    pidfile = tmp_path / "sleep.pid"
+    write_cascade(tmp_path, [("K", "-")])
+
+    done = run_nova(tmp_path, "run", "--retries", "0",
+                    "--agent-cmd", agent_cmd("leaky.py", str(pidfile), session), timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    state = read_state(tmp_path)
+    assert (state["tasks"]["K"]["status"], state["tasks"]["K"]["exit_code"]) == ("done", 0)
+    assert not alive(int(pidfile.read_text()))
+    assert marked_pids(state["run"]["id"]) == []
+    assert "the agent left 1 process(es) running" in (tmp_path / "logs" / "K.log").read_text()
+
+
+def test_pipe_held_by_a_process_without_the_marker_is_closed_after_a_grace(
+    tmp_path: Path,
+) -> None:
+    """A pipe held by an unmarked setsid'd sleep cannot hang nova: it closes it and says so."""
+    pidfile = tmp_path / "sleep.pid"
+    write_cascade(tmp_path, [("K", "-")])
+    try:
+        done = run_nova(tmp_path, "run", "--retries", "0",
+                        "--agent-cmd", agent_cmd("leaky.py", str(pidfile), "scrubbed"),
+                        timeout=60)
+    finally:
+        if pidfile.exists():  # nova cannot know this sleep is the task's: end it here
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+    assert done.returncode == 0, done.stderr
+    task = read_state(tmp_path)["tasks"]["K"]
+    assert (task["status"], task["exit_code"]) == ("done", 0)
+    log = (tmp_path / "logs" / "K.log").read_text(encoding="utf-8")
+    assert "left sleep" in log
+    assert log.count("output pipe still held open by a process nova cannot see; closed it") == 1
+    assert "Event loop is closed" not in done.stderr
+
+
+# --------------------------------------------------------------------------
+# time limits
+
+
+def test_timeout_fails_the_task_and_ends_its_agent(tmp_path: Path) -> None:
+    """--timeout 1s on an agent sleeping 60 s fails it 'timed out after 1s', leaving no process."""
+    out = _out(tmp_path)
+    write_cascade(tmp_path, [("T", "-")])
+
+    done = run_nova(tmp_path, "run", "--timeout", "1s", "--retries", "0",
+                    "--agent-cmd", agent_cmd("slow.py", str(out), "{id}"))
+
+    assert done.returncode == 1, done.stderr
+    state = read_state(tmp_path)
+    task = state["tasks"]["T"]
+    assert (task["status"], task["failure"], task["reason"]) == (
+        "failed", "timeout", "timed out after 1s")
+    assert marked_pids(state["run"]["id"]) == []
+    assert [int(p) for p in (out / "T.runs").read_text().split() if alive(int(p))] == []
+
+
+def test_stall_timeout_ends_a_silent_agent_and_retries_it(tmp_path: Path) -> None:
+    """--stall-timeout 1s ends a quiet agent as stalled, and --retries 1 runs it once more."""
+    out = _out(tmp_path)
+    write_cascade(tmp_path, [("T", "-")])
+
+    done = run_nova(tmp_path, "run", "--stall-timeout", "1s", "--retries", "1",
+                    "--retry-delay", "0.05s",
+                    "--agent-cmd", agent_cmd("slow.py", str(out), "{id}", "talk"))
+
+    assert done.returncode == 1, done.stderr
+    state = read_state(tmp_path)
+    task = state["tasks"]["T"]
+    assert (task["status"], task["failure"], task["attempts"]) == ("failed", "stalled", 2)
+    assert task["reason"] == "no output for 1s; ended it"
+    pids = [int(p) for p in (out / "T.runs").read_text().split()]
+    assert len(pids) == 2
+    assert [p for p in pids if alive(p)] == []
+    assert marked_pids(state["run"]["id"]) == []
+    log = (tmp_path / "logs" / "T.log").read_text(encoding="utf-8")
+    assert log.count("T said one thing and went quiet") == 2

@@ -1,0 +1,266 @@
+"""`nova run` with command agents and real processes: order, concurrency, retries, usage, output.
+
+Every test runs the real `nova` command (the venv's console script) in a temporary directory on
+a small CASCADE.md whose agents are the Python scripts in tests/e2e/agents/, started with this
+interpreter and never through a shell. The assertions read what nova left behind: the state
+JSON, `nova status --json`, the human logs and the raw logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.e2e.agents.harness import (
+    Nova,
+    agent_cmd,
+    end_tagged,
+    read_state,
+    run_nova,
+    runs,
+    status_json,
+    write_cascade,
+)
+
+# Bound for nova's resident memory while it relays hostile output; generous on purpose.
+RSS_LIMIT = 300 * 1024 * 1024
+
+
+def _tokens(i: int, o: int, cr: int = 0, cc: int = 0) -> dict[str, int]:
+    return {"input": i, "output": o, "cache_read": cr, "cache_creation": cc}
+
+
+@pytest.fixture(autouse=True)
+def _end_leftovers(tmp_path: Path) -> Iterator[None]:
+    """After each test, end anything its nova left running (only matters when a test fails)."""
+    yield
+    end_tagged(tmp_path)
+
+
+def _out(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
+# --------------------------------------------------------------------------
+# order and concurrency
+
+
+DIAMOND_AND_CHAIN = [
+    ("A", "-"), ("B", "A"), ("C", "A"), ("D", "B, C"),
+    ("E", "-"), ("F", "E"), ("G", "F"),
+]
+
+
+def test_dependents_start_after_their_dependencies_end_and_jobs_caps_concurrency(
+    tmp_path: Path,
+) -> None:
+    """A diamond and a chain with -j 2 finish, each task after its dependencies, never 3 at once."""
+    out = _out(tmp_path)
+    # A and E (the two roots) wait for each other, so the run provably reaches 2 at once.
+    meet = {"command": agent_cmd("record.py", str(out), "{id}", "2")}
+    write_cascade(
+        tmp_path, DIAMOND_AND_CHAIN,
+        settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}"),
+                  "retries": "0"},
+        task_settings={"A": meet, "E": meet},
+    )
+
+    done = run_nova(tmp_path, "run", "-j", "2")
+
+    assert done.returncode == 0, done.stderr
+    state = read_state(tmp_path)
+    assert {t: s["status"] for t, s in state["tasks"].items()} == {
+        t: "done" for t, _ in DIAMOND_AND_CHAIN
+    }
+    assert {t: runs(out, t) for t, _ in DIAMOND_AND_CHAIN} == {t: 1 for t, _ in DIAMOND_AND_CHAIN}
+    times: dict[tuple[str, str], float] = {}
+    for line in (out / "events").read_text().splitlines():
+        event, task_id, at = line.split()
+        times[(event, task_id)] = float(at)
+    for task_id, deps in DIAMOND_AND_CHAIN:
+        for dep in (d.strip() for d in deps.split(",") if d.strip() != "-"):
+            assert times[("start", task_id)] > times[("end", dep)], (task_id, dep)
+    assert int((out / "peak").read_text()) == 2
+    assert int((out / "active").read_text()) == 0
+
+
+# --------------------------------------------------------------------------
+# failures and retries
+
+
+def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents(
+    tmp_path: Path,
+) -> None:
+    """Exit 3 with --retries 1 runs twice, then fails; its dependent is blocked, others finish."""
+    out = _out(tmp_path)
+    write_cascade(
+        tmp_path, [("X", "-"), ("Y", "X"), ("Z", "-")],
+        settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}")},
+        task_settings={"X": {"command": agent_cmd("fail.py", str(out), "{id}", "3")}},
+    )
+
+    done = run_nova(tmp_path, "run", "-j", "2", "--retries", "1", "--retry-delay", "0.05s")
+
+    assert done.returncode == 1, done.stderr
+    tasks = read_state(tmp_path)["tasks"]
+    assert (tasks["X"]["status"], tasks["X"]["attempts"], tasks["X"]["exit_code"]) == (
+        "failed", 2, 3)
+    assert "exited with code 3" in tasks["X"]["reason"]
+    assert (tasks["Y"]["status"], tasks["Y"]["attempts"]) == ("blocked", 0)
+    assert tasks["Y"]["reason"] == "dependency X failed"
+    assert tasks["Z"]["status"] == "done"
+    assert (runs(out, "X"), runs(out, "Y"), runs(out, "Z")) == (2, 0, 1)
+
+    log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
+    marks = ["· attempt 1 ·", "X run 1 of the failing agent", "X broke on run 1",
+             "· attempt 2 ·", "X run 2 of the failing agent", "X broke on run 2"]
+    positions = [log.find(m) for m in marks]
+    assert -1 not in positions, log
+    assert positions == sorted(positions), log  # the second attempt appended, erased nothing
+    assert log.count("· attempt ") == 2
+    for attempt in (1, 2):
+        raw = tmp_path / "logs" / "raw" / f"X-{attempt}.stdout"
+        assert raw.read_bytes() == f"X run {attempt} of the failing agent\n".encode()
+
+
+# --------------------------------------------------------------------------
+# usage
+
+
+def test_token_usage_lines_and_stream_json_are_summed_per_model(tmp_path: Path) -> None:
+    """`Token usage:` lines add up per model; stream-json counts its result, else messages once."""
+    write_cascade(
+        tmp_path, [("L", "-"), ("S", "-"), ("P", "-")],
+        settings={"agent": "command", "retries": "0"},
+        task_settings={"L": {"command": agent_cmd("tokens.py", "lines")},
+                       "S": {"command": agent_cmd("tokens.py", "stream")},
+                       "P": {"command": agent_cmd("tokens.py", "partial")}},
+    )
+
+    done = run_nova(tmp_path, "run", "-j", "3")
+
+    assert done.returncode == 0, done.stderr
+    doc = status_json(tmp_path)
+    lines, stream = doc["tasks"]["L"], doc["tasks"]["S"]
+    assert lines["tokens"] == {"command": _tokens(20, 10, 4, 2), "other": _tokens(10, 5, 2, 1)}
+    assert lines["cost_usd"] is None
+    assert stream["tokens"] == {"claude-sonnet-4-5": _tokens(100, 40, 7, 3),
+                                "claude-haiku-4-5": _tokens(20, 4)}
+    assert stream["cost_usd"] == pytest.approx(0.0123)
+    assert (stream["session_id"], stream["result"]) == ("sess-1", "all done")
+    # Without a result, a message repeated under one id counts once.
+    assert doc["tasks"]["P"]["tokens"] == {"claude-sonnet-4-5": _tokens(3, 1, 5, 2)}
+    assert doc["totals"]["tokens"] == {
+        "command": _tokens(20, 10, 4, 2), "other": _tokens(10, 5, 2, 1),
+        "claude-sonnet-4-5": _tokens(103, 41, 12, 5), "claude-haiku-4-5": _tokens(20, 4),
+    }
+    assert doc["totals"]["cost_usd"] == pytest.approx(0.0123)
+
+
+# --------------------------------------------------------------------------
+# hostile output
+
+
+def _peak_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    """Poll nova's RSS (and the kernel's high-water mark, which catches spikes between polls)."""
+    try:
+        proc = psutil.Process(pid)
+        while not stop.is_set():
+            rss = proc.memory_info().rss
+            with open(f"/proc/{pid}/status") as handle:
+                hwm = next((int(ln.split()[1]) * 1024 for ln in handle
+                            if ln.startswith("VmHWM:")), 0)
+            peak[0] = max(peak[0], rss, hwm)
+            time.sleep(0.02)
+    except (psutil.Error, OSError):
+        return  # nova exited
+
+
+@pytest.mark.parametrize(
+    ("kind", "tokens"),
+    [
+        ("long_line", _tokens(1, 1)),
+        ("binary", _tokens(2, 3)),
+        ("no_newline", _tokens(7, 1)),
+        ("non_objects", _tokens(4, 4)),
+        ("unknown_events", _tokens(5, 5)),
+        ("flood", _tokens(9, 9)),
+    ],
+)
+def test_hostile_output_is_kept_byte_for_byte_with_bounded_memory(
+    tmp_path: Path, kind: str, tokens: dict[str, int]
+) -> None:
+    """Hostile stdout leaves the raw log identical, the task done, usage counted and RSS bounded."""
+    sums = tmp_path / "written.sha256"
+    write_cascade(tmp_path, [("H", "-")])
+
+    nova = Nova(tmp_path, "run", "--retries", "0",
+                "--agent-cmd", agent_cmd("hostile.py", kind, str(sums)))
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_rss, args=(nova.pid, stop, peak), daemon=True)
+    watcher.start()
+    try:
+        code = nova.wait(timeout=120)
+    finally:
+        stop.set()
+        watcher.join()
+        nova.kill()
+
+    assert code == 0, nova.stderr()
+    task = read_state(tmp_path)["tasks"]["H"]
+    assert (task["status"], task["exit_code"]) == ("done", 0)
+    assert task["tokens"] == {"command": tokens}
+    digest, size = sums.read_text().split()
+    raw = tmp_path / "logs" / "raw" / "H-1.stdout"
+    assert raw.stat().st_size == int(size)
+    with open(raw, "rb") as handle:
+        assert hashlib.file_digest(handle, "sha256").hexdigest() == digest
+    assert 0 < peak[0] < RSS_LIMIT, f"nova's peak RSS was {peak[0] / 2**20:.0f} MiB"
+    assert "· attempt 1 ·" in (tmp_path / "logs" / "H.log").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# the state file
+
+
+def test_state_file_always_parses_while_a_wide_graph_runs(tmp_path: Path) -> None:
+    """Reading state.json as fast as possible during a 300-task -j 8 run never sees a torn file."""
+    n = 300
+    write_cascade(tmp_path, [(f"T{i:03d}", "-") for i in range(n)])
+    trivial = shlex.join([sys.executable, "-S", "-c", "pass"])
+    state_file = tmp_path / "state" / "state.json"
+
+    nova = Nova(tmp_path, "run", "-j", "8", "--retries", "0", "--agent-cmd", trivial)
+    reads, done_counts = 0, set()
+    try:
+        while nova.proc.poll() is None:
+            try:
+                data = state_file.read_bytes()
+            except FileNotFoundError:
+                assert reads == 0, "state.json vanished after it was first written"
+                continue
+            doc = json.loads(data)  # a torn write would raise here
+            assert doc["schema"] == 1
+            reads += 1
+            done_counts.add(sum(t["status"] == "done" for t in doc["tasks"].values()))
+        code = nova.wait()
+    finally:
+        nova.kill()
+
+    assert code == 0, nova.stderr()
+    final = read_state(tmp_path)
+    assert sum(t["status"] == "done" for t in final["tasks"].values()) == n
+    assert reads > 10
+    assert any(0 < c < n for c in done_counts), "never read the state mid-run"
+    assert final["run"]["exit_code"] == 0 and final["run"]["running"] is False

@@ -1,0 +1,312 @@
+"""Agent adapters: the exact `claude -p` command line, command templates that can never be
+injected into, the child environment, finding programs, and the command agent's output parser."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from engine.agents import (
+    ClaudeParser,
+    CommandParser,
+    agent_env,
+    claude_argv,
+    command_argv,
+    find_program,
+)
+from engine.errors import AgentNotFoundError, ConfigError
+from engine.outcome import Exit, Failure
+from engine.settings import DEFAULTS, Settings
+from engine.usage import Tokens
+
+BASE = ("claude", "-p", "--output-format", "stream-json", "--verbose")
+
+
+def test_claude_argv_always_asks_for_stream_json_with_verbose() -> None:
+    """stream-json without --verbose makes the CLI exit 1, so both are always there."""
+    assert claude_argv("claude", Settings()) == BASE
+
+
+def test_claude_argv_with_every_setting() -> None:
+    """Model, turns, budget, permission mode, tools and resume each become their flag."""
+    s = Settings(
+        model="opus",
+        max_turns=40,
+        max_budget_usd=2.5,
+        permission_mode="acceptEdits",
+        allowed_tools="Bash Edit Read",
+    )
+    assert claude_argv("/opt/claude", s, resume_session="sess-1") == (
+        "/opt/claude",
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--model",
+        "opus",
+        "--max-turns",
+        "40",
+        "--max-budget-usd",
+        "2.5",
+        "--permission-mode",
+        "acceptEdits",
+        "--allowedTools",
+        "Bash Edit Read",
+        "--resume",
+        "sess-1",
+    )
+
+
+def test_claude_argv_with_defaults_uses_accept_edits_and_allowed_tools() -> None:
+    """The default run is unattended-safe: acceptEdits plus an explicit tool list."""
+    argv = claude_argv("claude", DEFAULTS)
+    assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
+    assert argv[argv.index("--allowedTools") + 1] == DEFAULTS.allowed_tools
+    assert "bypassPermissions" not in argv
+    assert "--dangerously-skip-permissions" not in argv
+
+
+@pytest.mark.parametrize("mode", [None, "default", "acceptEdits", "plan", "dontAsk"])
+def test_claude_argv_never_bypasses_permissions_unless_chosen(mode: str | None) -> None:
+    """No mode other than bypassPermissions itself puts bypass on the command line."""
+    argv = claude_argv("claude", Settings(permission_mode=mode).over(DEFAULTS))
+    assert "bypassPermissions" not in argv
+    assert "--dangerously-skip-permissions" not in argv
+
+
+def test_claude_argv_bypass_only_when_set() -> None:
+    """bypassPermissions is passed through when the user chose it."""
+    argv = claude_argv("claude", Settings(permission_mode="bypassPermissions"))
+    assert argv[-2:] == ("--permission-mode", "bypassPermissions")
+
+
+def test_claude_argv_default_permission_mode_adds_no_flag() -> None:
+    """`default` is the CLI's own default, so no flag is passed."""
+    assert "--permission-mode" not in claude_argv("claude", Settings(permission_mode="default"))
+
+
+VALUES = {
+    "id": "F1",
+    "name": "Core Types",
+    "prompt_file": "/tmp/p/F1.md",
+    "cascade_dir": "/work/plan",
+    "attempt": "2",
+}
+
+
+def test_command_argv_splits_like_a_shell_and_fills_placeholders() -> None:
+    """Quotes group words; {id} and friends are replaced inside words too."""
+    argv = command_argv(
+        "python3 'my agent.py' --task {id} --attempt={attempt} {prompt_file} {cascade_dir}/x",
+        VALUES,
+    )
+    assert argv == (
+        "python3",
+        "my agent.py",
+        "--task",
+        "F1",
+        "--attempt=2",
+        "/tmp/p/F1.md",
+        "/work/plan/x",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Core Types",
+        'it\'s "quoted"',
+        "x; rm -rf /",
+        "$(touch pwned)",
+        "`id`",
+        "a && b | c",
+        "{id}",
+        "",
+    ],
+)
+def test_task_name_stays_one_argument_whatever_it_holds(name: str) -> None:
+    """Spaces, quotes and shell syntax in a name are one literal argument, never a command."""
+    argv = command_argv("agent --name {name} --id {id}", VALUES | {"name": name})
+    assert argv == ("agent", "--name", name, "--id", "F1")
+
+
+def test_unknown_braces_are_left_alone() -> None:
+    """Only nova's placeholders are filled; other braces are literal."""
+    assert command_argv("tool {other} {id}", VALUES) == ("tool", "{other}", "F1")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("", "the agent command is empty"),
+        ("   ", "the agent command is empty"),
+        ("agent 'unterminated", "cannot be split into words"),
+    ],
+)
+def test_bad_templates_are_config_errors(template: str, message: str) -> None:
+    """An empty or unbalanced template is refused before anything runs."""
+    with pytest.raises(ConfigError, match=message):
+        command_argv(template, VALUES)
+
+
+def test_agent_env_drops_nesting_markers_and_adds_novas() -> None:
+    """CLAUDECODE and CLAUDE_CODE_ENTRYPOINT are removed; nova's markers are added."""
+    base = {
+        "PATH": "/usr/bin",
+        "HOME": "/h",
+        "CLAUDECODE": "1",
+        "CLAUDE_CODE_ENTRYPOINT": "cli",
+        "ANTHROPIC_API_KEY": "k",
+    }
+    env = agent_env(base, {"NOVA_TASK_ID": "F1", "NOVA_RUN_ID": "r1"})
+    assert env == {
+        "PATH": "/usr/bin",
+        "HOME": "/h",
+        "ANTHROPIC_API_KEY": "k",
+        "NOVA_TASK_ID": "F1",
+        "NOVA_RUN_ID": "r1",
+    }
+    assert "CLAUDECODE" in base  # the caller's mapping is not changed
+
+
+def make_executable(path: Path) -> Path:
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_find_program_by_path_and_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths are checked as given (relative to cwd); bare names are looked up on PATH."""
+    tool = make_executable(tmp_path / "my-agent")
+    assert find_program(str(tool), "/", "the agent", "fix") == str(tool)
+    assert find_program("./my-agent", str(tmp_path), "the agent", "fix") == str(
+        tmp_path / "./my-agent"
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert find_program("my-agent", "/", "the agent", "fix") == str(tool)
+
+
+def test_find_program_missing_or_not_executable(tmp_path: Path) -> None:
+    """A missing binary, or a file that cannot run, is AgentNotFoundError with the fix."""
+    with pytest.raises(AgentNotFoundError) as info:
+        find_program("/nonexistent/claude", "/", "Claude Code", "Install it.")
+    assert str(info.value) == (
+        "Claude Code '/nonexistent/claude' does not exist or is not executable. Install it."
+    )
+    plain = tmp_path / "notes.txt"
+    plain.write_text("x")
+    with pytest.raises(AgentNotFoundError):
+        find_program(str(plain), "/", "the agent", "fix")
+    with pytest.raises(AgentNotFoundError, match="'no-such-program-xyz' is not on PATH"):
+        find_program("no-such-program-xyz", "/", "the agent command", "fix")
+
+
+# ---- CommandParser ---------------------------------------------------------------------------
+
+
+def test_command_parser_sums_token_usage_lines() -> None:
+    """Every `Token usage:` line adds to the default model's count; other lines are the log."""
+    parser = CommandParser("bench-model")
+    out = []
+    for raw in [
+        b"working...\n",
+        b"Token usage: input=100, output=20, cache_read=5, cache_creation=1\n",
+        b"Token usage: input=50, output=10\n",
+        b"\n",
+    ]:
+        out += parser.feed(raw)
+    assert parser.tokens() == {"bench-model": Tokens(150, 30, 5, 1)}
+    assert out == [
+        "working...",
+        "Token usage: input=100, output=20, cache_read=5, cache_creation=1",
+        "Token usage: input=50, output=10",
+    ]
+    assert parser.cost_usd() is None
+
+
+def test_command_parser_reads_model_and_cost_in_token_lines() -> None:
+    """`model=` puts the counts under that model (suffix stripped); `cost=` adds up."""
+    parser = CommandParser("default")
+    parser.feed(b"Token usage: model=claude-opus-4-8[1m] input=7 output=3 cost=$0.25\n")
+    parser.feed(b"token usage: model=gpt-x, input=1, output=1, cost_usd=0.5\n")
+    parser.feed(b"Token usage: input=2 output=2\n")
+    assert parser.tokens() == {
+        "claude-opus-4-8": Tokens(7, 3, 0, 0),
+        "gpt-x": Tokens(1, 1, 0, 0),
+        "default": Tokens(2, 2, 0, 0),
+    }
+    assert parser.cost_usd() == pytest.approx(0.75)
+
+
+def test_command_parser_ignores_garbage_values() -> None:
+    """Non-numeric counts are skipped without error."""
+    parser = CommandParser("m")
+    parser.feed(b"Token usage: input=lots, output=5, cost=free\n")
+    assert parser.tokens() == {"m": Tokens(0, 5, 0, 0)}
+    assert parser.cost_usd() is None
+
+
+def test_command_parser_reads_stream_json_lines_too() -> None:
+    """A command that speaks Claude stream-json gets its session, tokens, cost and result."""
+    parser = CommandParser("default")
+    lines = [
+        {"type": "system", "subtype": "init", "session_id": "s-9", "model": "claude-sonnet-5"},
+        {
+            "type": "assistant",
+            "message": {
+                "id": "m1",
+                "model": "claude-sonnet-5",
+                "content": [{"type": "tool_use", "name": "Bash", "input": {"command": "make"}}],
+                "usage": {"input_tokens": 10, "output_tokens": 1},
+            },
+        },
+        {
+            "type": "rate_limit_event",
+            "rate_limit_info": {"status": "allowed_warning", "utilization": 0.8},
+        },
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "stop_reason": "end_turn",
+            "result": "built",
+            "total_cost_usd": 0.5,
+            "modelUsage": {"claude-sonnet-5": {"inputTokens": 40, "outputTokens": 9}},
+        },
+    ]
+    out = []
+    for event in lines:
+        out += parser.feed(json.dumps(event).encode() + b"\n")
+    parser.feed(b"Token usage: input=1 output=1 cost=0.25\n")
+    assert "→ Bash: make" in out
+    assert parser.session_id == "s-9"
+    assert parser.rate_limit is not None and parser.rate_limit.status == "allowed_warning"
+    assert parser.notices == ["usage limit warning at 80% (unknown window)"]
+    assert parser.tokens() == {
+        "claude-sonnet-5": Tokens(40, 9, 0, 0),
+        "default": Tokens(1, 1, 0, 0),
+    }
+    assert parser.cost_usd() == pytest.approx(0.75)
+    assert parser.result_text() == "built"
+
+
+def test_command_parser_verdict_uses_exit_code_and_stream_result() -> None:
+    """Exit 0 is done unless the command's own stream-json result says is_error."""
+    parser = CommandParser("m")
+    assert parser.verdict(Exit(0), "", 0.0, {}).ok
+    assert parser.verdict(Exit(2), "oops", 0.0, {}).failure is Failure.TRANSIENT
+    parser.feed(b'{"type":"result","is_error":true,"result":"failed hard"}\n')
+    verdict = parser.verdict(Exit(0), "", 0.0, {})
+    assert (verdict.failure, verdict.reason) == (Failure.TRANSIENT, "failed hard")
+
+
+def test_claude_parser_verdict_is_classify_claude() -> None:
+    """ClaudeParser judges with the Claude rules: exit 0 without a result is not done."""
+    parser = ClaudeParser()
+    assert not parser.verdict(Exit(0), "", 0.0, {}).ok
+    parser.feed(b'{"type":"result","subtype":"success","is_error":false,"stop_reason":"end_turn"}')
+    assert parser.verdict(Exit(0), "", 0.0, {}).ok

@@ -1,0 +1,474 @@
+"""Parsing CASCADE.md: the format of DESIGN.md, nova's settings and instructions, and every error
+a user can make, each reported with its file and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cascade import decode_cascade, effective_settings, parse_cascade, split_row
+from engine.errors import CascadeError, Problem
+from engine.settings import DEFAULTS, Settings
+
+HEADER = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+
+DESIGN_EXAMPLE = """\
+# Project Name
+
+## L1: Application
+
+### L2: Foundation
+| Task ID | Task Name | What Changes | Depends On |
+|---------|-----------|--------------|------------|
+| F1 | Core Types | Define base types and interfaces | - |
+| F2 | Error Handling | Implement error types | F1 |
+| F4 | Validation Utils | Build validation helpers | F1, F2 |
+"""
+
+
+def errors_of(text: str, path: str = "CASCADE.md") -> list[str]:
+    """The problems parse_cascade reports for `text`, as printed (`path:line: message`)."""
+    with pytest.raises(CascadeError) as info:
+        parse_cascade(text, path)
+    return [str(p) for p in info.value.problems]
+
+
+def one_branch(rows: str, before: str = "") -> str:
+    """A minimal valid file around some task rows."""
+    return f"# P\n{before}\n## L1: App\n{HEADER}{rows}"
+
+
+# ---- the format ------------------------------------------------------------------------------
+
+
+def test_design_example_parses_into_project_branch_group_and_dependencies() -> None:
+    """The CASCADE.md shown in DESIGN.md parses into the project, section and tasks it shows."""
+    cascade = parse_cascade(DESIGN_EXAMPLE)
+    assert cascade.project == "Project Name"
+    assert list(cascade.tasks) == ["F1", "F2", "F4"]
+    f4 = cascade.tasks["F4"]
+    assert (f4.name, f4.description) == ("Validation Utils", "Build validation helpers")
+    assert (f4.branch, f4.group) == ("Application", "Foundation")
+    assert f4.depends_on == ("F1", "F2")
+    assert f4.line == 10
+    assert cascade.tasks["F1"].depends_on == ()
+    assert cascade.tasks["F2"].depends_on == ("F1",)
+    assert cascade.sections() == [("Application", "Foundation")]
+    assert cascade.warnings == ()
+
+
+def test_plain_file_without_settings_inherits_nothing() -> None:
+    """A file with no settings leaves every task's settings unset, so defaults apply later."""
+    cascade = parse_cascade(DESIGN_EXAMPLE)
+    assert cascade.settings == Settings()
+    assert all(t.settings == Settings() for t in cascade.tasks.values())
+    assert effective_settings(cascade.tasks["F1"], Settings()) == DEFAULTS
+
+
+SETTINGS_FILE = """\
+# Proj
+- model: sonnet
+- timeout: 45m
+- retries: 2
+
+## L1: App
+- retries: 5
+
+### L2: Foundation
+- model: haiku
+
+| Task ID | Task Name | What Changes | Depends On | Model |
+|---|---|---|---|---|
+| F1 | One | a | - | opus |
+| F2 | Two | b | F1 | |
+| F3 | Three | c | F1 | - |
+
+### L2: Other
+| Task ID | Task Name | What Changes | Depends On |
+|---|---|---|---|
+| G1 | Four | d | - |
+"""
+
+
+def test_task_column_overrides_group_which_overrides_branch_and_project() -> None:
+    """`Model` in a row beats the group's `- model:`, which beats the project's."""
+    cascade = parse_cascade(SETTINGS_FILE)
+    t = cascade.tasks
+    assert t["F1"].settings.model == "opus"
+    assert t["F2"].settings.model == "haiku"
+    assert t["F3"].settings.model == "haiku"  # '-' in a settings column means "not set here"
+    assert t["G1"].settings.model == "sonnet"
+
+
+def test_branch_settings_override_project_settings_for_every_group_in_the_branch() -> None:
+    """`- retries: 5` under the branch applies to both its groups; the project timeout stays."""
+    cascade = parse_cascade(SETTINGS_FILE)
+    assert cascade.settings == Settings(model="sonnet", timeout=2700.0, retries=2)
+    for task in cascade.tasks.values():
+        assert task.settings.retries == 5
+        assert task.settings.timeout == 2700.0
+
+
+def test_command_line_overrides_win_over_file_and_defaults_fill_the_rest() -> None:
+    """effective_settings layers the command line over the task over the defaults."""
+    task = parse_cascade(SETTINGS_FILE).tasks["F1"]
+    merged = effective_settings(task, Settings(model="sonnet[1m]", max_turns=3))
+    assert merged.model == "sonnet[1m]"
+    assert merged.max_turns == 3
+    assert merged.retries == 5
+    assert merged.permission_mode == DEFAULTS.permission_mode
+
+
+DETAIL_FILE = """\
+# P
+
+## L1: App
+| Task ID | Task Name | What Changes | Depends On |
+|---|---|---|---|
+| F1 | One | a | - |
+| F4 | Validation Utils | b | F1 |
+
+#### F4: Validation Utils
+- max-turns: 40
+- model: opus
+
+Check every input. A list after the prose is prose:
+- timeout: is not a setting here
+
+| Field | Rule |
+|---|---|
+| email | must contain @ |
+
+Last line.
+"""
+
+
+def test_task_heading_gives_instructions_and_its_leading_settings() -> None:
+    """`#### F4: Title` text becomes F4's instructions; the bullet list right under it, settings."""
+    task = parse_cascade(DETAIL_FILE).tasks["F4"]
+    assert task.settings.max_turns == 40
+    assert task.settings.model == "opus"
+    assert task.settings.timeout is None
+    assert task.instructions.startswith("Check every input.")
+    assert "- timeout: is not a setting here" in task.instructions
+    assert task.instructions.endswith("Last line.")
+    assert parse_cascade(DETAIL_FILE).tasks["F1"].instructions == ""
+
+
+def test_table_without_task_id_under_task_heading_is_kept_as_instruction_text() -> None:
+    """A non-task table under `#### F4` is part of the instructions, not an error or a task."""
+    cascade = parse_cascade(DETAIL_FILE)
+    assert list(cascade.tasks) == ["F1", "F4"]
+    assert "| Field | Rule |\n|---|---|\n| email | must contain @ |" in (
+        cascade.tasks["F4"].instructions
+    )
+
+
+def test_task_tables_inside_fenced_code_blocks_are_ignored() -> None:
+    """A task table in a ``` fence is an example, not tasks, and does not break the file."""
+    text = one_branch("| A1 | One | a | - |\n") + (
+        "\n```markdown\n" + HEADER + "| Z9 | Fenced | x | NOPE |\n```\n"
+        "~~~\n| Task ID | broken table\n~~~\n"
+    )
+    assert list(parse_cascade(text).tasks) == ["A1"]
+
+
+def test_task_table_in_fence_under_task_heading_stays_in_instructions() -> None:
+    """A fenced table under `#### A1` is kept verbatim in A1's instructions."""
+    text = one_branch("| A1 | One | a | - |\n") + (
+        "\n#### A1: One\nLike this:\n```\n" + HEADER + "| Z9 | x | y | - |\n```\n"
+    )
+    task = parse_cascade(text).tasks["A1"]
+    assert "| Z9 | x | y | - |" in task.instructions
+    assert task.instructions.startswith("Like this:\n```")
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("-", ()),
+        ("—", ()),
+        ("", ()),
+        ("none", ()),
+        ("F1", ("F1",)),
+        ("F1, F2", ("F1", "F2")),
+        ("F1,F2", ("F1", "F2")),
+        ("`F1`, `F2`", ("F1", "F2")),
+        ("**F1**; F2", ("F1", "F2")),
+        ("F1, F1", ("F1",)),
+    ],
+)
+def test_depends_on_forms(cell: str, expected: tuple[str, ...]) -> None:
+    """Every common way of writing a Depends On cell gives the right dependency list."""
+    text = one_branch(f"| F1 | a | x | - |\n| F2 | b | x | - |\n| T | c | x | {cell} |\n")
+    assert parse_cascade(text).tasks["T"].depends_on == expected
+
+
+def test_escaped_pipe_in_cell_is_a_literal_bar() -> None:
+    """`\\|` inside a cell is a bar in the text, not a column boundary."""
+    cascade = parse_cascade(one_branch("| F1 | a \\| b | run `x \\| y` | - |\n"))
+    assert cascade.tasks["F1"].name == "a | b"
+    assert cascade.tasks["F1"].description == "run `x | y`"
+    assert split_row("| a | b \\| c |") == ["a", "b | c"]
+
+
+def test_group_only_section_and_ids_with_dots_dashes_underscores() -> None:
+    """IDs may use letters, digits, '.', '_' and '-' and be 64 characters long."""
+    long_id = "A" * 64
+    cascade = parse_cascade(
+        one_branch(f"| api.v2-x_1 | a | x | - |\n| {long_id} | b | x | api.v2-x_1 |\n")
+    )
+    assert cascade.tasks[long_id].depends_on == ("api.v2-x_1",)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+def test_duplicate_task_id_is_reported_on_the_second_line() -> None:
+    """A second row with the same ID names both lines."""
+    text = one_branch("| F1 | a | x | - |\n| F1 | b | x | - |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:7: task ID 'F1' is defined twice (first on line 6). Rename one of them."
+    ]
+
+
+def test_ids_differing_only_in_case_are_rejected() -> None:
+    """`F1` and `f1` would share a log file on case-insensitive disks."""
+    text = one_branch("| F1 | a | x | - |\n| f1 | b | x | - |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:7: task ID 'f1' differs from 'F1' (line 6) only in case; their log files "
+        "would collide. Rename one of them."
+    ]
+
+
+def test_unknown_dependency_names_the_line_and_suggests_the_close_id() -> None:
+    """The DESIGN.md example error: F4 depends on F9, which does not exist; F3 does."""
+    text = one_branch(
+        "| F1 | a | x | - |\n| F2 | b | x | F1 |\n| F3 | c | x | F2 |\n| F4 | d | x | F1, F9 |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:9: task 'F4' depends on 'F9', which is not defined. Did you mean 'F3'?"
+    ]
+
+
+def test_unknown_dependency_suggests_a_longer_id_with_a_typo() -> None:
+    """A misspelt long ID gets the close match as the suggestion."""
+    text = one_branch("| auth-login | a | x | - |\n| ui | b | x | auth-logn |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:7: task 'ui' depends on 'auth-logn', which is not defined. "
+        "Did you mean 'auth-login'?"
+    ]
+
+
+def test_unknown_dependency_never_suggests_the_task_itself() -> None:
+    """F1 depending on a missing F2 is not told to depend on F1, its own ID."""
+    assert errors_of(one_branch("| F1 | a | x | F2 |\n")) == [
+        "CASCADE.md:6: task 'F1' depends on 'F2', which is not defined."
+    ]
+
+
+def test_unknown_dependency_without_close_match_has_no_suggestion() -> None:
+    """Nothing resembling the missing ID means no 'Did you mean'."""
+    text = one_branch("| F1 | a | x | - |\n| F2 | b | x | database-migration |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:7: task 'F2' depends on 'database-migration', which is not defined."
+    ]
+
+
+def test_self_dependency_is_an_error() -> None:
+    """A task that waits for itself would never run."""
+    assert errors_of(one_branch("| F1 | a | x | F1 |\n")) == [
+        "CASCADE.md:6: task 'F1' depends on itself. Remove 'F1'."
+    ]
+
+
+def test_row_with_wrong_cell_count_names_both_counts() -> None:
+    """A row with a missing cell is reported, not silently shifted."""
+    assert errors_of(one_branch("| F1 | a | x |\n")) == [
+        "CASCADE.md:6: this row has 3 cells but the table header has 4. Make every row have one "
+        "cell per column (escape a literal bar as '\\|')."
+    ]
+
+
+def test_task_table_missing_depends_on_column() -> None:
+    """A table with Task ID but no Depends On column is reported at its header line."""
+    text = (
+        "# P\n\n## L1: A\n| Task ID | Task Name | What Changes |\n|---|---|---|\n| F1 | a | b |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:4: this task table has no 'Depends On' column (it has: Task ID, Task Name, "
+        "What Changes). Add the column; write '-' for no dependencies."
+    ]
+
+
+def test_table_without_task_id_column_in_a_section_is_an_error() -> None:
+    """Under a branch or group, a table must be a task table (notes go under `####`)."""
+    text = (
+        one_branch("| F1 | a | x | - |\n") + "\n### L2: G\n| Name | Owner |\n|---|---|\n| x | y |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:9: this table has no 'Task ID' column (it has: Name, Owner). Task tables "
+        "need the columns Task ID | Task Name | What Changes | Depends On; put other tables "
+        "under a '#### Notes' heading."
+    ]
+
+
+def test_task_table_before_any_section_is_an_error() -> None:
+    """A task table right under `#` has no branch to belong to."""
+    text = "# P\n" + HEADER + "| F1 | a | x | - |\n"
+    assert errors_of(text) == [
+        "CASCADE.md:2: this task table is outside any section. Put it under a '## L1: <branch>' "
+        "heading (and optionally a '### L2: <group>' heading)."
+    ]
+
+
+def test_second_project_heading_is_an_error() -> None:
+    """Only one `#` heading: a second one is likely a branch written with the wrong level."""
+    text = "# P\n# Q\n## L1: A\n" + HEADER + "| F1 | a | x | - |\n"
+    assert errors_of(text) == [
+        "CASCADE.md:2: a second project heading '# Q' (the first is on line 1). "
+        "Use '## L1: Q' for a branch."
+    ]
+
+
+def test_duplicate_branch_is_an_error() -> None:
+    """Two `## L1: App` headings are reported at the second."""
+    text = one_branch("| F1 | a | x | - |\n") + "\n## L1: App\n" + HEADER + "| F2 | a | x | - |\n"
+    assert errors_of(text) == [
+        "CASCADE.md:8: branch 'App' is defined twice (first on line 3). Merge the two sections "
+        "or rename one."
+    ]
+
+
+@pytest.mark.parametrize("bad_id", ["../x", "a/b", "Ω1", "A" * 65, "-x", ".hidden", "a b"])
+def test_unsafe_task_ids_are_rejected(bad_id: str) -> None:
+    """IDs become file names, so path tricks, non-ASCII and overlong IDs are refused."""
+    assert errors_of(one_branch(f"| {bad_id} | a | x | - |\n")) == [
+        f"CASCADE.md:6: task ID '{bad_id}' is not allowed: IDs name files (logs/<ID>.log), so "
+        "they use only ASCII letters, digits, '.', '_' and '-', start with a letter or digit, "
+        "and are at most 64 characters."
+    ]
+
+
+def test_empty_task_id_is_an_error() -> None:
+    """A row whose ID cell is blank is reported, not skipped."""
+    assert errors_of(one_branch("|  | a | x | - |\n")) == [
+        "CASCADE.md:6: this row has an empty Task ID. Give every task an ID like F1."
+    ]
+
+
+def test_unknown_setting_suggests_the_known_one() -> None:
+    """`- modle: opus` is a typo of model, so it is an error with a suggestion."""
+    assert errors_of(one_branch("| F1 | a | x | - |\n", before="- modle: opus")) == [
+        "CASCADE.md:2: unknown setting 'modle'. Did you mean 'model'?"
+    ]
+
+
+def test_bullet_that_resembles_no_setting_is_prose() -> None:
+    """A `- Note: ...` bullet in a section is ordinary text, not an error."""
+    cascade = parse_cascade(one_branch("| F1 | a | x | - |\n", before="- Note: be careful"))
+    assert cascade.settings == Settings()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("- timeout: soon", "'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."),
+        ("- retries: -1", "retries must be at least 0, not -1."),
+        ("- retries: two", "retries must be a whole number, not 'two'."),
+        ("- agent: gpt", "agent 'gpt' is not one of claude, command."),
+        ("- max-turns: 0", "max-turns must be at least 1, not 0."),
+        (
+            "- permission-mode: acceptedits2",
+            "permission-mode 'acceptedits2' is not one of default, acceptEdits, bypassPermissions, "
+            "plan, dontAsk. Did you mean 'acceptEdits'?",
+        ),
+    ],
+)
+def test_bad_setting_values_are_reported_with_the_rule(line: str, message: str) -> None:
+    """Each bad value is reported at its line with what a good one looks like."""
+    assert errors_of(one_branch("| F1 | a | x | - |\n", before=line)) == [
+        f"CASCADE.md:2: {message}"
+    ]
+
+
+def test_bad_setting_in_a_table_column_names_the_task() -> None:
+    """A bad `Timeout` cell is reported at the row, with the task ID."""
+    text = (
+        "# P\n## L1: A\n| Task ID | Task Name | What Changes | Depends On | Timeout |\n"
+        "|---|---|---|---|---|\n| F1 | a | x | - | later |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:5: task 'F1': 'later' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+    ]
+
+
+def test_settings_for_a_heading_that_names_no_task_are_an_error() -> None:
+    """`#### F9:` with settings when F9 does not exist would silently apply to nothing."""
+    text = one_branch("| F1 | a | x | - |\n") + "\n#### F9: Gone\n- model: opus\n"
+    assert errors_of(text) == [
+        "CASCADE.md:8: heading 'F9: Gone' has settings but names no task. Start the heading "
+        "with the task ID, like '#### F4: Validation Utils'."
+    ]
+
+
+def test_empty_file_reports_no_tasks_found() -> None:
+    """An empty file is an error that shows how a task table looks."""
+    problems = errors_of("")
+    assert len(problems) == 1
+    assert problems[0].startswith("CASCADE.md: no tasks found. Add a section with a task table")
+    assert "| Task ID | Task Name | What Changes | Depends On |" in problems[0]
+
+
+def test_file_with_headings_but_no_table_reports_no_tasks_found() -> None:
+    """Headings alone are not a plan."""
+    assert errors_of("# P\n\n## L1: A\nSome text.\n")[0].startswith("CASCADE.md: no tasks found.")
+
+
+def test_all_problems_are_reported_together_in_file_order() -> None:
+    """One CascadeError lists every problem, sorted by line, so a user fixes the file in one go."""
+    text = one_branch(
+        "| F1 | a | x | F7 |\n| F2 | b | x |\n| F1 | c | x | - |\n",
+        before="- retries: many",
+    )
+    with pytest.raises(CascadeError) as info:
+        parse_cascade(text, "plans/CASCADE.md")
+    lines = [p.line for p in info.value.problems]
+    assert lines == [2, 6, 7, 8]
+    text_out = str(info.value)
+    assert text_out.splitlines()[0] == (
+        "plans/CASCADE.md:2: retries must be a whole number, not 'many'."
+    )
+    assert "plans/CASCADE.md:6: task 'F1' depends on 'F7', which is not defined." in text_out
+    assert "plans/CASCADE.md:7: this row has 3 cells" in text_out
+    assert "plans/CASCADE.md:8: task ID 'F1' is defined twice (first on line 6)." in text_out
+
+
+def test_problem_prints_path_alone_when_it_has_no_line() -> None:
+    """A whole-file problem reads `path: message`."""
+    assert str(Problem("C.md", 0, "is empty.")) == "C.md: is empty."
+    assert str(Problem("C.md", 3, "bad.")) == "C.md:3: bad."
+
+
+# ---- decoding --------------------------------------------------------------------------------
+
+
+def test_binary_file_is_refused() -> None:
+    """NUL bytes mean this is not the markdown file the user meant."""
+    with pytest.raises(CascadeError) as info:
+        decode_cascade(b"# P\n\x00\x01\x02binary", "a.out")
+    assert (
+        str(info.value) == "a.out: is a binary file, not markdown. Point nova at your CASCADE.md."
+    )
+
+
+def test_invalid_utf8_names_the_line_and_byte() -> None:
+    """A Latin-1 file is reported at the line of its first bad byte."""
+    with pytest.raises(CascadeError) as info:
+        decode_cascade("# Café\n\n## L1: Ünïcode\n".encode("latin-1"), "C.md")
+    assert str(info.value) == "C.md:1: is not valid UTF-8 (byte 0xe9). Save the file as UTF-8."
+
+
+def test_utf8_with_bom_decodes_and_parses() -> None:
+    """An editor's BOM does not hide the project heading."""
+    text = decode_cascade(b"\xef\xbb\xbf" + DESIGN_EXAMPLE.encode(), "C.md")
+    assert parse_cascade(text).project == "Project Name"

@@ -1,0 +1,157 @@
+"""Task settings: parsing each key and value once, with a message that names the rule, and
+layering (most specific wins)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.settings import (
+    DEFAULTS,
+    SETTING_KEYS,
+    SettingError,
+    Settings,
+    describe,
+    format_seconds,
+    normalize_key,
+    parse_duration,
+    parse_setting,
+    suggest,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("2h", 7200.0),
+        ("1h30m", 5400.0),
+        ("1.5h", 5400.0),
+        ("500ms", 0.5),
+        ("1d", 86400.0),
+        (" 1h 30m ", 5400.0),
+        ("2H", 7200.0),
+    ],
+)
+def test_durations_in_every_written_form(text: str, seconds: float) -> None:
+    """Plain seconds, units, compound and fractional durations all parse."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "", "0", "0s", "-5m", "5x", "m", "1h-30m"])
+def test_bad_durations_are_refused(text: str) -> None:
+    """Words, zero, negatives and unknown units are SettingErrors with an example."""
+    with pytest.raises(SettingError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (90, "1m30s"),
+        (45, "45s"),
+        (2700, "45m"),
+        (5400, "1h30m"),
+        (3600, "1h"),
+        (0.5, "0.5s"),
+        (90.5, "90.5s"),
+    ],
+)
+def test_format_seconds_writes_durations_back(seconds: float, text: str) -> None:
+    """A duration prints the way it would be written in CASCADE.md."""
+    assert format_seconds(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "key", ["Max Turns", "max_turns", "max-turns", "**max-turns**", "`Max_Turns`"]
+)
+def test_key_spellings_normalize_to_one(key: str) -> None:
+    """Column headers and bullet keys match however they are spelt."""
+    assert normalize_key(key) == "max-turns"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "parsed"),
+    [
+        ("agent", "Claude", ("agent", "claude")),
+        ("command", "python3 a.py {id}", ("command", "python3 a.py {id}")),
+        ("model", "`opus`", ("model", "opus")),
+        ("Max Turns", "40", ("max_turns", 40)),
+        ("max-budget-usd", "$2.50", ("max_budget_usd", 2.5)),
+        ("permission-mode", "acceptedits", ("permission_mode", "acceptEdits")),
+        ("timeout", "45m", ("timeout", 2700.0)),
+        ("stall-timeout", "10m", ("stall_timeout", 600.0)),
+        ("retries", "0", ("retries", 0)),
+        ("continues", "2", ("continues", 2)),
+        ("retry-delay", "30s", ("retry_delay", 30.0)),
+        ("workdir", "services/api", ("workdir", "services/api")),
+        ("allowed-tools", "Bash Edit", ("allowed_tools", "Bash Edit")),
+    ],
+)
+def test_every_setting_parses_to_its_field(
+    key: str, value: str, parsed: tuple[str, object]
+) -> None:
+    """Each key gives its dataclass field and a typed value."""
+    assert parse_setting(key, value) == parsed
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("modle", "opus", "unknown setting 'modle'. Did you mean 'model'?"),
+        ("retries", "-1", "retries must be at least 0, not -1."),
+        ("max-turns", "lots", "max-turns must be a whole number, not 'lots'."),
+        ("agent", "gpt", "agent 'gpt' is not one of claude, command."),
+        ("max-budget-usd", "cheap", "max-budget-usd must be a number, not 'cheap'."),
+        ("model", "  ", "setting 'model' has no value."),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(key: str, value: str, message: str) -> None:
+    """Every refusal names the value and the rule."""
+    with pytest.raises(SettingError) as info:
+        parse_setting(key, value)
+    assert str(info.value).startswith(message)
+
+
+def test_unknown_setting_lists_the_known_ones() -> None:
+    """Even without a close match, the message lists every setting there is."""
+    with pytest.raises(SettingError) as info:
+        parse_setting("colour", "red")
+    assert str(info.value).endswith(f"Known settings: {', '.join(SETTING_KEYS)}.")
+
+
+def test_suggest_finds_close_matches_only() -> None:
+    """A typo gets a suggestion; an unrelated word gets none."""
+    assert suggest("timout", SETTING_KEYS) == " Did you mean 'timeout'?"
+    assert suggest("banana", SETTING_KEYS) == ""
+
+
+def test_over_takes_unset_values_from_the_base() -> None:
+    """Settings.over keeps what is set here and inherits the rest."""
+    task = Settings(model="opus", retries=0)
+    merged = task.over(DEFAULTS)
+    assert merged.model == "opus"
+    assert merged.retries == 0  # 0 is a value, not "unset"
+    assert merged.timeout == DEFAULTS.timeout
+    assert merged.agent == "claude"
+
+
+def test_defaults_never_bypass_permissions() -> None:
+    """Unattended runs get acceptEdits and an allowed tool list, never bypassPermissions."""
+    assert DEFAULTS.permission_mode == "acceptEdits"
+    assert DEFAULTS.allowed_tools
+
+
+def test_as_dict_uses_written_keys() -> None:
+    """as_dict lists set values under the keys a user writes."""
+    assert Settings(max_turns=3, model="opus").as_dict() == {"model": "opus", "max-turns": 3}
+
+
+def test_describe_formats_durations_and_hides_claude_only_keys_for_commands() -> None:
+    """A command agent's log header shows no model or permission mode; durations read well."""
+    claude = describe(Settings(agent="claude", model="opus", timeout=5400.0, command="x"))
+    assert claude == {"agent": "claude", "model": "opus", "timeout": "1h30m"}
+    command = describe(Settings(agent="command", model="opus", permission_mode="plan", retries=1))
+    assert command == {"agent": "command", "retries": "1"}

@@ -1,0 +1,352 @@
+"""The run state and its JSON form (engine.state), and the state directory on disk
+(engine.store): round trips, schema checks, token totals across attempts, atomic writes,
+corrupt files and the one-run-at-a-time lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StateError
+from engine.outcome import TaskStatus
+from engine.state import SCHEMA, RunState, State, TaskState, from_iso, iso
+from engine.store import LOCK_FILE, STATE_FILE, StateStore
+from engine.usage import Tokens
+
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+
+
+def sample_state() -> State:
+    done = TaskState(
+        id="F1",
+        name="Core Types",
+        branch="App",
+        group="Foundation",
+        depends_on=(),
+        status=TaskStatus.DONE,
+        attempts=2,
+        pid=4242,
+        pid_started=T0 - 1.5,
+        started=T0,
+        ended=T0 + 61.25,
+        exit_code=0,
+        reason=None,
+        session_id="sess-1",
+        prior_tokens={"claude-sonnet-5": Tokens(100, 20, 300, 40)},
+        prior_cost=0.0123,
+        last_output=T0 + 60,
+        agent="claude",
+        model="sonnet",
+        permission_mode="acceptEdits",
+        workdir="/w",
+        log="logs/F1.log",
+        result="Created types.",
+    )
+    failed = TaskState(
+        id="F2",
+        name="Errors",
+        branch="App",
+        group="Foundation",
+        depends_on=("F1",),
+        status=TaskStatus.FAILED,
+        attempts=3,
+        exit_code=1,
+        reason="API Error: 400",
+        failure="permanent",
+        next_attempt_at=T0 + 120,
+    )
+    run = RunState(
+        id="abc123",
+        pid=999,
+        pid_started=T0 - 10,
+        started=T0 - 5,
+        heartbeat=T0 + 70,
+        ended=T0 + 80,
+        running=False,
+        exit_code=1,
+        jobs=4,
+        paused_until=T0 + 3600,
+        pause_reason="usage limit reached",
+        warning="w",
+        nova_version="0.1.0",
+    )
+    return State(project="Proj", cascade="/p/CASCADE.md", run=run, tasks={"F1": done, "F2": failed})
+
+
+# ---- the model -------------------------------------------------------------------------------
+
+
+def test_state_survives_a_json_round_trip() -> None:
+    """to_json then from_json gives back the same document, through real JSON text."""
+    doc = sample_state().to_json()
+    again = State.from_json(json.loads(json.dumps(doc))).to_json()
+    assert again == doc
+    assert doc["schema"] == SCHEMA
+    assert doc["tasks"]["F1"]["tokens"] == {
+        "claude-sonnet-5": {"input": 100, "output": 20, "cache_read": 300, "cache_creation": 40}
+    }
+    assert doc["tasks"]["F1"]["started"] == "2026-01-01T00:00:00.000Z"
+    assert doc["tasks"]["F1"]["duration"] == 61.25
+
+
+def test_round_trip_keeps_every_task_field() -> None:
+    """Each field of a task comes back with its value and type."""
+    back = State.from_json(json.loads(json.dumps(sample_state().to_json())))
+    f1 = back.tasks["F1"]
+    assert f1.status is TaskStatus.DONE
+    assert (f1.attempts, f1.pid, f1.exit_code, f1.session_id) == (2, 4242, 0, "sess-1")
+    assert f1.started == T0 and f1.ended == T0 + 61.25
+    assert f1.tokens == {"claude-sonnet-5": Tokens(100, 20, 300, 40)}
+    assert f1.cost_usd == pytest.approx(0.0123)
+    assert back.tasks["F2"].depends_on == ("F1",)
+    assert back.run.paused_until == T0 + 3600
+    assert back.run.exit_code == 1
+
+
+def test_newer_schema_is_refused() -> None:
+    """A state written by a newer nova is not misread."""
+    doc = sample_state().to_json()
+    doc["schema"] = SCHEMA + 1
+    with pytest.raises(ValueError, match=f"schema version {SCHEMA + 1}, newer than"):
+        State.from_json(doc)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"schema": 1}, "not a nova state document"),
+        ({"schema": 1, "tasks": []}, "not a nova state document"),
+        ({"tasks": {}}, "no schema version"),
+        ({"schema": "1", "tasks": {}}, "no schema version"),
+    ],
+)
+def test_documents_that_are_not_states_are_refused(doc: dict[str, object], message: str) -> None:
+    """Missing tasks or schema is a ValueError with a reason."""
+    with pytest.raises(ValueError, match=message):
+        State.from_json(doc)
+
+
+def test_unknown_status_and_junk_fields_read_as_safe_defaults() -> None:
+    """A hand-edited task with odd values loads instead of crashing `nova status`."""
+    state = State.from_json(
+        {
+            "schema": 1,
+            "tasks": {
+                "X": {
+                    "status": "exploded",
+                    "attempts": None,
+                    "pid": True,
+                    "tokens": {"m": "bad", "n": {"input": 5, "output": "many"}},
+                    "cost_usd": "free",
+                    "started": "yesterday",
+                }
+            },
+        }
+    )
+    task = state.tasks["X"]
+    assert task.status is TaskStatus.PENDING
+    assert task.attempts == 0
+    assert task.pid is None
+    assert task.tokens == {"n": Tokens(5, 0, 0, 0)}
+    assert task.cost_usd is None
+    assert task.started is None
+    assert task.name == "X"
+
+
+def test_tokens_and_cost_add_up_across_attempts() -> None:
+    """close_attempt folds each attempt's usage in; the task shows the sum of all attempts."""
+    task = TaskState(id="F1")
+    task.live_tokens = {"sonnet": Tokens(100, 10, 0, 5)}
+    task.live_cost = 0.5
+    assert task.tokens == {"sonnet": Tokens(100, 10, 0, 5)}
+    task.close_attempt()
+    assert task.live_tokens == {}
+    task.live_tokens = {"sonnet": Tokens(1, 2, 3, 4), "opus": Tokens(7, 0, 0, 0)}
+    task.live_cost = 0.25
+    assert task.tokens == {"sonnet": Tokens(101, 12, 3, 9), "opus": Tokens(7, 0, 0, 0)}
+    assert task.cost_usd == pytest.approx(0.75)
+    task.close_attempt()
+    task.close_attempt()  # closing with nothing live changes nothing
+    assert task.tokens == {"sonnet": Tokens(101, 12, 3, 9), "opus": Tokens(7, 0, 0, 0)}
+    assert task.cost_usd == pytest.approx(0.75)
+
+
+def test_cost_is_unknown_until_some_attempt_reports_one() -> None:
+    """No cost reported is None (unknown), not zero."""
+    task = TaskState(id="F1")
+    task.live_tokens = {"m": Tokens(1, 1, 0, 0)}
+    task.close_attempt()
+    assert task.cost_usd is None
+    assert task.to_json()["cost_usd"] is None
+
+
+def test_totals_sum_tokens_per_model_and_cost_over_tasks() -> None:
+    """State.totals adds every task's tokens per model and their known costs."""
+    state = sample_state()
+    state.tasks["F2"].prior_tokens = {
+        "claude-sonnet-5": Tokens(1, 1, 1, 1),
+        "claude-opus-4-8": Tokens(9, 9, 9, 9),
+    }
+    state.tasks["F2"].prior_cost = 0.5
+    tokens, cost = state.totals()
+    assert tokens == {
+        "claude-sonnet-5": Tokens(101, 21, 301, 41),
+        "claude-opus-4-8": Tokens(9, 9, 9, 9),
+    }
+    assert cost == pytest.approx(0.5123)
+
+
+def test_running_task_duration_counts_up_to_now() -> None:
+    """A running task's duration is measured to `now`; a finished one to its end."""
+    task = TaskState(id="F1", status=TaskStatus.RUNNING, started=T0, ended=T0 + 5)
+    assert task.duration(T0 + 30) == 30
+    task.status = TaskStatus.DONE
+    assert task.duration(T0 + 30) == 5
+    assert TaskState(id="F2").duration(T0) is None
+
+
+def test_iso_times_round_trip_in_utc() -> None:
+    """Times are ISO 8601 with a Z and millisecond precision."""
+    assert iso(T0 + 0.5) == "2026-01-01T00:00:00.500Z"
+    assert from_iso(iso(T0 + 0.5)) == T0 + 0.5
+    assert iso(None) is None
+    assert from_iso("not a time") is None
+    assert from_iso(None) is None
+
+
+# ---- the store -------------------------------------------------------------------------------
+
+
+def test_write_then_load_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    """An atomic write leaves exactly state.json behind, readable as the same state."""
+    store = StateStore(tmp_path / "state")
+    doc = sample_state().to_json()
+    for _ in range(3):
+        store.write(doc)
+    assert sorted(p.name for p in store.dir.iterdir()) == [STATE_FILE]
+    assert store.read_json() == doc
+    loaded = store.load()
+    assert loaded is not None and loaded.to_json() == doc
+
+
+def test_failed_write_keeps_the_old_file_and_removes_its_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the rename fails (disk trouble), the previous state stays and no temp file is left."""
+    store = StateStore(tmp_path)
+    store.write({"schema": 1, "tasks": {}})
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("engine.store.os.replace", broken_replace)
+    with pytest.raises(OSError, match="No space left"):
+        store.write(sample_state().to_json())
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
+    assert store.read_json() == {"schema": 1, "tasks": {}}
+
+
+def test_write_replaces_the_file_rather_than_rewriting_it(tmp_path: Path) -> None:
+    """A reader holding the old file keeps reading the old content (rename, not in-place)."""
+    store = StateStore(tmp_path)
+    store.write({"schema": 1, "tasks": {}, "v": 1})
+    with open(store.path, "rb") as reader:
+        store.write({"schema": 1, "tasks": {}, "v": 2})
+        assert json.loads(reader.read())["v"] == 1
+    assert store.read_json() == {"schema": 1, "tasks": {}, "v": 2}
+
+
+def test_missing_state_loads_as_none(tmp_path: Path) -> None:
+    """No state yet is not an error at this level."""
+    store = StateStore(tmp_path / "nothing")
+    assert store.load() is None
+    assert not store.exists()
+
+
+def test_corrupt_json_is_a_state_error_that_says_how_to_fix_it(tmp_path: Path) -> None:
+    """A truncated state file names the file and the `mv` that starts afresh."""
+    (tmp_path / STATE_FILE).write_text('{"schema": 1, "tasks": {')
+    with pytest.raises(StateError) as info:
+        StateStore(tmp_path).load()
+    message = str(info.value)
+    assert f"{tmp_path / STATE_FILE} is not valid JSON" in message
+    assert f"mv {tmp_path / STATE_FILE} {tmp_path / STATE_FILE}.bad" in message
+
+
+def test_state_that_is_not_an_object_is_a_state_error(tmp_path: Path) -> None:
+    """A JSON list is not a state."""
+    (tmp_path / STATE_FILE).write_text("[1, 2]")
+    with pytest.raises(StateError, match="does not hold a nova state"):
+        StateStore(tmp_path).load()
+
+
+def test_newer_schema_on_disk_is_a_state_error_suggesting_an_upgrade(tmp_path: Path) -> None:
+    """A file from a newer nova asks for an upgrade or a fresh start."""
+    doc = sample_state().to_json()
+    doc["schema"] = SCHEMA + 5
+    StateStore(tmp_path).write(doc)
+    with pytest.raises(StateError) as info:
+        StateStore(tmp_path).load()
+    assert "newer than this nova's" in str(info.value)
+    assert "Upgrade nova, or move the file aside" in str(info.value)
+
+
+HOLDER = """
+import sys
+from engine.store import StateStore
+store = StateStore(sys.argv[1])
+store.acquire()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_second_run_cannot_take_the_lock_and_is_told_the_holders_pid(tmp_path: Path) -> None:
+    """While another process holds the run lock, acquire fails naming that process."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(StateError) as info:
+            StateStore(tmp_path).acquire()
+        assert f"another nova run (pid {holder.pid}) is using {tmp_path}" in str(info.value)
+        assert f"kill -INT {holder.pid}" in str(info.value)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # The lock died with its holder: a new run takes it.
+    store = StateStore(tmp_path)
+    store.acquire()
+    assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
+    store.release()
+
+
+def test_lock_is_released_for_the_next_run_in_the_same_process(tmp_path: Path) -> None:
+    """release() lets a later acquire succeed."""
+    first = StateStore(tmp_path)
+    first.acquire()
+    first.release()
+    second = StateStore(tmp_path)
+    second.acquire()
+    second.release()
+
+
+def test_lock_file_of_a_dead_run_does_not_block(tmp_path: Path) -> None:
+    """A run.lock left by a killed run (with its pid inside) is no obstacle."""
+    (tmp_path / LOCK_FILE).write_text("12345")
+    store = StateStore(tmp_path)
+    store.acquire()
+    assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
+    store.release()

@@ -1,0 +1,264 @@
+"""`nova status` rendering: every section and task in the text report, totals per model, the
+run line (running, paused for a usage limit, dead, finished), and the JSON document's keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from engine.outcome import TaskStatus
+from engine.state import RunState, State, TaskState
+from engine.status import format_duration, render_status, status_json
+from engine.usage import Tokens
+
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+NOW = T0 + 3000
+
+
+@pytest.fixture(autouse=True)
+def utc_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local clock times in the report are rendered in UTC, so expected strings are fixed."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def task(task_id: str, status: TaskStatus, branch: str, group: str, **kw: object) -> TaskState:
+    ts = TaskState(id=task_id, name=f"Name {task_id}", branch=branch, group=group, status=status)
+    for key, value in kw.items():
+        setattr(ts, key, value)
+    return ts
+
+
+def make_state(running: bool = True) -> State:
+    tasks = [
+        task(
+            "F1",
+            TaskStatus.DONE,
+            "Service",
+            "Foundation",
+            attempts=1,
+            started=T0,
+            ended=T0 + 90,
+            agent="claude",
+            permission_mode="acceptEdits",
+            prior_tokens={"claude-sonnet-5": Tokens(1000, 200, 5000, 300)},
+            prior_cost=0.25,
+            session_id="sess-f1",
+            exit_code=0,
+        ),
+        task(
+            "F2",
+            TaskStatus.RUNNING,
+            "Service",
+            "Foundation",
+            attempts=2,
+            pid=31337,
+            started=T0 + 100,
+            last_output=NOW - 20 * 60,
+            agent="claude",
+            permission_mode="default",
+            live_tokens={"claude-opus-4-8": Tokens(10, 5, 0, 0)},
+            live_cost=0.5,
+        ),
+        task(
+            "S1",
+            TaskStatus.PENDING,
+            "Service",
+            "Storage",
+            attempts=1,
+            reason="API error 529",
+            next_attempt_at=T0 + 3600,
+        ),
+        task("S2", TaskStatus.BLOCKED, "Service", "Storage", reason="blocked by F9"),
+        task(
+            "H1",
+            TaskStatus.FAILED,
+            "Interface",
+            "HTTP",
+            attempts=3,
+            exit_code=1,
+            reason="the command exited with code 1",
+            agent="command",
+            prior_tokens={"claude-sonnet-5": Tokens(1, 1, 1, 1)},
+            prior_cost=0.125,
+        ),
+        task("R1", TaskStatus.CANCELLED, "Interface", "", reason="stopped by the user"),
+    ]
+    run = RunState(id="r1", pid=4242, started=T0, running=running, jobs=4)
+    return State(
+        project="Link Shortener", cascade="/p/CASCADE.md", run=run, tasks={t.id: t for t in tasks}
+    )
+
+
+def test_report_shows_every_branch_group_and_task() -> None:
+    """Each branch and group gets a heading with its rollup; every task has a row."""
+    text = render_status(make_state(), alive=True, now=NOW)
+    assert "Service  [1/4 done · 6.5k tokens · $0.7500]" in text
+    assert " Foundation  [1/2 done · 6.5k tokens · $0.7500]" in text
+    assert " Storage  [0/2 done · 0 tokens · -]" in text
+    assert "Interface  [0/2 done · 4 tokens · $0.1250]" in text
+    assert " HTTP  [0/1 done · 4 tokens · $0.1250]" in text
+    rows = {
+        line.split()[1]: line
+        for line in text.splitlines()
+        if line.startswith("  ") and len(line.split()) > 2 and line.split()[0] in "·▶✓✗⊘■"
+    }
+    assert set(rows) == {"F1", "F2", "S1", "S2", "H1", "R1"}
+    assert rows["F1"].split()[:6] == ["✓", "F1", "done", "1m30s", "6.5k", "$0.2500"]
+    assert "claude:acceptEdits  Name F1" in rows["F1"]
+    assert "command" in rows["H1"] and "Name H1 — the command exited with code 1" in rows["H1"]
+
+
+def test_report_details_running_retrying_and_blocked_tasks() -> None:
+    """Running shows attempt, pid and a long silence; a retry shows its next try time."""
+    text = render_status(make_state(), alive=True, now=NOW)
+    assert "Name F2 — attempt 2, pid 31337, stalled? no output for 20m00s" in text
+    assert "Name S1 — API error 529 (next try 01:00)" in text
+    assert "Name S2 — blocked by F9" in text
+    assert "claude:default" in text
+
+
+def test_report_counts_statuses_and_totals_tokens_per_model() -> None:
+    """The summary line counts each status; the footer gives cost and tokens per model."""
+    text = render_status(make_state(), alive=True, now=NOW)
+    lines = text.splitlines()
+    assert lines[1] == "  1 blocked, 1 cancelled, 1 done, 1 failed, 1 pending, 1 running"
+    assert "total cost $0.8750" in lines
+    assert "  claude-opus-4-8: 10 in, 5 out, 0 cache read, 0 cache write" in lines
+    assert "  claude-sonnet-5: 1.0k in, 201 out, 5.0k cache read, 301 cache write" in lines
+
+
+def test_run_line_says_running_with_pid() -> None:
+    """A live run names its pid and start time."""
+    text = render_status(make_state(), alive=True, now=NOW)
+    assert text.splitlines()[0] == "Link Shortener — running (pid 4242, started 00:00)"
+
+
+def test_paused_run_says_waiting_for_rate_limit_until() -> None:
+    """A run paused by a usage limit says until when, and why."""
+    state = make_state()
+    state.run.paused_until = T0 + 5 * 3600 + 38 * 60
+    state.run.pause_reason = "usage limit reached"
+    first = render_status(state, alive=True, now=NOW).splitlines()[0]
+    assert first == (
+        "Link Shortener — running (pid 4242, started 00:00) — waiting for rate "
+        "limit until 05:38 (usage limit reached)"
+    )
+
+
+def test_dead_run_is_reported_and_its_running_tasks_marked_interrupted() -> None:
+    """A run whose process is gone does not claim to be running anything."""
+    text = render_status(make_state(), alive=False, now=NOW)
+    assert text.splitlines()[0] == (
+        "Link Shortener — not running: the run (pid 4242) stopped without saying so. "
+        "Run 'nova run' again to resume."
+    )
+    assert "Name F2 — interrupted: the run is gone; 'nova run' resumes it" in text
+
+
+def test_finished_run_gives_its_exit_code() -> None:
+    """After the run, the line says when it ended and how."""
+    state = make_state(running=False)
+    state.run.ended = T0 + 4000
+    state.run.exit_code = 1
+    first = render_status(state, alive=False, now=NOW).splitlines()[0]
+    assert first == "Link Shortener — finished 01:06 with exit code 1"
+
+
+def test_colour_paints_task_rows_only_when_asked() -> None:
+    """ANSI colours appear with colour=True and never without."""
+    state = make_state()
+    assert "\x1b[" not in render_status(state, alive=True, now=NOW)
+    coloured = render_status(state, alive=True, now=NOW, colour=True)
+    assert "\x1b[32m  ✓  F1" in coloured
+    assert "\x1b[31m  ✗  H1" in coloured
+
+
+def test_empty_state_renders() -> None:
+    """A state with no tasks still renders a report."""
+    text = render_status(State(), alive=False, now=NOW)
+    assert text.startswith("nova — not started")
+    assert "total cost -" in text
+
+
+def test_status_json_has_the_documented_keys_and_values() -> None:
+    """project, run, tasks{ID:{status, attempts, exit_code, tokens, cost_usd, session_id}},
+    totals{tokens, cost_usd}."""
+    doc = status_json(make_state(), alive=True, now=NOW)
+    doc = json.loads(json.dumps(doc))  # it must be plain JSON
+    assert doc["project"] == "Link Shortener"
+    assert doc["run"]["pid"] == 4242 and doc["run"]["alive"] is True
+    assert set(doc["tasks"]) == {"F1", "F2", "S1", "S2", "H1", "R1"}
+    for entry in doc["tasks"].values():
+        assert {"status", "attempts", "exit_code", "tokens", "cost_usd", "session_id"} <= set(entry)
+        for tokens in entry["tokens"].values():
+            assert set(tokens) == {"input", "output", "cache_read", "cache_creation"}
+    f1 = doc["tasks"]["F1"]
+    assert (f1["status"], f1["attempts"], f1["exit_code"], f1["session_id"]) == (
+        "done",
+        1,
+        0,
+        "sess-f1",
+    )
+    assert f1["tokens"] == {
+        "claude-sonnet-5": {"input": 1000, "output": 200, "cache_read": 5000, "cache_creation": 300}
+    }
+    assert f1["cost_usd"] == 0.25
+    assert doc["tasks"]["F2"]["tokens"] == {
+        "claude-opus-4-8": {"input": 10, "output": 5, "cache_read": 0, "cache_creation": 0}
+    }
+    assert doc["totals"]["tokens"] == {
+        "claude-opus-4-8": {"input": 10, "output": 5, "cache_read": 0, "cache_creation": 0},
+        "claude-sonnet-5": {
+            "input": 1001,
+            "output": 201,
+            "cache_read": 5001,
+            "cache_creation": 301,
+        },
+    }
+    assert doc["totals"]["cost_usd"] == 0.875
+    assert doc["totals"]["by_status"] == {
+        "pending": 1,
+        "running": 1,
+        "done": 1,
+        "failed": 1,
+        "blocked": 1,
+        "cancelled": 1,
+    }
+    assert doc["generated"] == "2026-01-01T00:50:00.000Z"
+
+
+def test_status_json_sections_roll_up_per_branch_and_group() -> None:
+    """Each (branch, group) lists its tasks, tokens and cost."""
+    sections = status_json(make_state(), alive=False, now=NOW)["sections"]
+    assert [(s["branch"], s["group"], s["tasks"]) for s in sections] == [
+        ("Service", "Foundation", ["F1", "F2"]),
+        ("Service", "Storage", ["S1", "S2"]),
+        ("Interface", "HTTP", ["H1"]),
+        ("Interface", "", ["R1"]),
+    ]
+    assert sections[0]["cost_usd"] == 0.75
+    assert sections[1]["cost_usd"] is None and sections[1]["tokens"] == {}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0.25, "0.2s"),
+        (59.9, "59.9s"),
+        (60, "1m00s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (90061, "25h01m"),
+    ],
+)
+def test_durations_read_like_a_person_writes_them(seconds: float | None, text: str) -> None:
+    """format_duration picks seconds, minutes or hours."""
+    assert format_duration(seconds) == text

@@ -1,0 +1,528 @@
+"""Reading Claude Code's stream-json: session and model, tokens counted once per message, the
+final modelUsage and cost as the truth, API errors, retries, usage-limit events, the log lines a
+person reads, and never an exception on a line nova does not understand.
+
+The lines follow /work/shared/claude-code.md and tests/support/CLAUDE_FINDINGS.md (CLI 2.1.197).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from engine.stream import ClaudeStream, describe_tool_call, short
+from engine.usage import Tokens
+
+SESSION = "0f4c6a52-8d7e-4b0e-9a51-3c1f2d9e7a10"
+
+
+def line(event: dict[str, Any]) -> bytes:
+    """One stream-json line as the CLI writes it (compact JSON, type first, newline)."""
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+
+
+def init(model: str = "claude-sonnet-5") -> dict[str, Any]:
+    return {
+        "type": "system",
+        "subtype": "init",
+        "cwd": "/tmp/work",
+        "session_id": SESSION,
+        "tools": ["Bash", "Edit", "Read"],
+        "mcp_servers": [],
+        "model": model,
+        "permissionMode": "acceptEdits",
+        "apiKeySource": "ANTHROPIC_API_KEY",
+        "claude_code_version": "2.1.197",
+        "output_style": "default",
+        "uuid": "u-1",
+    }
+
+
+def usage(inp: int, out: int, cache_read: int = 0, cache_creation: int = 0) -> dict[str, Any]:
+    return {
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_creation,
+        "service_tier": "standard",
+    }
+
+
+def assistant(
+    msg_id: str, content: list[dict[str, Any]], u: dict[str, Any], model: str = "claude-sonnet-5"
+) -> dict[str, Any]:
+    return {
+        "type": "assistant",
+        "message": {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": u,
+        },
+        "parent_tool_use_id": None,
+        "session_id": SESSION,
+        "uuid": f"u-{msg_id}",
+    }
+
+
+def tool_result(tool_id: str, content: Any, is_error: bool = False) -> dict[str, Any]:
+    return {
+        "type": "user",
+        "message": {
+            "role": "user",
+            "content": [
+                {
+                    "tool_use_id": tool_id,
+                    "type": "tool_result",
+                    "content": content,
+                    "is_error": is_error,
+                },
+            ],
+        },
+        "parent_tool_use_id": None,
+        "session_id": SESSION,
+        "tool_use_result": {
+            "stdout": content if isinstance(content, str) else "",
+            "stderr": "",
+            "interrupted": False,
+        },
+    }
+
+
+def model_usage(
+    inp: int, out: int, cache_read: int, cache_creation: int, cost: float
+) -> dict[str, Any]:
+    return {
+        "inputTokens": inp,
+        "outputTokens": out,
+        "cacheReadInputTokens": cache_read,
+        "cacheCreationInputTokens": cache_creation,
+        "webSearchRequests": 0,
+        "costUSD": cost,
+        "contextWindow": 200000,
+        "maxOutputTokens": 64000,
+    }
+
+
+def result(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "duration_ms": 2650,
+        "duration_api_ms": 2400,
+        "num_turns": 2,
+        "result": "Created types.py.",
+        "stop_reason": "end_turn",
+        "session_id": SESSION,
+        "total_cost_usd": 0.01416,
+        "usage": usage(120, 80, 0, 0),
+        "modelUsage": {"claude-sonnet-5": model_usage(2100, 230, 1800, 400, 0.01416)},
+        "permission_denials": [],
+        "terminal_reason": "completed",
+        "uuid": "u-r",
+    }
+    event.update(overrides)
+    return event
+
+
+def feed_all(stream: ClaudeStream, events: list[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for event in events:
+        out += stream.feed(line(event))
+    return out
+
+
+TEXT_AND_TOOL = [
+    assistant(
+        "msg_01", [{"type": "text", "text": "I'll create the file."}], usage(1000, 1, 900, 200)
+    ),
+    assistant(
+        "msg_01",
+        [
+            {
+                "type": "tool_use",
+                "id": "toolu_1",
+                "name": "Bash",
+                "input": {"command": "touch types.py", "description": "make it"},
+            }
+        ],
+        usage(1000, 1, 900, 200),
+    ),
+    tool_result("toolu_1", "created\nline two\nline three"),
+    assistant("msg_02", [{"type": "text", "text": "Done."}], usage(1100, 1, 900, 200)),
+]
+
+
+def test_init_sets_session_model_version_and_permission_mode() -> None:
+    """The system/init line tells nova the session to resume and the model used."""
+    stream = ClaudeStream()
+    out = stream.feed(line(init("claude-opus-4-8[1m]")))
+    assert stream.session_id == SESSION
+    assert stream.model == "claude-opus-4-8[1m]"
+    assert stream.version == "2.1.197"
+    assert stream.permission_mode == "acceptEdits"
+    assert out == [
+        f"session {SESSION} · model claude-opus-4-8[1m] · permission mode acceptEdits"
+        " · claude 2.1.197"
+    ]
+
+
+def test_two_lines_of_one_message_count_its_usage_once() -> None:
+    """Text + tool_use of one message.id share a usage snapshot; it is counted once."""
+    stream = ClaudeStream()
+    feed_all(stream, [init(), *TEXT_AND_TOOL])
+    assert stream.live_tokens() == {
+        "claude-sonnet-5": Tokens(input=2100, output=2, cache_read=1800, cache_creation=400)
+    }
+
+
+def test_a_later_line_with_more_output_for_the_same_message_replaces_the_snapshot() -> None:
+    """If a line of a message carries a larger output count, that one is kept, not added."""
+    stream = ClaudeStream()
+    stream.feed(line(assistant("m", [{"type": "text", "text": "a"}], usage(10, 1))))
+    stream.feed(line(assistant("m", [{"type": "text", "text": "b"}], usage(10, 40))))
+    stream.feed(line(assistant("m", [{"type": "text", "text": "c"}], usage(10, 5))))
+    assert stream.live_tokens() == {"claude-sonnet-5": Tokens(10, 40, 0, 0)}
+
+
+def test_live_tokens_before_the_result_then_final_model_usage_wins() -> None:
+    """Without a result, tokens are the live estimate; the result's modelUsage replaces it."""
+    stream = ClaudeStream()
+    feed_all(stream, [init(), *TEXT_AND_TOOL])
+    assert stream.final_tokens() is None
+    assert stream.tokens() == stream.live_tokens()
+    assert stream.cost_usd() is None
+    stream.feed(line(result()))
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
+    assert stream.cost_usd() == pytest.approx(0.01416)
+    assert stream.result_text() == "Created types.py."
+
+
+def test_final_usage_strips_model_suffix_and_keeps_every_model() -> None:
+    """`claude-opus-4-8[1m]` counts as `claude-opus-4-8`; haiku side calls stay separate."""
+    stream = ClaudeStream()
+    stream.feed(
+        line(
+            result(
+                modelUsage={
+                    "claude-opus-4-8[1m]": model_usage(5000, 700, 4000, 300, 0.09),
+                    "claude-haiku-4-5-20251001": model_usage(300, 20, 0, 0, 0.0004),
+                },
+                total_cost_usd=0.0904,
+            )
+        )
+    )
+    assert stream.tokens() == {
+        "claude-opus-4-8": Tokens(5000, 700, 4000, 300),
+        "claude-haiku-4-5-20251001": Tokens(300, 20, 0, 0),
+    }
+    assert stream.cost_usd() == pytest.approx(0.0904)
+
+
+def test_same_model_with_and_without_suffix_is_summed() -> None:
+    """Two modelUsage keys that differ only by `[1m]` add up under one name."""
+    stream = ClaudeStream()
+    stream.feed(
+        line(
+            result(
+                modelUsage={
+                    "claude-sonnet-5": model_usage(10, 1, 0, 0, 0.1),
+                    "claude-sonnet-5[1m]": model_usage(20, 2, 0, 0, 0.2),
+                }
+            )
+        )
+    )
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(30, 3, 0, 0)}
+
+
+def test_live_tokens_use_the_init_model_when_a_message_has_none() -> None:
+    """A message without a model is counted under the model from init, suffix stripped."""
+    stream = ClaudeStream()
+    stream.feed(line(init("claude-opus-4-8[1m]")))
+    event = assistant("m1", [{"type": "text", "text": "hi"}], usage(5, 1))
+    del event["message"]["model"]
+    stream.feed(line(event))
+    assert stream.live_tokens() == {"claude-opus-4-8": Tokens(5, 1, 0, 0)}
+
+
+def test_empty_model_usage_falls_back_to_live_tokens() -> None:
+    """A cut stream's result has `modelUsage: {}`: the live count is all there is."""
+    stream = ClaudeStream()
+    feed_all(stream, [init(), TEXT_AND_TOOL[0]])
+    stream.feed(line(result(modelUsage={}, total_cost_usd=0, stop_reason=None)))
+    assert stream.final_tokens() is None
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(1000, 1, 900, 200)}
+    assert stream.cost_usd() == 0.0
+
+
+def test_cost_from_model_usage_when_total_is_missing() -> None:
+    """Without total_cost_usd, cost is the sum of per-model costUSD."""
+    stream = ClaudeStream()
+    event = result(
+        modelUsage={"a": model_usage(1, 1, 0, 0, 0.25), "b": model_usage(1, 1, 0, 0, 0.5)}
+    )
+    del event["total_cost_usd"]
+    stream.feed(line(event))
+    assert stream.cost_usd() == pytest.approx(0.75)
+
+
+def test_synthetic_api_error_message_is_recorded_and_not_counted() -> None:
+    """`model: <synthetic>` marks an API failure: it is logged and its usage is not tokens."""
+    stream = ClaudeStream()
+    event = assistant(
+        "synthetic-1",
+        [
+            {
+                "type": "text",
+                "text": 'API Error: 400 {"type":"error","error":{"type":'
+                '"invalid_request_error","message":"prompt is too long"}}',
+            }
+        ],
+        usage(0, 0),
+        model="<synthetic>",
+    )
+    event["error"] = "invalid_request"
+    out = stream.feed(line(event))
+    assert stream.api_error == "invalid_request"
+    assert out == ["! API error: invalid_request"]
+    assert stream.live_tokens() == {}
+
+
+def test_synthetic_message_without_error_field_uses_its_text() -> None:
+    """When the error field is missing, the message text explains the failure."""
+    stream = ClaudeStream()
+    stream.feed(
+        line(
+            assistant(
+                "s",
+                [{"type": "text", "text": "API Error: 529 Overloaded"}],
+                usage(0, 0),
+                model="<synthetic>",
+            )
+        )
+    )
+    assert stream.api_error == "API Error: 529 Overloaded"
+
+
+def test_api_retry_line_records_status_and_tells_the_user() -> None:
+    """system/api_retry yields a log line, a live notice and the last API status."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line(
+            {
+                "type": "system",
+                "subtype": "api_retry",
+                "attempt": 1,
+                "max_retries": 10,
+                "retry_delay_ms": 570,
+                "error_status": 529,
+                "error": "overloaded_error",
+                "session_id": SESSION,
+            }
+        )
+    )
+    assert out == ["! API error 529: the CLI retries (1/10) in 0.6s"]
+    assert stream.api_error_status == 529
+    assert stream.notices == ["API error 529; Claude Code retries (1/10)"]
+
+
+def test_rate_limit_rejected_event_is_kept_with_reset_time_and_window() -> None:
+    """A `rejected` rate_limit_event records when the limit resets and which window it is."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line(
+            {
+                "type": "rate_limit_event",
+                "rate_limit_info": {
+                    "status": "rejected",
+                    "resetsAt": 1767225600,
+                    "rateLimitType": "five_hour",
+                    "overageStatus": "rejected",
+                },
+                "uuid": "u",
+                "session_id": SESSION,
+            }
+        )
+    )
+    assert stream.rate_limit is not None
+    assert stream.rate_limit.status == "rejected"
+    assert stream.rate_limit.resets_at == 1767225600.0
+    assert stream.rate_limit.limit_type == "five_hour"
+    assert out == ["! usage limit reached (five_hour)"]
+
+
+def test_rate_limit_warning_event_is_a_notice_with_utilization() -> None:
+    """`allowed_warning` tells the user how much of the window is used, without stopping."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line(
+            {
+                "type": "rate_limit_event",
+                "rate_limit_info": {
+                    "status": "allowed_warning",
+                    "resetsAt": 1767225600,
+                    "rateLimitType": "seven_day",
+                    "utilization": 0.91,
+                },
+            }
+        )
+    )
+    assert out == ["! usage limit warning at 91% (seven_day)"]
+    assert stream.notices == ["usage limit warning at 91% (seven_day)"]
+    assert stream.rate_limit is not None and stream.rate_limit.status == "allowed_warning"
+
+
+def test_rate_limit_allowed_event_is_silent() -> None:
+    """`allowed` is the normal case and leaves no trace."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line({"type": "rate_limit_event", "rate_limit_info": {"status": "allowed", "resetsAt": 1}})
+    )
+    assert out == []
+    assert stream.rate_limit is None
+
+
+def test_tool_use_and_tool_result_become_arrow_lines() -> None:
+    """A Bash call reads `→ Bash: cmd`; its result `← first line (+N lines)`."""
+    stream = ClaudeStream()
+    out = feed_all(stream, TEXT_AND_TOOL)
+    assert out == [
+        "I'll create the file.",
+        "→ Bash: touch types.py",
+        "← created (+2 lines)",
+        "Done.",
+    ]
+
+
+def test_tool_result_line_count_ignores_a_trailing_newline() -> None:
+    """Output ending in a newline is not counted as one more line."""
+    stream = ClaudeStream()
+    assert stream.feed(line(tool_result("t", "a\nb\nc\n"))) == ["← a (+2 lines)"]
+
+
+def test_tool_result_forms_single_line_list_content_empty_and_error() -> None:
+    """Results as text blocks, a single line, no output, and an error are all shown."""
+    stream = ClaudeStream()
+    assert stream.feed(line(tool_result("t", [{"type": "text", "text": "ok"}]))) == ["← ok"]
+    assert stream.feed(line(tool_result("t", ""))) == ["← (no output)"]
+    assert stream.feed(line(tool_result("t", "Permission denied: touch x", is_error=True))) == [
+        "← error: Permission denied: touch x"
+    ]
+
+
+def test_tool_call_descriptions_pick_the_meaningful_argument() -> None:
+    """Edit shows its file, Grep its pattern, an unknown tool its JSON input."""
+    assert describe_tool_call("Edit", {"file_path": "src/a.py", "old_string": "x"}) == (
+        "Edit: src/a.py"
+    )
+    assert describe_tool_call("Grep", {"pattern": "TODO"}) == "Grep: TODO"
+    assert describe_tool_call("Mystery", {"n": 1}) == 'Mystery: {"n": 1}'
+    assert describe_tool_call("Bash", None) == "Bash"
+
+
+def test_long_text_is_shortened_to_one_line() -> None:
+    """short() flattens whitespace and cuts with an ellipsis."""
+    assert short("a\n  b\tc") == "a b c"
+    cut = short("x" * 500, 10)
+    assert cut == "x" * 9 + "…"
+
+
+def test_result_line_summarises_and_error_results_show_their_text() -> None:
+    """The result becomes one summary line; an error result adds its message."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line(
+            result(
+                is_error=True,
+                api_error_status=400,
+                total_cost_usd=0,
+                modelUsage={},
+                result="API Error: 400 prompt is too long",
+                num_turns=1,
+            )
+        )
+    )
+    assert out == [
+        "result: success · error True · stop end_turn · 1 turns · $0.0000",
+        "! API Error: 400 prompt is too long",
+    ]
+    assert stream.api_error_status == 400
+
+
+def test_error_subtype_lists_its_errors() -> None:
+    """`errors` on error_* results are each shown."""
+    stream = ClaudeStream()
+    out = stream.feed(
+        line(
+            result(
+                subtype="error_during_execution",
+                is_error=True,
+                errors=["Tool crashed", "second"],
+                result=None,
+            )
+        )
+    )
+    assert out[1:] == ["! Tool crashed", "! second"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json at all\n",
+        b'{"type": "assistant", "message": \n',
+        b"[1, 2, 3]\n",
+        b'"just a string"\n',
+        b"42\n",
+        b"null\n",
+        b"\n",
+        b"   \n",
+        b"",
+        b"\xff\xfe garbage bytes\n",
+        b'{"type":"future_event","payload":{"x":1}}\n',
+        b'{"type":"system","subtype":"task_progress","data":{}}\n',
+        b'{"type":"system","subtype":"init"}\n',
+        b'{"type":42}\n',
+        b'{"no_type":true}\n',
+        b'{"type":"assistant","message":"not a dict"}\n',
+        b'{"type":"assistant","message":{"id":"m","content":[1,"x",null],"usage":"nope"}}\n',
+        b'{"type":"user","message":{"content":"plain string"}}\n',
+        b'{"type":"rate_limit_event","rate_limit_info":null}\n',
+        b'{"type":"result","modelUsage":{"m":"bad"},"total_cost_usd":"free"}\n',
+        b'{"type":"stream_event","event":{"type":"message_start"}}\n',
+    ],
+)
+def test_odd_lines_never_raise(raw: bytes) -> None:
+    """Invalid JSON, arrays, unknown types and malformed fields are tolerated line by line."""
+    stream = ClaudeStream()
+    out = stream.feed(raw)
+    assert isinstance(out, list) and all(isinstance(x, str) for x in out)
+    stream.tokens()
+    stream.cost_usd()
+    stream.result_text()
+
+
+def test_invalid_json_is_counted_and_shown_as_text() -> None:
+    """A stray non-JSON line (a warning the CLI printed) is kept in the log as text."""
+    stream = ClaudeStream()
+    assert stream.feed(b"Warning: something odd\n") == ["Warning: something odd"]
+    assert stream.feed(b"[1,2]\n") == []
+    assert stream.bad_lines == 2
+    assert stream.lines == 2
+
+
+def test_unknown_event_types_are_ignored_and_later_lines_still_count() -> None:
+    """A newer CLI's events do not disturb the reading of the ones nova knows."""
+    stream = ClaudeStream()
+    stream.feed(b'{"type":"telepathy","level":9000}\n')
+    stream.feed(line({"type": "system", "subtype": "compact_boundary"}))
+    stream.feed(line(init()))
+    stream.feed(line(result()))
+    assert stream.session_id == SESSION
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
