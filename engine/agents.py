@@ -8,6 +8,7 @@ pure: they build a `Launch` and a parser; running it is the executor's job.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -172,6 +173,13 @@ def command_argv(template: str, values: Mapping[str, str]) -> tuple[str, ...]:
     Placeholders are filled after splitting, so a task name with spaces or quotes stays one
     argument and can never inject another.
     """
+    fill = lambda m: values[m.group(1)]  # noqa: E731
+    return tuple(_PLACEHOLDER.sub(fill, w) if "{" in w else w for w in split_command(template))
+
+
+@functools.lru_cache(maxsize=64)
+def split_command(template: str) -> tuple[str, ...]:
+    """The words of a command template (split once per template, not once per task)."""
     try:
         words = shlex.split(template)
     except ValueError as exc:
@@ -181,7 +189,7 @@ def command_argv(template: str, values: Mapping[str, str]) -> tuple[str, ...]:
     if not words:
         raise ConfigError("the agent command is empty. Give a program to run, like "
                           "--agent-cmd 'python3 agent.py {id} {prompt_file}'.")
-    return tuple(_PLACEHOLDER.sub(lambda m: values[m.group(1)], w) for w in words)
+    return tuple(words)
 
 
 def find_program(program: str, cwd: str, what: str, fix: str) -> str:

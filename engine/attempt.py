@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from engine import procs
 from engine.agents import OutputParser
 from engine.logs import TaskLog
 from engine.state import TaskState
+from engine.usage import Tokens
 
 MAX_LINE = 32 * 1024 * 1024
 STDERR_TAIL = 4096
@@ -40,12 +42,15 @@ class Attempt:
         self._skipping = False
         self.stderr_tail = b""
         self.last_output: float | None = None
+        # This attempt's own usage, once it has ended (the task's totals cover every attempt).
+        self.tokens: dict[str, Tokens] = {}
+        self.cost: float | None = None
 
     # ---- executor sink ---------------------------------------------------------------------
 
-    def started(self, pid: int, pid_started: float | None) -> None:
+    def started(self, pid: int) -> None:
         self.task.pid = pid
-        self.task.pid_started = pid_started
+        self.task.pid_started = None  # read by `refresh`, once the agent has finished starting
         self._on_change()
 
     def stdout(self, chunk: bytes) -> None:
@@ -125,7 +130,14 @@ class Attempt:
         self._pending = 0
 
     def refresh(self) -> None:
-        """Copy live usage from the parser into the task state (done when state is written)."""
+        """Copy live usage from the parser into the task state (done when state is written).
+
+        The agent's start time is read here too, not at spawn: reading /proc/<pid>/stat of a
+        process that is still loading waits for it, and a state that names the pid must name
+        its start time (how the next run recognises a survivor), so it is read before a write.
+        """
+        if self.task.pid is not None and self.task.pid_started is None:
+            self.task.pid_started = procs.create_time(self.task.pid)
         self.task.live_tokens = self.parser.tokens()
         self.task.live_cost = self.parser.cost_usd()
         if self.parser.session_id:

@@ -9,6 +9,10 @@ then stops agents in order), gets an empty stdin unless it takes a prompt, is aw
 reaped; when it ends, anything it left running is ended too. Stopping escalates and says so:
 SIGINT (Claude Code's gentle stop, which still reports usage), then SIGTERM to everything the
 task started, then SIGKILL.
+
+A child costs the event loop two pipe readers and a pidfd reader, nothing else: no stream
+objects, no task per pipe, no child-watcher thread. The loop wakes only when the agent prints
+or exits, so a run of many short tasks spends its time running them, not supervising them.
 """
 
 from __future__ import annotations
@@ -16,17 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
+import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine import procs
 from engine.agents import Launch
 from engine.outcome import Exit, StopCause
 
 READ_CHUNK = 1 << 18
-PIPE_LIMIT = 1 << 20
 TERM_GRACE = 3.0
 SWEEP_GRACE = 1.0
 DRAIN_GRACE = 2.0
@@ -35,7 +40,7 @@ DRAIN_GRACE = 2.0
 class Sink(Protocol):
     """Receives what an agent process does, as it happens."""
 
-    def started(self, pid: int, pid_started: float | None) -> None: ...
+    def started(self, pid: int) -> None: ...
     def stdout(self, chunk: bytes) -> None: ...
     def stderr(self, chunk: bytes) -> None: ...
     def note(self, message: str) -> None: ...
@@ -49,18 +54,38 @@ class Limits:
 
 
 class StopRequest:
-    """Set by the runner to ask a running attempt to stop."""
+    """Set by the runner to ask a running attempt to stop; asking again cuts a grace short."""
 
     def __init__(self) -> None:
-        self.event = asyncio.Event()
         self.cause = StopCause.CANCEL
         self.grace: float | None = None
+        self._asked = False  # a request that no `rearm()` has taken yet
+        self._future: asyncio.Future[None] | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self._asked
 
     def request(self, cause: StopCause = StopCause.CANCEL, grace: float | None = None) -> None:
-        if not self.event.is_set() or grace is not None:
+        if not self._asked or grace is not None:
             self.cause = cause
             self.grace = grace
-        self.event.set()
+        self._asked = True
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future that is done once a request has come (at once if one is pending)."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+            if self._asked:
+                self._future.set_result(None)
+        return self._future
+
+    def rearm(self) -> None:
+        """Take the pending request: the next `waiter()` waits for a new one."""
+        self._asked = False
+        self._future = None
 
 
 class Executor(Protocol):
@@ -69,155 +94,272 @@ class Executor(Protocol):
     ) -> Exit: ...
 
 
+class _Child:
+    """One agent process, wired into the event loop: its output goes to the sink as it comes,
+    `exited` holds its exit status the moment it ends, `drained` is done once both of its
+    output pipes are closed (which a grandchild holding them can delay past the exit)."""
+
+    def __init__(self, launch: Launch, sink: Sink, devnull: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.sink = sink
+        self.last_output = time.monotonic()
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+        self.error: BaseException | None = None
+        self._open: set[int] = set()
+        self._prompt = memoryview(launch.stdin or b"")
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if launch.stdin is not None else (devnull, -1)
+        ours, theirs = (out_r, err_r, in_w), (out_w, err_w, in_r)
+        try:
+            self.pid, self.popen = _spawn(launch, in_r, out_w, err_w)
+        except BaseException:
+            for fd in ours:
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                if fd != devnull:
+                    os.close(fd)
+        self._watch_exit()
+        for fd, deliver in ((out_r, sink.stdout), (err_r, sink.stderr)):
+            os.set_blocking(fd, False)
+            self._open.add(fd)
+            loop.add_reader(fd, self._read, fd, deliver)
+        self._stdin = in_w
+        if in_w >= 0:
+            os.set_blocking(in_w, False)
+            self._write_prompt()
+
+    # ---- exit ------------------------------------------------------------------------------
+
+    def _watch_exit(self) -> None:
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (Linux < 5.3): a thread waits instead
+            threading.Thread(target=self._wait_blocking, daemon=True).start()
+            return
+        self.loop.add_reader(pidfd, self._reap, pidfd)
+
+    def _reap(self, pidfd: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: the status is lost, not the child
+            pid, status = self.pid, -1
+        if pid == 0:
+            return  # not ended yet (a spurious wake-up): keep waiting
+        self.loop.remove_reader(pidfd)
+        os.close(pidfd)
+        self._exited(status)
+
+    def _wait_blocking(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = -1
+        self.loop.call_soon_threadsafe(self._exited, status)
+
+    def _exited(self, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status) if status >= 0 else 255
+        if self.popen is not None:
+            self.popen.returncode = code  # so Popen never waits for it again
+        if not self.exited.done():
+            self.exited.set_result(code)
+
+    # ---- pipes -----------------------------------------------------------------------------
+
+    def _read(self, fd: int, deliver: Callable[[bytes], None]) -> None:
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(fd)
+            return
+        self.last_output = time.monotonic()
+        if self.error is not None:
+            return  # keep draining the pipe, so the agent never blocks on a full one
+        try:
+            deliver(data)
+        except Exception as exc:  # e.g. the disk is full: say so once, keep the agent going
+            self.error = exc
+            self.sink.note(f"nova could not record the agent's output ({exc}); the rest of "
+                           "this attempt's output is not logged.")
+
+    def _close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        if not self._open and not self.drained.done():
+            self.drained.set_result(None)
+
+    def close_pipes(self) -> None:
+        """Stop reading: the agent has exited, and whoever holds its pipes is not ours."""
+        for fd in list(self._open):
+            self._close(fd)
+        self._close_stdin()
+
+    def _write_prompt(self) -> None:
+        try:
+            while self._prompt:
+                written = os.write(self._stdin, self._prompt)
+                self._prompt = self._prompt[written:]
+        except BlockingIOError:
+            self.loop.add_writer(self._stdin, self._write_more)
+            return
+        except OSError:  # the agent closed its stdin: it does not want the prompt
+            pass
+        self._close_stdin()
+
+    def _write_more(self) -> None:
+        self.loop.remove_writer(self._stdin)
+        self._write_prompt()
+
+    def _close_stdin(self) -> None:
+        if self._stdin >= 0:
+            with contextlib.suppress(Exception):
+                self.loop.remove_writer(self._stdin)
+            os.close(self._stdin)
+            self._stdin = -1
+
+
+def _spawn(
+    launch: Launch, stdin: int, stdout: int, stderr: int
+) -> tuple[int, subprocess.Popen[bytes] | None]:
+    """Start the agent in a session of its own, with these descriptors as 0, 1 and 2.
+
+    `posix_spawn` (a vfork and an exec, no Python in between) when the agent works in nova's
+    own directory, as it usually does; `Popen`, which can change directory first, otherwise.
+    Both leave nothing else open in the child: see `_inherit_nothing`.
+    """
+    if launch.cwd == os.getcwd():
+        actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
+                   (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        pid = os.posix_spawnp(launch.argv[0], launch.argv, launch.env, file_actions=actions,
+                              setsid=True)
+        return pid, None
+    popen = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdin=stdin,
+                             stdout=stdout, stderr=stderr, start_new_session=True)
+    return popen.pid, popen
+
+
+def _inherit_nothing() -> None:
+    """Mark every descriptor nova inherited (beyond 0-2) close-on-exec, as Python marks the
+    ones it opens: agents then get only what `_spawn` gives them, as with `close_fds`."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) > 2:
+                with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+                    os.set_inheritable(int(name), False)
+
+
 class LocalExecutor:
     """Runs each agent as a child process of nova."""
 
     def __init__(self) -> None:
         self.managed: set[int] = set()
-        # While a spawn awaits its pipes, its child exists but is not in `managed` yet;
-        # reaping then could steal the exit status asyncio waits for.
-        self._spawning = 0
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        _inherit_nothing()
         procs.enable_subreaper()
 
-    @staticmethod
-    def watch_children_without_threads() -> None:
-        """On Python 3.11, wait for children with pidfds instead of a thread per child.
-
-        The default watcher there starts a thread per process; each one contends for the GIL
-        with the event loop, and a run of short tasks spends most of its time in that convoy.
-        Python 3.12+ uses pidfds by default.
-        """
-        if sys.version_info >= (3, 12) or not hasattr(asyncio, "PidfdChildWatcher"):
-            return
-        try:
-            watcher = asyncio.PidfdChildWatcher()
-            watcher.attach_loop(asyncio.get_running_loop())
-            asyncio.set_child_watcher(watcher)
-        except (OSError, RuntimeError, NotImplementedError):
-            pass  # no pidfd_open on this kernel: keep the default watcher
-
     def reap(self) -> None:
-        """Collect ended orphans, unless a spawn is in flight (see `_spawning`)."""
-        if not self._spawning:
-            procs.reap_orphans(self.managed)
+        """Collect the exit status of orphans that have ended (no zombies left behind)."""
+        procs.reap(procs.orphans(self.managed))
 
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
         began = time.monotonic()
-        self._spawning += 1
-        try:
-            loop = asyncio.get_running_loop()
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitProtocol(PIPE_LIMIT, loop),
-                *launch.argv,
-                cwd=launch.cwd,
-                env=dict(launch.env),
-                stdin=(asyncio.subprocess.PIPE if launch.stdin is not None
-                       else asyncio.subprocess.DEVNULL),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-            proc = asyncio.subprocess.Process(transport, protocol, loop)
-            self.managed.add(proc.pid)
-        finally:
-            self._spawning -= 1
+        child = _Child(launch, sink, self._devnull)
+        self.managed.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()
-        sink.started(proc.pid, procs.create_time(proc.pid))
-        last_output = [time.monotonic()]
-        assert proc.stdout is not None and proc.stderr is not None
-        readers = [
-            asyncio.create_task(_pump(proc.stdout, sink.stdout, last_output)),
-            asyncio.create_task(_pump(proc.stderr, sink.stderr, last_output)),
-        ]
-        feeder = asyncio.create_task(_feed(proc, launch.stdin))
-        waiter = asyncio.create_task(_wait_process(proc, protocol))
-        stopper = asyncio.create_task(stop.event.wait())
+        sink.started(child.pid)
         cause: StopCause | None = None
         try:
-            while True:
-                now = time.monotonic()
-                deadlines = []
-                if limits.timeout:
-                    deadlines.append(began + limits.timeout)
-                if limits.stall_timeout:
-                    deadlines.append(last_output[0] + limits.stall_timeout)
-                wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-                done, _ = await asyncio.wait(
-                    {waiter, stopper}, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED
-                )
-                if waiter in done:
-                    break
-                if stopper in done:
-                    cause = stop.cause
-                    break
-                now = time.monotonic()
-                if limits.timeout and now >= began + limits.timeout:
-                    cause = StopCause.TIMEOUT
-                    break
-                if limits.stall_timeout and now >= last_output[0] + limits.stall_timeout:
-                    cause = StopCause.STALL
-                    break
-            if cause is not None and not waiter.done():
+            cause = await self._watch(child, limits, stop, began)
+            if cause is not None and not child.exited.done():
                 grace = stop.grace if stop.grace is not None else limits.grace
-                await self._stop(proc, waiter, marker, grace, sink, stop)
-            returncode = await waiter
+                await self._stop(child, marker, grace, sink, stop)
+            returncode = await child.exited
         finally:
-            stopper.cancel()
-            feeder.cancel()
-            if not waiter.done():  # cancelled from outside: never leave the child behind
-                procs.send([proc.pid, *procs.descendants(proc.pid)], procs.KILL)
-            self.managed.discard(proc.pid)
+            if not child.exited.done():  # cancelled from outside: never leave the child behind
+                procs.send([child.pid, *procs.descendants(child.pid)], procs.KILL)
+            self.managed.discard(child.pid)
         await self._sweep(marker, sink)
-        _, pending = await asyncio.wait(readers, timeout=DRAIN_GRACE)
-        if pending:
-            for reader in pending:
-                reader.cancel()
-            transport.close()  # the process has exited: this only closes nova's ends of the pipes
+        if not child.drained.done():
+            await asyncio.wait({child.drained}, timeout=DRAIN_GRACE)
+        if not child.drained.done():
             sink.note("output pipe still held open by a process nova cannot see; closed it")
-        self.reap()
+        child.close_pipes()
         return Exit(returncode, cause, time.monotonic() - began)
 
+    async def _watch(
+        self, child: _Child, limits: Limits, stop: StopRequest, began: float
+    ) -> StopCause | None:
+        """Wait for the agent to exit, a stop request, or a time limit; say which stopped it."""
+        while True:
+            deadlines = []
+            if limits.timeout:
+                deadlines.append(began + limits.timeout)
+            if limits.stall_timeout:
+                deadlines.append(child.last_output + limits.stall_timeout)
+            wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            asked = stop.waiter()
+            if await _wait_exit(child, wait_for, asked):
+                return None
+            if asked.done():
+                return stop.cause
+            now = time.monotonic()
+            if limits.timeout and now >= began + limits.timeout:
+                return StopCause.TIMEOUT
+            if limits.stall_timeout and now >= child.last_output + limits.stall_timeout:
+                return StopCause.STALL
+
     async def _stop(
-        self,
-        proc: asyncio.subprocess.Process,
-        waiter: asyncio.Task[int],
-        marker: bytes,
-        grace: float,
-        sink: Sink,
-        stop: StopRequest,
+        self, child: _Child, marker: bytes, grace: float, sink: Sink, stop: StopRequest
     ) -> None:
         """SIGINT, then SIGTERM to the whole task, then SIGKILL; each step announced."""
-        procs.send_group(proc.pid, procs.INT)
+        procs.send_group(child.pid, procs.INT)
         sent = time.monotonic()
-        if await _wait_exit(waiter, grace, stop):
+        stop.rearm()  # a second Ctrl-C during the grace skips the rest of it
+        if await _wait_exit(child, grace, stop.waiter()):
             return
         sink.note(
             f"agent still running {time.monotonic() - sent:.1f} s after SIGINT; sent SIGTERM to "
             "it and every process it started."
         )
-        procs.send_group(proc.pid, procs.TERM)
-        procs.send(self._task_pids(proc.pid, marker), procs.TERM)
-        if await _wait_exit(waiter, TERM_GRACE, None):
+        procs.send_group(child.pid, procs.TERM)
+        procs.send(self._task_pids(child.pid, marker), procs.TERM)
+        if await _wait_exit(child, TERM_GRACE):
             return
         sink.note(f"agent ignored SIGTERM for {TERM_GRACE:g} s; killed it.")
-        procs.send_group(proc.pid, procs.KILL)
-        procs.send(self._task_pids(proc.pid, marker), procs.KILL)
+        procs.send_group(child.pid, procs.KILL)
+        procs.send(self._task_pids(child.pid, marker), procs.KILL)
 
     def _task_pids(self, pid: int, marker: bytes) -> list[int]:
-        return [pid, *procs.descendants(pid), *procs.leftovers(marker, self.managed)]
+        strays = procs.leftovers(marker, procs.orphans(self.managed))
+        return [pid, *procs.descendants(pid), *strays]
 
     async def _sweep(self, marker: bytes, sink: Sink) -> None:
         """End whatever the attempt left running once its agent has exited."""
-        left = procs.leftovers(marker, self.managed)
+        strays = procs.orphans(self.managed)
+        if not strays:
+            return  # the usual case: one read of /proc, nothing to end or reap
+        procs.reap(strays)
+        left = procs.leftovers(marker, strays)
         if not left:
             return
         names = ", ".join(f"{pid}" for pid in left[:10])
         sink.note(f"the agent left {len(left)} process(es) running (pid {names}); ending them.")
         procs.send(left, procs.TERM)
         deadline = time.monotonic() + SWEEP_GRACE
-        # Orphans are not our asyncio children, so there is nothing to await: poll briefly.
+        # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
         while procs.alive(left) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         stubborn = procs.alive(left)
@@ -227,73 +369,13 @@ class LocalExecutor:
         self.reap()
 
 
-class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """asyncio's stream protocol, plus a future set the moment the process exits.
-
-    `Process.wait()` returns only once the process has exited *and* every pipe is closed, so a
-    grandchild that inherited stdout (`sleep 300 &`) would keep nova waiting for it.
-    """
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
-async def _wait_process(proc: asyncio.subprocess.Process, protocol: _ExitProtocol) -> int:
-    """The exit status of `proc` as soon as it exits, whoever still holds its pipes."""
-    await protocol.exited
-    assert proc.returncode is not None
-    return proc.returncode
-
-
-async def _pump(
-    stream: asyncio.StreamReader, deliver: object, last_output: list[float]
-) -> None:
-    assert callable(deliver)
-    while True:
-        chunk = await stream.read(READ_CHUNK)
-        if not chunk:
-            return
-        last_output[0] = time.monotonic()
-        deliver(chunk)
-
-
-async def _feed(proc: asyncio.subprocess.Process, data: bytes | None) -> None:
-    if proc.stdin is None or data is None:
-        return
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        proc.stdin.write(data)
-        await proc.stdin.drain()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
-        proc.stdin.close()
-
-
-async def _wait_exit(waiter: asyncio.Task[int], seconds: float, stop: StopRequest | None) -> bool:
-    """Wait up to `seconds` for the process to exit; a renewed stop request cuts it short."""
-    if stop is not None:
-        stop.event.clear()
-        again = asyncio.create_task(stop.event.wait())
-        try:
-            await asyncio.wait(
-                {waiter, again}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            again.cancel()
-    else:
-        await asyncio.wait({waiter}, timeout=seconds)
-    return waiter.done()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+async def _wait_exit(
+    child: _Child, seconds: float | None, also: asyncio.Future[None] | None = None
+) -> bool:
+    """Wait up to `seconds` (None: no limit) for the agent to exit or `also` to complete; True
+    if it exited."""
+    waiting: set[asyncio.Future[Any]] = {child.exited}
+    if also is not None:
+        waiting.add(also)
+    await asyncio.wait(waiting, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    return child.exited.done()

@@ -8,11 +8,11 @@ few system calls while `nova logs -f` still sees lines within a fraction of a se
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 from engine.redact import Redactor
 from engine.usage import Tokens, format_cost
@@ -101,8 +101,25 @@ def format_footer(
     return "\n".join(lines) + "\n\n"
 
 
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+FLUSH_AT = 64 * 1024  # characters of log text held before they are written anyway
+
+
+def _open_append(path: Path) -> int:
+    try:
+        return os.open(path, _APPEND, 0o644)
+    except FileNotFoundError:  # the first log in a new logs directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, _APPEND, 0o644)
+
+
 class TaskLog:
-    """The open log files of one attempt."""
+    """The open log files of one attempt.
+
+    Raw output is written as it comes, one write per chunk read from the agent; the human log
+    is held as text and written when the runner flushes (a few times a second), when it grows
+    past `FLUSH_AT`, and at `close()`.
+    """
 
     def __init__(
         self, logs_dir: Path, task_id: str, attempt: int, redact: Redactor | None = None
@@ -111,44 +128,63 @@ class TaskLog:
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
-        self.raw_out.parent.mkdir(parents=True, exist_ok=True)
-        # The files stay open for the whole attempt; close() closes them.
-        self._log: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
-        self._out: IO[bytes] = open(self.raw_out, "ab", buffering=1 << 20)  # noqa: SIM115
-        self._err: IO[bytes] | None = None
+        self._log = _open_append(self.path)
+        try:
+            self._out = _open_append(self.raw_out)
+        except BaseException:
+            os.close(self._log)
+            raise
+        self._err = -1
         self._stderr_kept = 0
-        self.dirty = False
+        self._text: list[str] = []
+        self._held = 0
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._text)
 
     def write(self, text: str) -> None:
-        self._log.write(self.redact(text))
-        self.dirty = True
+        self._text.append(self.redact(text))
+        self._held += len(text)
+        if self._held > FLUSH_AT:
+            self.flush()
 
     def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
         if lines:
             at = clock(t)
-            self._log.write(self.redact("".join([f"[{at}] {prefix}{line}\n" for line in lines])))
-            self.dirty = True
+            self.write("".join([f"[{at}] {prefix}{line}\n" for line in lines]))
 
     def raw_stdout(self, chunk: bytes) -> None:
-        self._out.write(chunk)
-        self.dirty = True
+        _write_all(self._out, chunk)
 
     def raw_stderr(self, t: float, chunk: bytes) -> None:
-        if self._err is None:
-            self._err = open(self.raw_err, "ab")  # noqa: SIM115  (closed by close())
-        self._err.write(chunk)
+        if self._err < 0:
+            self._err = _open_append(self.raw_err)
+        _write_all(self._err, chunk)
         if self._stderr_kept < STDERR_KEEP:
             self._stderr_kept += len(chunk)
             text = chunk.decode("utf-8", "replace")
             self.lines(t, [ln for ln in text.splitlines() if ln.strip()], "stderr: ")
 
     def flush(self) -> None:
-        if self.dirty:
-            self._log.flush()
-            self._out.flush()
-            self.dirty = False
+        if self._text:
+            # Text decoded from JSON may hold lone surrogates: they must not stop the log.
+            data = "".join(self._text).encode("utf-8", "replace")
+            self._text = []
+            self._held = 0
+            _write_all(self._log, data)
 
     def close(self) -> None:
-        for handle in (self._log, self._out, self._err):
-            if handle is not None:
-                handle.close()
+        try:
+            self.flush()
+        finally:
+            for fd in (self._log, self._out, self._err):
+                if fd >= 0:
+                    os.close(fd)
+            self._log = self._out = self._err = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

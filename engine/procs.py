@@ -43,15 +43,26 @@ def enable_subreaper() -> bool:
 
 
 def own_children() -> list[int]:
-    """Pids of this process's direct children (any thread's)."""
-    pids: list[int] = []
+    """Pids of this process's direct children.
+
+    Orphans re-parent to the subreaper's main thread, and nova starts every child from its
+    main thread, so that thread's list is the whole list: one small read of /proc.
+    """
     try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/children", "rb") as handle:
-                pids.extend(int(p) for p in handle.read().split())
-    except OSError:
+        with open(f"/proc/self/task/{os.getpid()}/children", "rb") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN
         return [c.pid for c in psutil.Process().children()]
-    return pids
+
+
+def orphans(managed: set[int]) -> list[int]:
+    """Children of this process that nova did not start: re-parented orphans, live or ended.
+
+    Empty without the subreaper, where orphans go to init and `leftovers` scans for them.
+    """
+    if not _subreaper:
+        return []
+    return [pid for pid in own_children() if pid not in managed]
 
 
 def environ_has(pid: int, marker: bytes) -> bool:
@@ -80,16 +91,13 @@ def descendants(pid: int) -> list[int]:
         return []
 
 
-def leftovers(marker: bytes, managed: set[int]) -> list[int]:
-    """Processes still carrying a task's marker, and everything below them.
+def leftovers(marker: bytes, strays: Iterable[int]) -> list[int]:
+    """Processes carrying a task's marker, and everything below them.
 
-    With the subreaper on, orphans are this process's children, so only those are read;
-    otherwise every process is scanned.
+    With the subreaper on, every orphan is among `strays` (see `orphans`); without it, every
+    process is scanned.
     """
-    if _subreaper:
-        roots = marked(marker, (p for p in own_children() if p not in managed))
-    else:
-        roots = marked(marker)
+    roots = marked(marker, strays) if _subreaper else marked(marker)
     found: dict[int, None] = {}
     for root in roots:
         found[root] = None
@@ -125,13 +133,9 @@ def alive(pids: Iterable[int]) -> list[int]:
     return out
 
 
-def reap_orphans(managed: set[int]) -> None:
-    """Collect exit statuses of re-parented children that have ended (no zombies left)."""
-    if not _subreaper:
-        return
-    for pid in own_children():
-        if pid in managed:
-            continue
+def reap(pids: Iterable[int]) -> None:
+    """Collect the exit status of each of these children that has ended (no zombies left)."""
+    for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
 
@@ -146,11 +150,30 @@ def same_process(pid: int | None, started: float | None) -> bool:
         return False
 
 
+_boot_time: float | None = None
+
+
 def create_time(pid: int) -> float | None:
+    """When `pid` started, in seconds since the epoch, as psutil computes it (None if gone).
+
+    Read from /proc/<pid>/stat directly: this runs for every agent started, and building a
+    `psutil.Process` costs several reads.
+    """
+    global _boot_time
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if _boot_time is None:
+            _boot_time = psutil.boot_time()
+        return int(fields[19]) / _CLOCK_TICKS + _boot_time
+    except (OSError, IndexError, ValueError):
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 KILL = signal.SIGKILL

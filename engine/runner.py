@@ -45,7 +45,7 @@ from engine.prompt import build_prompt, build_resume_prompt
 from engine.redact import Redactor, secret_values
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
-from engine.state import RESULT_CHARS, RunState, State, TaskState
+from engine.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState
 from engine.store import StateStore
 
 
@@ -87,6 +87,7 @@ class StateWriter:
         self.state = state
         self.before_write = before_write
         self.interval = WRITE_INTERVAL
+        self.encoder = StateEncoder()
         self._handle: asyncio.TimerHandle | None = None
 
     def touch(self) -> None:
@@ -99,7 +100,7 @@ class StateWriter:
             self._handle = None
         began = time.perf_counter()
         self.before_write()
-        self.store.write(self.state.to_json())
+        self.store.write_bytes(self.encoder.encode(self.state))
         self.interval = max(WRITE_INTERVAL, 4 * (time.perf_counter() - began))
 
 
@@ -120,8 +121,20 @@ class Runner:
         self.store = StateStore(options.state_dir)
         self.run_id = uuid.uuid4().hex[:12]
         self.state = State(project=cascade.project, cascade=str(options.cascade_path))
-        self.settings = {t: effective_settings(task, options.overrides)
-                         for t, task in cascade.tasks.items()}
+        # Tasks of one section share their Settings object: resolve each one once.
+        resolved: dict[int, Settings] = {}
+        self.settings: dict[str, Settings] = {}
+        for task_id, task in cascade.tasks.items():
+            key = id(task.settings)
+            if key not in resolved:
+                resolved[key] = effective_settings(task, options.overrides)
+            self.settings[task_id] = resolved[key]
+        self.cwd = os.getcwd()
+        self.cascade_dir = str(options.cascade_path.parent.resolve())
+        self.prompts_dir = str((options.state_dir / "prompts").resolve())
+        self._workdirs: dict[str | None, str] = {}
+        self._described: dict[int, dict[str, str]] = {}
+        self.base_env = agent_env(os.environ, {})
         self.attempts: dict[str, Attempt] = {}
         self.stops: dict[str, StopRequest] = {}
         self.resume_sessions: dict[str, str] = {}
@@ -152,8 +165,12 @@ class Runner:
             raise
 
     def _check_agents(self) -> None:
-        seen: set[tuple[str, str]] = set()
+        checked: set[int] = set()  # tasks sharing settings share the answer
+        claude_found = False
         for task_id, s in self.settings.items():
+            if id(s) in checked:
+                continue
+            checked.add(id(s))
             workdir = self._workdir(s)
             if not os.path.isdir(workdir):
                 raise ConfigError(
@@ -167,20 +184,22 @@ class Runner:
                         "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
                     )
                 program = command_argv(s.command, _placeholder_values(task_id, ""))[0]
-                key = ("command", program + "\0" + workdir)
-                if key not in seen:
-                    seen.add(key)
-                    find_program(program, workdir, "the agent command",
-                                 "Fix --agent-cmd or the command setting in CASCADE.md.")
-            elif ("claude", "") not in seen:
-                seen.add(("claude", ""))
+                find_program(program, workdir, "the agent command",
+                             "Fix --agent-cmd or the command setting in CASCADE.md.")
+            elif not claude_found:
+                claude_found = True
                 self.options.claude_bin = find_program(
-                    self.options.claude_bin, os.getcwd(), "Claude Code", CLAUDE_INSTALL_HINT
+                    self.options.claude_bin, self.cwd, "Claude Code", CLAUDE_INSTALL_HINT
                 )
 
     def _workdir(self, s: Settings) -> str:
-        base = self.options.cascade_path.parent
-        return str((base / s.workdir).resolve()) if s.workdir else os.getcwd()
+        """Where the task's agent works: its workdir (relative to CASCADE.md) or nova's cwd."""
+        found = self._workdirs.get(s.workdir)
+        if found is None:
+            found = (str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir
+                     else self.cwd)
+            self._workdirs[s.workdir] = found
+        return found
 
     def _reconcile(self, previous: State | None) -> None:
         """Carry over what the last run did: done stays done; the rest runs again."""
@@ -239,8 +258,6 @@ class Runner:
 
     async def _main(self) -> ExitCode:
         loop = asyncio.get_running_loop()
-        if isinstance(self.executor, LocalExecutor):
-            self.executor.watch_children_without_threads()
         self._wake = asyncio.Event()
         done = [t for t, ts in self.state.tasks.items() if ts.status == TaskStatus.DONE]
         self.scheduler = Scheduler(self.graph, done)
@@ -333,10 +350,27 @@ class Runner:
         resume = self.resume_sessions.pop(task_id, None)
         launch, parser = self._launch(task, s, ts, resume)
         log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
+        shown = self._described.get(id(s))
+        if shown is None:
+            shown = self._described[id(s)] = describe(s)
         log.write(format_header(task_id, task.name, ts.attempts, launch.argv, launch.cwd,
-                                ts.started, describe(s) | ({"resume": resume} if resume else {})))
+                                ts.started, shown | ({"resume": resume} if resume else {})))
         attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note)
-        self.attempts[task_id] = attempt
+        try:
+            self.attempts[task_id] = attempt
+            verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
+            outcome = self._apply(task_id, ts, s, verdict)
+            log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
+                                    attempt.tokens, attempt.cost, ts.ended or time.time()))
+        finally:
+            self.attempts.pop(task_id, None)
+            log.close()
+        self.reporter.task_finished(ts, verdict)
+
+    async def _supervise(
+        self, task_id: str, ts: TaskState, s: Settings, launch: Launch, attempt: Attempt
+    ) -> tuple[Verdict, Exit]:
+        """Run one attempt to its end and judge it; the task state then holds its results."""
         stop = self.stops[task_id] = StopRequest()
         self.reporter.task_started(ts)
         self.writer.touch()
@@ -351,11 +385,13 @@ class Runner:
             attempt.note(spawn_error)
         finally:
             self.stops.pop(task_id, None)
+        ts.pid = ts.pid_started = None
         attempt.finish_lines()
         attempt.refresh()
         now = time.time()
         limit_values = {k: v for k, v in (("timeout", s.timeout),
                                           ("stall_timeout", s.stall_timeout)) if v}
+        parser = attempt.parser
         verdict = (
             Verdict(Failure.PERMANENT, spawn_error) if spawn_error else
             parser.verdict(exit, attempt.stderr_tail.decode("utf-8", "replace"), now,
@@ -363,19 +399,12 @@ class Runner:
         )
         ts.exit_code = exit.returncode
         ts.ended = now
-        ts.pid = ts.pid_started = None
         text = parser.result_text()
         if text:
             ts.result = self.redact(text[:RESULT_CHARS])
-        tokens, cost = ts.live_tokens, ts.live_cost
+        attempt.tokens, attempt.cost = ts.live_tokens, ts.live_cost
         ts.close_attempt()
-        self.attempts.pop(task_id, None)
-        verdict = Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit)
-        outcome = self._apply(task_id, ts, s, verdict)
-        log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
-                                tokens, cost, now))
-        log.close()
-        self.reporter.task_finished(ts, verdict)
+        return Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit), exit
 
     def _launch(
         self, task: Task, s: Settings, ts: TaskState, resume: str | None
@@ -386,19 +415,18 @@ class Runner:
             "NOVA_TASK_ID": task.id,
             "NOVA_ATTEMPT": str(ts.attempts),
         }
-        env = agent_env(os.environ, markers)
+        env = {**self.base_env, **markers}
         cwd = self._workdir(s)
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
         if s.agent == "command":
             assert s.command is not None
-            prompt_file = (self.options.state_dir / "prompts" / f"{task.id}.md").resolve()
+            prompt_file = os.path.join(self.prompts_dir, f"{task.id}.md")
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
-                prompt_file.parent.mkdir(parents=True, exist_ok=True)
-                prompt_file.write_text(build_prompt(self.cascade, task, dep_results),
-                                       encoding="utf-8")
+                os.makedirs(self.prompts_dir, exist_ok=True)
+                Path(prompt_file).write_text(build_prompt(self.cascade, task, dep_results),
+                                             encoding="utf-8")
             argv = command_argv(s.command, _placeholder_values(
-                task.id, str(prompt_file), task.name,
-                str(self.options.cascade_path.parent.resolve()), ts.attempts))
+                task.id, prompt_file, task.name, self.cascade_dir, ts.attempts))
             return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
         prompt = build_resume_prompt(task) if resume else build_prompt(
             self.cascade, task, dep_results)

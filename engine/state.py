@@ -21,6 +21,7 @@ Times are ISO 8601 in UTC; tokens and cost cover every attempt of a task.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -272,6 +273,41 @@ class State:
         tokens = sum_by_model(t.tokens for t in self.tasks.values())
         costs = [c for c in (t.cost_usd for t in self.tasks.values()) if c is not None]
         return tokens, (sum(costs) if costs else None)
+
+
+class StateEncoder:
+    """Encodes a `State` as the bytes of state.json, re-encoding only tasks that can have changed.
+
+    A task that is not running changes only together with its status, attempts, end time,
+    reason or next attempt (see `engine.runner`), so its encoding is kept under that key; a
+    running task is encoded afresh every time. On a big graph most tasks are done or waiting,
+    so a write costs what the running ones cost, not what the whole graph does. The bytes are
+    those of `json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False)`.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[object, ...], str]] = {}
+
+    def encode(self, state: State) -> bytes:
+        dumps = _COMPACT.encode
+        head = {"schema": SCHEMA, "project": state.project, "cascade": state.cascade,
+                "run": state.run.to_json()}  # the keys of `State.to_json`, but the tasks
+        parts = []
+        for task_id, task in state.tasks.items():
+            if task.status is TaskStatus.RUNNING:
+                parts.append(dumps(task_id) + ":" + dumps(task.to_json()))
+                continue
+            key = (task.status, task.attempts, task.ended, task.reason, task.next_attempt_at)
+            cached = self._cache.get(task_id)
+            if cached is None or cached[0] != key:
+                cached = self._cache[task_id] = (key, dumps(task_id) + ":" + dumps(task.to_json()))
+            parts.append(cached[1])
+        text = dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
+        # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
+        return text.encode("utf-8", "replace")
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _round_cost(cost: float | None) -> float | None:

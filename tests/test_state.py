@@ -14,7 +14,7 @@ import pytest
 
 from engine.errors import StateError
 from engine.outcome import TaskStatus
-from engine.state import SCHEMA, RunState, State, TaskState, from_iso, iso
+from engine.state import SCHEMA, RunState, State, StateEncoder, TaskState, from_iso, iso
 from engine.store import LOCK_FILE, STATE_FILE, StateStore
 from engine.usage import Tokens
 
@@ -350,3 +350,36 @@ def test_lock_file_of_a_dead_run_does_not_block(tmp_path: Path) -> None:
     store.acquire()
     assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
     store.release()
+
+
+def _compact(state: State) -> bytes:
+    return json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_encoder_writes_the_same_bytes_as_dumping_the_whole_document() -> None:
+    """StateEncoder's cached encoding equals a fresh json.dumps after every kind of change."""
+    state = sample_state()
+    encoder = StateEncoder()
+    assert encoder.encode(state) == _compact(state)
+    f2 = state.tasks["F2"]
+    f2.status, f2.attempts, f2.started = TaskStatus.RUNNING, 4, T0 + 100
+    f2.live_tokens = {"claude-opus-4-8": Tokens(5, 1, 0, 0)}
+    assert encoder.encode(state) == _compact(state)
+    f2.live_tokens = {"claude-opus-4-8": Tokens(50, 9, 0, 0)}  # a running task changes freely
+    assert encoder.encode(state) == _compact(state)
+    f2.status, f2.ended, f2.reason = TaskStatus.PENDING, T0 + 130, "retry 1/2 in 10s"
+    f2.next_attempt_at = T0 + 140
+    f2.close_attempt()
+    assert encoder.encode(state) == _compact(state)
+    f2.status, f2.reason = TaskStatus.BLOCKED, "dependency F1 failed"
+    state.run.heartbeat = T0 + 200
+    state.project = "Renamed — ünïcode"
+    assert encoder.encode(state) == _compact(state)
+
+
+def test_encoder_output_is_valid_utf8_even_with_lone_surrogates() -> None:
+    """Text decoded from an agent's JSON can hold a lone surrogate; the state still encodes."""
+    state = sample_state()
+    state.tasks["F1"].result = "broken \ud800 text"
+    data = StateEncoder().encode(state)
+    assert json.loads(data.decode("utf-8"))["tasks"]["F1"]["result"] == "broken ? text"
