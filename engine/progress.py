@@ -6,6 +6,8 @@ file; colour only when the output is a terminal.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from typing import IO, Protocol
@@ -36,6 +38,7 @@ class LineReporter:
         self.colour = self.out.isatty() if colour is None else colour
         self.quiet = quiet
         self.started = time.time()
+        self.gone = False
         self.total = 0
         self.finished = 0
 
@@ -43,8 +46,22 @@ class LineReporter:
         return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m" if self.colour else text
 
     def _say(self, text: str) -> None:
-        self.out.write(f"{self._c('dim', time.strftime('%H:%M:%S'))} {text}\n")
-        self.out.flush()
+        self._write(f"{self._c('dim', time.strftime('%H:%M:%S'))} {text}\n")
+
+    def _write(self, text: str) -> None:
+        """Print, unless whoever read the output has gone (`| head`, a closed terminal)."""
+        if self.gone:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):  # EPIPE, EIO, or a closed file
+            # The run goes on without an audience; the state and logs still say everything.
+            self.gone = True
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.out.fileno())  # so that exiting cannot fail on a flush
+                os.close(devnull)
 
     def run_started(self, state: State, already_done: int) -> None:
         self.total = len(state.tasks)
@@ -101,20 +118,19 @@ class LineReporter:
         elapsed = format_duration(time.time() - self.started)
         self._say(self._c("bold", f"finished in {elapsed}: ") + ", ".join(parts))
         for line in summarize_tokens(tokens):
-            self.out.write(f"  {line}\n")
-        self.out.write(f"  cost {format_cost(cost)}\n")
+            self._write(f"  {line}\n")
+        self._write(f"  cost {format_cost(cost)}\n")
         failed = [t for t in state.tasks.values() if t.status == TaskStatus.FAILED]
         for task in failed[:10]:
-            self.out.write(f"  {self._c('red', '✗')} {task.id}: {task.reason} "
-                           f"(nova logs {task.id})\n")
+            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason} "
+                        f"(nova logs {task.id})\n")
         if len(failed) > 10:
-            self.out.write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
+            self._write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
         if halted:
-            self.out.write(f"  {halted}\n")
+            self._write(f"  {halted}\n")
         if code == ExitCode.INTERRUPTED:
-            self.out.write("  Interrupted. Run the same 'nova run' again to resume; done tasks "
-                           "are kept.\n")
+            self._write("  Interrupted. Run the same 'nova run' again to resume; done tasks "
+                        "are kept.\n")
         elif code == ExitCode.TASKS_NOT_DONE:
-            self.out.write("  Not every task is done. Fix what failed and run 'nova run' again; "
-                           "done tasks are kept.\n")
-        self.out.flush()
+            self._write("  Not every task is done. Fix what failed and run 'nova run' again; "
+                        "done tasks are kept.\n")

@@ -10,6 +10,7 @@ every agent in order before saving and exiting 130.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -61,6 +62,8 @@ RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
 HEARTBEAT = 5.0
+# A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WRITE_INTERVAL = 0.25
 
 
@@ -268,7 +271,7 @@ class Runner:
             nova_version=__version__,
         )
         self._start_guardian()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._interrupt, sig)
         self.writer.flush()
         self.reporter.run_started(self.state, len(done))
@@ -278,7 +281,7 @@ class Runner:
         finally:
             if self._heartbeat_handle is not None:
                 self._heartbeat_handle.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
         if isinstance(self.executor, LocalExecutor):
@@ -327,11 +330,15 @@ class Runner:
         try:
             await self._attempt(task_id)
         except Exception as exc:  # a bug in nova must fail one task loudly, not hang the run
+            with contextlib.suppress(OSError):
+                print(f"nova: internal error in task {task_id}: {exc!r}", file=sys.stderr)
             ts = self.state.tasks[task_id]
-            ts.status, ts.reason, ts.ended = TaskStatus.FAILED, f"nova error: {exc!r}", time.time()
-            self.scheduler.fail(task_id)
-            self.reporter.task_finished(ts, None)
-            print(f"nova: internal error in task {task_id}: {exc!r}", file=sys.stderr)
+            if self.scheduler.phase[task_id] is Phase.RUNNING:  # no verdict was applied yet
+                ts.status, ts.ended = TaskStatus.FAILED, time.time()
+                ts.reason, ts.failure = f"nova error: {exc!r}", Failure.PERMANENT.value
+                self._block_dependents(task_id)
+            with contextlib.suppress(Exception):
+                self.reporter.task_finished(ts, None)
         finally:
             self.running.pop(task_id, None)
             self.writer.touch()
@@ -488,11 +495,15 @@ class Runner:
                 "started: they would fail the same way. Log in with 'claude /login' or set "
                 "ANTHROPIC_API_KEY, then run nova again."
             )
+        self._block_dependents(task_id)
+        return "failed"
+
+    def _block_dependents(self, task_id: str) -> None:
+        """Settle a failed task in the scheduler; everything downstream of it is blocked."""
         for blocked in self.scheduler.fail(task_id):
             other = self.state.tasks[blocked]
             other.status = TaskStatus.BLOCKED
             other.reason = f"dependency {task_id} failed"
-        return "failed"
 
     def _schedule(self, task_id: str, delay: float) -> None:
         def fire() -> None:
@@ -526,23 +537,23 @@ class Runner:
 
     def _interrupt(self, sig: int) -> None:
         self.interrupts += 1
-        name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+        # Stop first, speak after: telling the user must never be what keeps agents running.
+        for stop in self.stops.values():
+            stop.request(StopCause.CANCEL, grace=0.0 if self.interrupts > 1 else None)
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        self._wake_up()
+        name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
+            signal.Signals(sig), signal.Signals(sig).name)
         if self.interrupts == 1:
             self.reporter.note(
                 None,
                 f"{name}: stopping {len(self.stops)} running agent(s) "
                 f"(up to {self.options.grace:g} s; press Ctrl-C again to stop them now).",
             )
-            for stop in self.stops.values():
-                stop.request(StopCause.CANCEL)
         else:
             self.reporter.note(None, f"{name} again: stopping every agent now.")
-            for stop in self.stops.values():
-                stop.request(StopCause.CANCEL, grace=0.0)
-        for timer in self.timers.values():
-            timer.cancel()
-        self.timers.clear()
-        self._wake_up()
 
     def _heartbeat(self) -> None:
         self.state.run.heartbeat = time.time()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.agents.harness import (
+    NOVA,
     Nova,
     agent_cmd,
     alive,
     end_tagged,
     marked_pids,
+    nova_env,
     read_state,
     run_nova,
     runs,
@@ -144,6 +147,45 @@ def _guardians(run_id: str) -> list[int]:
         if b"engine.guardian" in argv and run_id.encode() in argv and alive(int(name)):
             found.append(int(name))
     return found
+
+
+def test_a_reader_that_goes_away_does_not_fail_tasks(tmp_path: Path) -> None:
+    """`nova run | head -1`: once nothing reads nova's output, every task still runs and is
+    recorded as done, dependents included, and nova exits 0 without a traceback."""
+    out = _out(tmp_path)
+    command = agent_cmd("record.py", str(out), "{id}")
+    write_cascade(tmp_path, [("A", "-"), ("B", "A"), ("C", "B")],
+                  settings={"agent": "command", "command": command})
+    proc = subprocess.Popen([*NOVA, "run"], cwd=tmp_path, env=nova_env(tmp_path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # the first line, as `head -1` would
+    proc.stdout.close()
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read().decode(errors="replace")
+    assert code == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
+        "A": "done", "B": "done", "C": "done"}
+
+
+def test_a_closed_terminal_sighup_stops_the_run_like_ctrl_c(tmp_path: Path) -> None:
+    """SIGHUP (the terminal or SSH session went away, taking nova's output with it) stops
+    the agents in order and saves the state: exit 130, no agent left, the rerun finishes."""
+    out = _out(tmp_path)
+    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
+    try:
+        os.kill(nova.pid, signal.SIGHUP)
+        code = nova.wait(timeout=30)
+    finally:
+        nova.kill()
+    assert code == 130, nova.stderr()
+    state = read_state(tmp_path)
+    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
+    assert marked_pids(run_id) == []
+    assert [pid for pid in sleeps if alive(pid)] == []
+    _resume_finishes_without_redoing_done_tasks(tmp_path, out)
 
 
 def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
