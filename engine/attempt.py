@@ -1,24 +1,91 @@
 """One attempt of one task: the sink that turns an agent's output into logs and live usage.
 
 Per chunk of output it does only what must happen per chunk: append the raw bytes, split lines
-(with a bound on line length, so a 50 MB line cannot take 50 MB twice), feed the parser, and
-buffer the log lines. Token totals are read from the parser when the state is written, not per
+(with a bound on line length, so a 50 MB line cannot take 50 MB twice), mask secrets in each
+whole line, feed the parser, and buffer the log lines. Secrets are masked on whole lines before
+anything is cut or summarised, so no part of one survives a cut at a chunk boundary or at a
+summary's length. Token totals are read from the parser when the state is written, not per
 line.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 from engine import procs
 from engine.agents import OutputParser
 from engine.logs import TaskLog
+from engine.redact import Redactor
 from engine.state import TaskState
 from engine.usage import Tokens
 
 MAX_LINE = 32 * 1024 * 1024
-STDERR_TAIL = 4096
+STDERR_TAIL = 4096  # characters of the last stderr lines kept for the failure reason
+STDERR_KEEP = 1024 * 1024  # stderr beyond this per attempt goes to the raw file only
+
+
+class LineSplitter:
+    """Whole lines out of a stream of chunks, without their newlines.
+
+    A line longer than `limit` is dropped as it grows (`dropped` counts them) rather than held:
+    memory stays bounded whatever the agent prints.
+    """
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.limit = limit
+        self.dropped = 0
+        self._pieces: list[bytes] = []
+        self._held = 0
+        self._skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        cut = chunk.find(b"\n")
+        if cut < 0:
+            self._hold(chunk)
+            return []
+        # Slicing up to the newline (not past it) keeps the parsers from copying a huge line
+        # again to strip it.
+        if self._pieces and self._held + cut > self.limit:  # it ends, but too late
+            self._skipping = True
+            self.dropped += 1
+        if self._pieces and not self._skipping:
+            self._pieces.append(chunk[:cut])
+            first = b"".join(self._pieces)
+        else:
+            first = chunk[:cut]
+        self._pieces = []
+        self._held = 0
+        lines = chunk[cut + 1 :].split(b"\n")
+        tail = lines.pop()
+        if self._skipping:
+            self._skipping = False
+        else:
+            lines.insert(0, first)
+        if tail:
+            self._hold(tail)
+        return lines
+
+    def finish(self) -> list[bytes]:
+        """The last line, if the stream did not end with a newline."""
+        last = [b"".join(self._pieces)] if self._pieces and not self._skipping else []
+        self._pieces = []
+        self._held = 0
+        self._skipping = False
+        return last
+
+    def _hold(self, piece: bytes) -> None:
+        if self._skipping:
+            return
+        self._held += len(piece)
+        if self._held > self.limit:
+            self._pieces = []
+            self._held = 0
+            self._skipping = True
+            self.dropped += 1
+            return
+        self._pieces.append(piece)
 
 
 class Attempt:
@@ -31,16 +98,19 @@ class Attempt:
         log: TaskLog,
         on_change: Callable[[], None],
         on_note: Callable[[str, str], None],
+        redact: Redactor | None = None,
     ) -> None:
         self.task = task
         self.parser = parser
         self.log = log
+        self.redact = redact or Redactor(())
         self._on_change = on_change
         self._on_note = on_note
-        self._pieces: list[bytes] = []
-        self._pending = 0
-        self._skipping = False
-        self.stderr_tail = b""
+        self._out = LineSplitter()
+        self._err = LineSplitter()
+        self._stderr_logged = 0
+        self._stderr_tail: deque[str] = deque()
+        self._stderr_tail_chars = 0
         self.last_output: float | None = None
         # This attempt's own usage, once it has ended (the task's totals cover every attempt).
         self.tokens: dict[str, Tokens] = {}
@@ -57,34 +127,18 @@ class Attempt:
         now = time.time()
         self.last_output = now
         self.log.raw_stdout(chunk)
-        cut = chunk.find(b"\n")
-        if cut < 0:
-            self._hold(chunk)
-            self._on_change()
-            return
-        # Lines go to the parser without their newline (parsers strip them anyway): stripping
-        # nothing returns the same bytes, where a newline to strip would copy a huge line.
-        if self._pieces:
-            self._pieces.append(chunk[:cut])
-            first = b"".join(self._pieces)
-            self._pieces = []
-            self._pending = 0
-        else:
-            first = chunk[:cut]
-        lines = chunk[cut + 1 :].split(b"\n")
-        tail = lines.pop()
-        self._line(first, now)
-        for line in lines:
+        dropped = self._out.dropped
+        for line in self._out.feed(chunk):
             self._line(line, now)
-        if tail:
-            self._hold(tail)
+        if self._out.dropped != dropped:
+            self._too_long()
         self._on_change()
 
     def stderr(self, chunk: bytes) -> None:
         now = time.time()
         self.last_output = now
-        self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_TAIL:]
-        self.log.raw_stderr(now, chunk)
+        self.log.raw_stderr(chunk)
+        self._stderr_lines(self._err.feed(chunk), now)
         self._on_change()
 
     def note(self, message: str) -> None:
@@ -93,28 +147,16 @@ class Attempt:
 
     # ---- lines -------------------------------------------------------------------------------
 
-    def _hold(self, piece: bytes) -> None:
-        if self._skipping:
-            return
-        self._pending += len(piece)
-        if self._pending > MAX_LINE:
-            self._pieces = []
-            self._pending = 0
-            self._skipping = True
-            self.log.lines(
-                time.time(),
-                [f"(a line longer than {MAX_LINE // (1024 * 1024)} MiB was not parsed; "
-                 "it is in the raw log)"],
-                "nova: ",
-            )
-            return
-        self._pieces.append(piece)
+    def _too_long(self) -> None:
+        self.log.lines(
+            time.time(),
+            [f"(a line longer than {MAX_LINE // (1024 * 1024)} MiB was not parsed; "
+             "it is in the raw log)"],
+            "nova: ",
+        )
 
     def _line(self, line: bytes, now: float) -> None:
-        if self._skipping:
-            self._skipping = False
-            return
-        out = self.parser.feed(line)
+        out = self.parser.feed(self.redact.bytes(line))
         if out:
             self.log.lines(now, out)
             if self.parser.notices:
@@ -122,12 +164,32 @@ class Attempt:
                     self._on_note(self.task.id, notice)
                 self.parser.notices.clear()
 
+    def _stderr_lines(self, lines: list[bytes], now: float) -> None:
+        shown = []
+        for raw in lines:
+            line = self.redact(raw.decode("utf-8", "replace")).rstrip("\r")
+            if not line.strip():
+                continue
+            self._stderr_tail.append(line)
+            self._stderr_tail_chars += len(line) + 1
+            while self._stderr_tail_chars > STDERR_TAIL and len(self._stderr_tail) > 1:
+                self._stderr_tail_chars -= len(self._stderr_tail.popleft()) + 1
+            if self._stderr_logged < STDERR_KEEP:
+                self._stderr_logged += len(line) + 1
+                shown.append(line)
+        self.log.lines(now, shown, "stderr: ")
+
+    @property
+    def stderr_tail(self) -> str:
+        """The last lines the agent wrote to stderr (secrets masked), for the failure reason."""
+        return "\n".join(self._stderr_tail)[-STDERR_TAIL:]
+
     def finish_lines(self) -> None:
-        """Parse a last line that had no final newline."""
-        if self._pieces and not self._skipping:
-            self._line(b"".join(self._pieces), time.time())
-        self._pieces = []
-        self._pending = 0
+        """Take the last lines that had no final newline."""
+        now = time.time()
+        for line in self._out.finish():
+            self._line(line, now)
+        self._stderr_lines(self._err.finish(), now)
 
     def refresh(self) -> None:
         """Copy live usage from the parser into the task state (done when state is written).

@@ -18,7 +18,6 @@ from engine.redact import Redactor
 from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
-STDERR_KEEP = 1024 * 1024  # stderr beyond this per attempt goes to the raw file only
 
 
 def log_path(logs_dir: Path, task_id: str) -> Path:
@@ -135,7 +134,6 @@ class TaskLog:
             os.close(self._log)
             raise
         self._err = -1
-        self._stderr_kept = 0
         self._text: list[str] = []
         self._held = 0
 
@@ -157,14 +155,10 @@ class TaskLog:
     def raw_stdout(self, chunk: bytes) -> None:
         _write_all(self._out, chunk)
 
-    def raw_stderr(self, t: float, chunk: bytes) -> None:
+    def raw_stderr(self, chunk: bytes) -> None:
         if self._err < 0:
             self._err = _open_append(self.raw_err)
         _write_all(self._err, chunk)
-        if self._stderr_kept < STDERR_KEEP:
-            self._stderr_kept += len(chunk)
-            text = chunk.decode("utf-8", "replace")
-            self.lines(t, [ln for ln in text.splitlines() if ln.strip()], "stderr: ")
 
     def flush(self) -> None:
         if self._text:

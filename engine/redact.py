@@ -27,9 +27,17 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
 class Redactor:
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self.secrets = secrets
+        self._encoded = tuple(s.encode("utf-8", "surrogateescape") for s in secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+    def bytes(self, data: bytes) -> bytes:
+        """`data` with each secret's UTF-8 bytes masked (an agent's line, before it is parsed)."""
+        for secret in self._encoded:
+            if secret in data:
+                data = data.replace(secret, b"***")
+        return data

@@ -362,7 +362,7 @@ class Runner:
             shown = self._described[id(s)] = describe(s)
         log.write(format_header(task_id, task.name, ts.attempts, launch.argv, launch.cwd,
                                 ts.started, shown | ({"resume": resume} if resume else {})))
-        attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note)
+        attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note, self.redact)
         try:
             self.attempts[task_id] = attempt
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
@@ -401,14 +401,13 @@ class Runner:
         parser = attempt.parser
         verdict = (
             Verdict(Failure.PERMANENT, spawn_error) if spawn_error else
-            parser.verdict(exit, attempt.stderr_tail.decode("utf-8", "replace"), now,
-                           limit_values)
+            parser.verdict(exit, attempt.stderr_tail, now, limit_values)
         )
         ts.exit_code = exit.returncode
         ts.ended = now
         text = parser.result_text()
         if text:
-            ts.result = self.redact(text[:RESULT_CHARS])
+            ts.result = self.redact(text)[:RESULT_CHARS]  # masked whole, then cut
         attempt.tokens, attempt.cost = ts.live_tokens, ts.live_cost
         ts.close_attempt()
         return Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit), exit

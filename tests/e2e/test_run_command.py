@@ -26,6 +26,7 @@ from tests.e2e.agents.harness import (
     end_tagged,
     read_state,
     run_nova,
+    run_nova_env,
     runs,
     status_json,
     write_cascade,
@@ -264,3 +265,33 @@ def test_state_file_always_parses_while_a_wide_graph_runs(tmp_path: Path) -> Non
     assert reads > 10
     assert any(0 < c < n for c in done_counts), "never read the state mid-run"
     assert final["run"]["exit_code"] == 0 and final["run"]["running"] is False
+
+
+# --------------------------------------------------------------------------
+# secrets
+
+
+def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path: Path) -> None:
+    """An agent prints an API key from nova's environment in pieces, at cut points and in its
+    result: no 8 characters of it appear in the human log, the state, or `nova status`; the
+    raw output keeps it, byte for byte."""
+    key = "sk-ant-api03-" + "S3CRET" * 6 + "0123456789abcdef"
+    write_cascade(tmp_path, [("X", "-")],
+                  settings={"agent": "command", "command": agent_cmd("secrets.py"),
+                            "retries": "0"})
+    env_run = run_nova_env(tmp_path, {"NOVA_TEST_API_KEY": key}, "run")
+    assert env_run.returncode == 1, env_run.stderr
+    pieces = {key[i:i + 8] for i in range(len(key) - 7)}
+    shown = {
+        "log": (tmp_path / "logs" / "X.log").read_text(encoding="utf-8"),
+        "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
+        "status": run_nova(tmp_path, "status").stdout,
+        "status --json": run_nova(tmp_path, "status", "--json").stdout,
+        "run output": env_run.stdout + env_run.stderr,
+    }
+    for where, text in shown.items():
+        found = sorted(p for p in pieces if p in text)
+        assert not found, f"{where} shows part of the secret: {found[:3]}"
+    assert "***" in shown["log"] and "***" in shown["state"]
+    assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stdout").read_bytes()
+    assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stderr").read_bytes()

@@ -81,6 +81,15 @@ def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.Com
     )
 
 
+def run_nova_env(cwd: Path, extra: Mapping[str, str], *args: str,
+                 timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+    """`run_nova` with variables added to nova's environment."""
+    return subprocess.run(
+        [*NOVA, *args], cwd=cwd, env={**nova_env(cwd), **extra}, capture_output=True,
+        text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
 class Nova:
     """A `nova` process started in a session of its own, its output going to files."""
 
