@@ -35,10 +35,17 @@ class Failure(StrEnum):
     TIMEOUT = "timeout"
     STALLED = "stalled"
     CANCELLED = "cancelled"
+    SESSION_LOST = "session_lost"  # the session to continue is gone: start afresh, no retry
+    SETUP = "setup"  # how nova runs the agent cannot work: every task would fail alike
 
     @property
     def retryable(self) -> bool:
         return self in (Failure.TRANSIENT, Failure.STALLED)
+
+    @property
+    def halts(self) -> bool:
+        """No further task should start: it would fail the same way."""
+        return self in (Failure.AUTH, Failure.SETUP)
 
 
 class StopCause(StrEnum):
@@ -92,6 +99,13 @@ _LIMIT_CLOCK = re.compile(
     r"(?:(?P<month>[A-Z][a-z]{2})[a-z]*\.?\s+(?P<day>\d{1,2}),?\s+(?:at\s+)?)?"
     r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>am|pm)?(?:\s*\((?P<zone>[^)]+)\))?",
     re.IGNORECASE,
+)
+_SESSION_LOST = re.compile(r"no conversation found with session id", re.IGNORECASE)
+_ROOT_REFUSED = re.compile(r"cannot be used with root/sudo privileges", re.IGNORECASE)
+ROOT_BYPASS_HINT = (
+    "Claude Code refuses permission mode bypassPermissions when run as root unless the "
+    "environment holds IS_SANDBOX=1 exactly. Set IS_SANDBOX=1 (in a sandbox), run nova as "
+    "another user, or use permission-mode acceptEdits with allowed-tools."
 )
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _LIMIT_ANY = re.compile(r"usage limit reached|hit your [\w -]*limit|\d-hour limit reached", re.I)
@@ -168,8 +182,11 @@ def classify_claude(
     if stopped:
         return stopped
     result = stream.result
+    errors = result.get("errors") if result else None
+    error_texts = [str(e) for e in errors if e] if isinstance(errors, list) else []
     text = " ".join(
-        t for t in (stream.result_text(), stream.api_error or "", stderr_tail) if t
+        t for t in (stream.result_text(), stream.api_error or "", stderr_tail, *error_texts)
+        if t
     )
     if result is not None and not result.get("is_error") and exit.returncode == 0:
         # Checked before a `rejected` event: a reply can be served past the limit (overage).
@@ -192,6 +209,10 @@ def classify_claude(
             return Verdict(Failure.INCOMPLETE, f"reached max turns ({result.get('num_turns')})")
         if subtype == "error_max_budget_usd":
             return Verdict(Failure.INCOMPLETE, "reached the task's max budget")
+    if _SESSION_LOST.search(text):
+        return Verdict(Failure.SESSION_LOST, "the session to continue was not found")
+    if _ROOT_REFUSED.search(text):
+        return Verdict(Failure.SETUP, ROOT_BYPASS_HINT)
     status = stream.api_error_status
     detail = _first_line(text) or f"exit code {exit.returncode}"
     if status == 401 or _AUTH_TEXT.search(text):

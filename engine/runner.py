@@ -40,7 +40,7 @@ from engine.errors import ConfigError, ExitCode, StateError
 from engine.executor import Executor, Limits, LocalExecutor, StopRequest
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header, log_path
-from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
+from engine.outcome import ROOT_BYPASS_HINT, Exit, Failure, StopCause, TaskStatus, Verdict
 from engine.progress import Reporter
 from engine.prompt import build_prompt, build_resume_prompt
 from engine.redact import Redactor, secret_values
@@ -168,32 +168,51 @@ class Runner:
             raise
 
     def _check_agents(self) -> None:
-        checked: set[int] = set()  # tasks sharing settings share the answer
+        checked: set[int] = set()  # tasks sharing settings share the answers
+        programs: set[tuple[str, str]] = set()
         claude_found = False
         for task_id, s in self.settings.items():
-            if id(s) in checked:
-                continue
-            checked.add(id(s))
             workdir = self._workdir(s)
-            if not os.path.isdir(workdir):
-                raise ConfigError(
-                    f"task '{task_id}': workdir '{workdir}' does not exist. Create it or fix "
-                    "the task's workdir setting."
-                )
-            if s.agent == "command":
-                if not s.command:
+            if id(s) not in checked:
+                checked.add(id(s))
+                if not os.path.isdir(workdir):
+                    raise ConfigError(
+                        f"task '{task_id}': workdir '{workdir}' does not exist. Create it or "
+                        "fix the task's workdir setting."
+                    )
+                if s.agent == "command" and not s.command:
                     raise ConfigError(
                         f"task '{task_id}' uses the command agent but no command is set. Pass "
                         "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
                     )
-                program = command_argv(s.command, _placeholder_values(task_id, ""))[0]
-                find_program(program, workdir, "the agent command",
-                             "Fix --agent-cmd or the command setting in CASCADE.md.")
-            elif not claude_found:
-                claude_found = True
-                self.options.claude_bin = find_program(
-                    self.options.claude_bin, self.cwd, "Claude Code", CLAUDE_INSTALL_HINT
-                )
+                if s.agent == "claude":
+                    self._check_bypass(task_id, s)
+                    if not claude_found:
+                        claude_found = True
+                        self.options.claude_bin = find_program(
+                            self.options.claude_bin, self.cwd, "Claude Code",
+                            CLAUDE_INSTALL_HINT)
+            if s.agent == "command" and s.command:
+                # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
+                values = _placeholder_values(
+                    task_id, os.path.join(self.prompts_dir, f"{task_id}.md"),
+                    self.cascade.tasks[task_id].name, self.cascade_dir)
+                program = command_argv(s.command, values)[0]
+                if (program, workdir) not in programs:
+                    programs.add((program, workdir))
+                    find_program(program, workdir, "the agent command",
+                                 "Fix --agent-cmd or the command setting in CASCADE.md.")
+
+    def _check_bypass(self, task_id: str, s: Settings) -> None:
+        """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1: say so now,
+        not after every task has failed."""
+        sandbox = self.base_env.get("IS_SANDBOX")
+        if s.permission_mode == "bypassPermissions" and os.geteuid() == 0 and sandbox != "1":
+            now = f"is '{sandbox}'" if sandbox is not None else "is not set"
+            raise ConfigError(
+                f"task '{task_id}' uses permission-mode bypassPermissions, nova runs as root, "
+                f"and IS_SANDBOX {now}. {ROOT_BYPASS_HINT}"
+            )
 
     def _workdir(self, s: Settings) -> str:
         """Where the task's agent works: its workdir (relative to CASCADE.md) or nova's cwd."""
@@ -286,6 +305,7 @@ class Runner:
         code = self._exit_code()
         if isinstance(self.executor, LocalExecutor):
             self.executor.reap()
+        self._settle_unstarted()
         self.state.run.running = False
         self.state.run.ended = time.time()
         self.state.run.exit_code = int(code)
@@ -293,6 +313,19 @@ class Runner:
         self._stop_guardian()
         self.reporter.run_finished(self.state, code, self.halted)
         return code
+
+    def _settle_unstarted(self) -> None:
+        """What the state says of tasks the run leaves behind: no pause or retry time is
+        pending once the run is over, and a task that never started says why."""
+        self.state.run.paused_until = self.state.run.pause_reason = None
+        for ts in self.state.tasks.values():
+            if ts.status is not TaskStatus.PENDING:
+                continue
+            ts.next_attempt_at = None
+            if self.halted and not ts.reason:
+                ts.reason = "not started: the run stopped (see the run's warning)"
+            elif self.interrupts and not ts.reason:
+                ts.reason = "not started: interrupted; runs on the next 'nova run'"
 
     async def _loop(self) -> None:
         assert self._wake is not None
@@ -366,7 +399,7 @@ class Runner:
         try:
             self.attempts[task_id] = attempt
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
-            outcome = self._apply(task_id, ts, s, verdict)
+            outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
             log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
                                     attempt.tokens, attempt.cost, ts.ended or time.time()))
         finally:
@@ -439,7 +472,9 @@ class Runner:
         argv = claude_argv(self.options.claude_bin, s, resume)
         return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
 
-    def _apply(self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict) -> str:
+    def _apply(
+        self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict, resumed: bool = False
+    ) -> str:
         """Update state and scheduler for an attempt's verdict; return the footer's word."""
         if verdict.ok:
             ts.status = TaskStatus.DONE
@@ -460,6 +495,8 @@ class Runner:
             until = (resets or time.time()) + wait
             kind = (limit.limit_type if limit else None) or "usage limit"
             self._pause(until, kind)
+            if ts.session_id and s.agent == "claude":  # pick up the work where it stopped
+                self.resume_sessions[task_id] = ts.session_id
             ts.status = TaskStatus.PENDING
             ts.next_attempt_at = until
             self.scheduler.delay(task_id)
@@ -475,6 +512,15 @@ class Runner:
             self.scheduler.delay(task_id)
             self._schedule(task_id, 0.0)
             return "will continue"
+        if failure is Failure.SESSION_LOST and resumed:
+            # The CLI no longer has the session (another machine, a cleaned config): the
+            # work it held is gone, so the task starts afresh, at once and without a retry.
+            ts.session_id = None
+            ts.status = TaskStatus.PENDING
+            ts.reason = f"{verdict.reason}; starting the task afresh"
+            self.scheduler.delay(task_id)
+            self._schedule(task_id, 0.0)
+            return "will start afresh"
         retries = s.retries if s.retries is not None else 0
         failed_before = self.failures.get(task_id, 0)
         if failure is not None and failure.retryable and failed_before < retries:
@@ -488,12 +534,17 @@ class Runner:
             self._schedule(task_id, delay)
             return "will retry"
         ts.status = TaskStatus.FAILED
-        if failure is Failure.AUTH:
+        if failure is Failure.AUTH and not self.halted:
             self.halted = (
                 f"task {task_id} could not authenticate ({verdict.reason}). No more tasks were "
                 "started: they would fail the same way. Log in with 'claude /login' or set "
                 "ANTHROPIC_API_KEY, then run nova again."
             )
+        elif failure is not None and failure.halts and not self.halted:
+            self.halted = (f"task {task_id} failed: {verdict.reason} No more tasks were "
+                           "started: they would fail the same way.")
+        if self.halted:
+            self.state.run.warning = self.halted
         self._block_dependents(task_id)
         return "failed"
 

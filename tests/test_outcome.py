@@ -360,3 +360,26 @@ def test_command_stopped_by_timeout() -> None:
     """nova's own stop wins for commands too."""
     verdict = classify_command(Exit(-15, StopCause.TIMEOUT), None, "", {"timeout": 90.0})
     assert (verdict.failure, verdict.reason) == (Failure.TIMEOUT, "timed out after 1m30s")
+
+
+def test_a_session_the_cli_cannot_find_is_its_own_class() -> None:
+    """`--resume` of a session the CLI no longer has (error_during_execution, the message in
+    `errors` and on stderr) is SESSION_LOST: the runner starts afresh instead of retrying."""
+    lost = "No conversation found with session ID: 1111"
+    stream = stream_of(result(subtype="error_during_execution", is_error=True,
+                              stop_reason=None, num_turns=0, result=None, errors=[lost]))
+    verdict = classify_claude(Exit(1), stream, "", NOW)
+    assert verdict.failure is Failure.SESSION_LOST
+    assert classify_claude(Exit(1), ClaudeStream(), lost + "\n", NOW).failure is (
+        Failure.SESSION_LOST)
+
+
+def test_root_refusing_bypass_permissions_halts_with_the_fix() -> None:
+    """The CLI's refusal of bypassPermissions as root is a set-up failure that halts the run
+    and names IS_SANDBOX=1, not a passing failure retried for every task."""
+    said = ("--dangerously-skip-permissions cannot be used with root/sudo privileges for "
+            "security reasons\n")
+    verdict = classify_claude(Exit(1), ClaudeStream(), said, NOW)
+    assert verdict.failure is Failure.SETUP
+    assert verdict.failure.halts and not verdict.failure.retryable
+    assert "IS_SANDBOX=1" in verdict.reason

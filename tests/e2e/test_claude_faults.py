@@ -289,6 +289,12 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     assert "waiting for rate limit until" in out
     log = _log(tmp_path, "A")
     assert "usage limit reached (five_hour)" in log and "waiting for usage limit" in log
+    # The second attempt picks the session up where the limit stopped it, not from scratch:
+    # the CLI resumes it, so its request carries the first prompt and the note to continue.
+    assert f"--resume {a['session_id']}" in log
+    resumed = api.messages_requests("A")[1].body["messages"]
+    said_to_a = json.dumps(resumed)
+    assert "Your task is A" in said_to_a and "You were interrupted" in said_to_a
 
 
 def test_rate_limit_headers_on_served_replies_do_not_pause_the_run(
@@ -374,6 +380,9 @@ def test_auth_failure_fails_the_task_and_starts_no_other(
     assert [r.kind for r in api.messages_requests("A")] == ["http_error:401"]
     said = _said(proc)
     assert "claude /login" in said and "ANTHROPIC_API_KEY" in said
+    doc = _status_json(tmp_path, env)
+    assert "could not authenticate" in doc["run"]["warning"]  # kept for `nova status`
+    assert all(doc["tasks"][t]["reason"].startswith("not started") for t in ("B", "C", "D"))
 
 
 def test_hung_server_is_ended_by_the_timeout_and_no_agent_survives(
@@ -408,3 +417,75 @@ def test_missing_claude_binary_exits_2_before_anything_runs(
     assert not (tmp_path / "logs").exists()
     assert api.requests == []
     assert sorted(os.listdir(tmp_path)) == ["CASCADE.md", "home"]
+
+
+def test_a_run_stopped_during_a_usage_limit_pause_leaves_no_stale_pause(
+    claude_bin: str, messages_double: Double, tmp_path: Path
+) -> None:
+    """Ctrl-C while waiting out a limit: exit 130, and the state no longer claims a pause or
+    a next try that no run will make."""
+    _, env = _setup(
+        tmp_path, messages_double, claude_bin,
+        {"A": usage_limit(resets_in=600, then=ok(tool_calls=0)), "*": ok(tool_calls=0)},
+        ["A"], oauth=True,
+    )
+    nova = subprocess.Popen(
+        [*NOVA, "run", "CASCADE.md"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
+        nova.send_signal(2)
+        out, err = nova.communicate(timeout=DEADLINE)
+    finally:
+        if nova.poll() is None:
+            nova.kill()
+            nova.wait()
+    assert nova.returncode == 130, out + err
+    doc = _status_json(tmp_path, env)
+    assert (doc["run"]["paused_until"], doc["run"]["pause_reason"]) == (None, None)
+    task = doc["tasks"]["A"]
+    assert (task["status"], task["next_attempt_at"]) == ("pending", None)
+    assert "waiting for rate limit" not in _status(tmp_path, env)
+
+
+def test_a_session_the_cli_no_longer_has_is_started_afresh_without_a_retry(
+    claude_bin: str, messages_double: Double, tmp_path: Path
+) -> None:
+    """The state says A was interrupted in session S, but the CLI has no such session: the
+    resume fails with 'No conversation found', and A starts afresh at once, with --retries 0."""
+    api, env = _setup(tmp_path, messages_double, claude_bin, {"*": ok(tool_calls=0)}, ["A"])
+    lost = "11111111-2222-3333-4444-555555555555"
+    state = {"schema": 1, "project": "Faults", "cascade": str(tmp_path / "CASCADE.md"),
+             "run": {"id": "old", "running": False},
+             "tasks": {"A": {"status": "running", "attempts": 1, "session_id": lost,
+                             "agent": "claude"}}}
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.json").write_text(json.dumps(state), encoding="utf-8")
+
+    proc = _nova_run(tmp_path, env, "--retries", "0")
+
+    assert proc.returncode == 0, _said(proc)
+    task = _status_json(tmp_path, env)["tasks"]["A"]
+    assert (task["status"], task["attempts"]) == ("done", 3)
+    assert task["session_id"] != lost
+    log = _log(tmp_path, "A")
+    assert f"--resume {lost}" in log
+    assert "will start afresh · the session to continue was not found" in log
+    assert [r.kind for r in api.messages_requests("A")] == ["ok:end_turn"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal concerns runs as root")
+def test_bypass_permissions_as_root_without_is_sandbox_exits_2_before_anything_runs(
+    claude_bin: str, messages_double: Double, tmp_path: Path
+) -> None:
+    """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1 exactly: nova says
+    so before starting anything, instead of failing (and retrying) every task."""
+    api, env = _setup(tmp_path, messages_double, claude_bin, {}, ["A", "B"],
+                      extra={"IS_SANDBOX": "yes"})
+    proc = _nova_run(tmp_path, env, "--permission-mode", "bypassPermissions")
+
+    assert proc.returncode == 2, _said(proc)
+    assert "IS_SANDBOX is 'yes'" in proc.stderr and "IS_SANDBOX=1" in proc.stderr
+    assert api.requests == []
+    assert not (tmp_path / "state").exists() and not (tmp_path / "logs").exists()

@@ -295,3 +295,20 @@ def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path:
     assert "***" in shown["log"] and "***" in shown["state"]
     assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stdout").read_bytes()
     assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stderr").read_bytes()
+
+
+def test_a_program_named_by_a_placeholder_is_found_and_run(tmp_path: Path) -> None:
+    """`{cascade_dir}/agent.py` as the program: the pre-flight check fills the placeholder
+    (it used to look for '/agent.py' and refuse to start) and every task runs it."""
+    plan_dir = tmp_path / "plan"
+    plan_dir.mkdir()
+    agent = plan_dir / "agent.py"
+    agent.write_text(f"#!{sys.executable}\nimport sys\nprint('ran', sys.argv[1])\n")
+    agent.chmod(0o755)
+    write_cascade(plan_dir, [("A", "-"), ("B", "A")],
+                  settings={"agent": "command", "command": "{cascade_dir}/agent.py {id}"})
+    done = run_nova(tmp_path, "run", "plan/CASCADE.md")
+    assert done.returncode == 0, done.stderr
+    assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
+        "A": "done", "B": "done"}
+    assert "ran B" in (tmp_path / "logs" / "B.log").read_text()
