@@ -83,6 +83,8 @@ class CommandParser:
             if self._stream is None:
                 self._stream = ClaudeStream()
             out = self._stream.feed(stripped)
+            if self._stream.foreign:  # the program's own JSON (a log line): keep it
+                return [stripped.decode("utf-8", "replace")]
             if self._stream.notices:
                 self.notices.extend(self._stream.notices)
                 self._stream.notices.clear()

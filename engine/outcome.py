@@ -111,6 +111,9 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _LIMIT_ANY = re.compile(r"usage limit reached|hit your [\w -]*limit|\d-hour limit reached", re.I)
 
 
+_CLOCK_SLACK = timedelta(minutes=10)
+
+
 def parse_limit_text(text: str, now: float) -> RateLimit | None:
     """A usage limit from the CLI's message text, for when no `rate_limit_event` came."""
     match = _LIMIT_EPOCH.search(text)
@@ -126,12 +129,19 @@ def parse_limit_text(text: str, now: float) -> RateLimit | None:
         reset = current.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
         month = (match["month"] or "").lower()
         if month in _MONTHS and match["day"]:
-            # "resets Nov 25, 5:28am": this year's date, or next year's if it has passed.
-            reset = reset.replace(month=_MONTHS.index(month) + 1, day=int(match["day"]))
-            if reset <= current:
-                reset = reset.replace(year=reset.year + 1)
-        elif reset <= current:
+            # "resets Nov 25, 5:28am": this year's date, unless that is months ago (seen on
+            # Dec 30, "Jan 2" is next year's); a date just past means the limit is over.
+            try:
+                reset = reset.replace(month=_MONTHS.index(month) + 1, day=int(match["day"]))
+                if current - reset > timedelta(days=180):
+                    reset = reset.replace(year=reset.year + 1)
+            except ValueError:  # "Feb 30", or Feb 29 of a year without one: no date then
+                reset = current
+        elif current - reset > _CLOCK_SLACK:
+            # A clock time well past today is tomorrow's; one printed to the minute that
+            # is this very minute (or a little behind a clock) is now, not in 24 hours.
             reset += timedelta(days=1)
+        reset = max(reset, current)
         kind = None
         if re.search(r"5-hour|session", text, re.I):
             kind = "five_hour"

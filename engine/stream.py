@@ -123,6 +123,7 @@ class ClaudeStream:
         self.api_error_status: int | None = None
         self.lines = 0
         self.bad_lines = 0
+        self.foreign = False  # the last line was JSON but no Claude Code event
         self.notices: list[str] = []  # worth showing live, beyond the task log
         self._messages: dict[str, tuple[str, Tokens]] = {}
         self._keys: dict[str | None, str] = {}  # model_key of each model name seen
@@ -133,6 +134,7 @@ class ClaudeStream:
     def feed(self, line: bytes) -> list[str]:
         """Take one line of stdout; return the log lines it is worth, maybe none."""
         self.lines += 1
+        self.foreign = False
         stripped = line.strip()
         if not stripped:
             return []
@@ -146,10 +148,13 @@ class ClaudeStream:
             return [short(text)]
         if not isinstance(event, dict):
             self.bad_lines += 1
+            self.foreign = True
             return []
         kind = event.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
+            # Newer CLIs add event types; a line without a type is no event at all.
+            self.foreign = not isinstance(kind, str)
             return []
         try:
             return handler(self, event)

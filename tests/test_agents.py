@@ -310,3 +310,12 @@ def test_claude_parser_verdict_is_classify_claude() -> None:
     assert not parser.verdict(Exit(0), "", 0.0, {}).ok
     parser.feed(b'{"type":"result","subtype":"success","is_error":false,"stop_reason":"end_turn"}')
     assert parser.verdict(Exit(0), "", 0.0, {}).ok
+
+
+def test_command_agent_json_lines_that_are_not_claude_events_stay_in_the_log() -> None:
+    """A program's own JSON log lines (no Claude event type) are shown, not swallowed."""
+    parser = CommandParser("command")
+    assert parser.feed(b'{"level": "info", "msg": "built 3 files"}') == [
+        '{"level": "info", "msg": "built 3 files"}']
+    assert parser.feed(b'{"no": "type"}') == ['{"no": "type"}']
+    assert parser.feed(b'{"type": "system", "subtype": "status"}') == []  # a Claude event

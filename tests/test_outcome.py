@@ -383,3 +383,28 @@ def test_root_refusing_bypass_permissions_halts_with_the_fix() -> None:
     assert verdict.failure is Failure.SETUP
     assert verdict.failure.halts and not verdict.failure.retryable
     assert "IS_SANDBOX=1" in verdict.reason
+
+
+def test_a_reset_printed_for_this_very_minute_is_now_not_tomorrow() -> None:
+    """ "resets 3:00am" seen at 03:00:20 (the CLI prints minutes) waits seconds, not a day."""
+    limit = parse_limit_text("You've hit your session limit · resets 3am (UTC)", NOW + 20)
+    assert limit is not None and limit.resets_at is not None
+    assert 0 <= limit.resets_at - (NOW + 20) < 60
+
+
+def test_a_dated_reset_just_past_is_now_and_one_months_ago_is_next_year() -> None:
+    """ "resets Jan 1, 2:30am" seen on Jan 1 at 03:00 is over; "Dec 31" seen then is too,
+    and "Jan 1" seen on Dec 30 of the year before is two days ahead, not 363 days behind."""
+    past = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)", NOW)
+    assert past is not None and past.resets_at == NOW
+    ahead_now = datetime(2025, 12, 30, 3, 0, tzinfo=UTC).timestamp()
+    ahead = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)",
+                             ahead_now)
+    assert ahead is not None
+    assert ahead.resets_at == datetime(2026, 1, 1, 2, 30, tzinfo=UTC).timestamp()
+
+
+def test_an_impossible_reset_date_does_not_break_classification() -> None:
+    """ "resets Feb 30" cannot be a date: still a usage limit, never an exception."""
+    limit = parse_limit_text("You've hit your weekly limit · resets Feb 30, 2am (UTC)", NOW)
+    assert limit is not None and limit.status == "rejected"
