@@ -263,7 +263,8 @@ class LocalExecutor:
     """Runs each agent as a child process of nova."""
 
     def __init__(self) -> None:
-        self.managed: set[int] = set()
+        self.managed: set[int] = set()  # nova's own children: running agents, the guardian
+        self._agents: set[int] = set()  # running agents
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         _inherit_nothing()
         procs.enable_subreaper()
@@ -272,12 +273,26 @@ class LocalExecutor:
         """Collect the exit status of orphans that have ended (no zombies left behind)."""
         procs.reap(procs.orphans(self.managed))
 
+    async def end_strays(self) -> int:
+        """End every process still re-parented to nova: what agents left behind that no task
+        could claim (it cleared nova's marker from its environment). Run when no agent runs,
+        so nothing an agent started outlives the run; returns how many were ended."""
+        strays = procs.orphans(self.managed)
+        procs.reap(strays)
+        left = procs.alive(strays)
+        left += [p for root in left for p in procs.descendants(root) if p not in left]
+        if left:
+            await _end(left)
+            self.reap()
+        return len(left)
+
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
         began = time.monotonic()
         child = _Child(launch, sink, self._devnull)
         self.managed.add(child.pid)
+        self._agents.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()
         sink.started(child.pid)
         cause: StopCause | None = None
@@ -291,6 +306,7 @@ class LocalExecutor:
             if not child.exited.done():  # cancelled from outside: never leave the child behind
                 procs.send([child.pid, *procs.descendants(child.pid)], procs.KILL)
             self.managed.discard(child.pid)
+            self._agents.discard(child.pid)
         await self._sweep(marker, sink)
         if not child.drained.done():
             await asyncio.wait({child.drained}, timeout=DRAIN_GRACE)
@@ -324,7 +340,20 @@ class LocalExecutor:
     async def _stop(
         self, child: _Child, marker: bytes, grace: float, sink: Sink, stop: StopRequest
     ) -> None:
-        """SIGINT, then SIGTERM to the whole task, then SIGKILL; each step announced."""
+        """SIGINT, then SIGTERM to the whole task, then SIGKILL; each step announced.
+
+        Every process seen in the task at any step is remembered (with its start time), so
+        one whose parent died, taking its place in the tree with it, is still killed.
+        """
+        seen: dict[int, float | None] = {}
+
+        def remember(pids: list[int]) -> list[int]:
+            for pid in pids:
+                if pid not in seen:
+                    seen[pid] = procs.create_time(pid)
+            return pids
+
+        remember(self._task_pids(child.pid, marker))
         procs.send_group(child.pid, procs.INT)
         sent = time.monotonic()
         stop.rearm()  # a second Ctrl-C during the grace skips the rest of it
@@ -335,38 +364,58 @@ class LocalExecutor:
             "it and every process it started."
         )
         procs.send_group(child.pid, procs.TERM)
-        procs.send(self._task_pids(child.pid, marker), procs.TERM)
+        procs.send(remember(self._task_pids(child.pid, marker)), procs.TERM)
         if await _wait_exit(child, TERM_GRACE):
             return
         sink.note(f"agent ignored SIGTERM for {TERM_GRACE:g} s; killed it.")
         procs.send_group(child.pid, procs.KILL)
-        procs.send(self._task_pids(child.pid, marker), procs.KILL)
+        procs.send(remember(self._task_pids(child.pid, marker)), procs.KILL)
+        procs.send([pid for pid, t in seen.items() if procs.same_process(pid, t)], procs.KILL)
 
     def _task_pids(self, pid: int, marker: bytes) -> list[int]:
         strays = procs.leftovers(marker, procs.orphans(self.managed))
         return [pid, *procs.descendants(pid), *strays]
 
     async def _sweep(self, marker: bytes, sink: Sink) -> None:
-        """End whatever the attempt left running once its agent has exited."""
+        """End whatever the attempt left running once its agent has exited.
+
+        Its processes carry its marker. One that cleared its environment carries none: it is
+        this task's for sure only when no other agent runs, and is ended then; otherwise
+        `end_strays` ends it when the run is over.
+        """
         strays = procs.orphans(self.managed)
         if not strays:
             return  # the usual case: one read of /proc, nothing to end or reap
         procs.reap(strays)
         left = procs.leftovers(marker, strays)
+        if left:
+            names = ", ".join(f"{pid}" for pid in left[:10])
+            sink.note(f"the agent left {len(left)} process(es) running (pid {names}); "
+                      "ending them.")
+        if not self._agents:
+            hidden = [p for p in procs.leftovers(None, procs.unmarked(strays)) if p not in left]
+            if hidden:
+                names = ", ".join(f"{pid}" for pid in hidden[:10])
+                sink.note(f"{len(hidden)} process(es) without nova's marker (pid {names}) were "
+                          "left by an agent, and no other agent runs; ending them.")
+                left += hidden
         if not left:
             return
-        names = ", ".join(f"{pid}" for pid in left[:10])
-        sink.note(f"the agent left {len(left)} process(es) running (pid {names}); ending them.")
-        procs.send(left, procs.TERM)
-        deadline = time.monotonic() + SWEEP_GRACE
-        # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
-        while procs.alive(left) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        stubborn = procs.alive(left)
-        if stubborn:
-            sink.note(f"{len(stubborn)} of them ignored SIGTERM; killed them.")
-            procs.send(stubborn, procs.KILL)
+        if await _end(left):
+            sink.note("some of them ignored SIGTERM; killed them.")
         self.reap()
+
+
+async def _end(pids: list[int]) -> bool:
+    """SIGTERM, a short grace, then SIGKILL for what still runs; True if SIGKILL was needed."""
+    procs.send(pids, procs.TERM)
+    deadline = time.monotonic() + SWEEP_GRACE
+    # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
+    while procs.alive(pids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    stubborn = procs.alive(pids)
+    procs.send(stubborn, procs.KILL)
+    return bool(stubborn)
 
 
 async def _wait_exit(

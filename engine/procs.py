@@ -91,13 +91,32 @@ def descendants(pid: int) -> list[int]:
         return []
 
 
-def leftovers(marker: bytes, strays: Iterable[int]) -> list[int]:
-    """Processes carrying a task's marker, and everything below them.
+def unmarked(pids: Iterable[int]) -> list[int]:
+    """The live processes among `pids` that carry no task marker at all (they cleared it)."""
+    entry = f"{TOKEN_VAR}=".encode()
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                data = b"\0" + handle.read()
+        except OSError:
+            continue
+        if b"\0" + entry not in data and alive([pid]):
+            out.append(pid)
+    return out
+
+
+def leftovers(marker: bytes | None, strays: Iterable[int]) -> list[int]:
+    """Processes carrying a task's marker (or, with None, all of `strays`), and everything
+    below them.
 
     With the subreaper on, every orphan is among `strays` (see `orphans`); without it, every
     process is scanned.
     """
-    roots = marked(marker, strays) if _subreaper else marked(marker)
+    if marker is None:
+        roots = list(strays)
+    else:
+        roots = marked(marker, strays) if _subreaper else marked(marker)
     found: dict[int, None] = {}
     for root in roots:
         found[root] = None

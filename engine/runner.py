@@ -304,7 +304,10 @@ class Runner:
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
         if isinstance(self.executor, LocalExecutor):
-            self.executor.reap()
+            ended = await self.executor.end_strays()
+            if ended:
+                self.reporter.note(None, f"{ended} process(es) that agents left running "
+                                         "without nova's marker were ended.")
         self._settle_unstarted()
         self.state.run.running = False
         self.state.run.ended = time.time()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -253,18 +255,24 @@ def test_grandchild_holding_stdout_open_does_not_hang_nova_and_is_ended(
 def test_pipe_held_by_a_process_without_the_marker_is_closed_after_a_grace(
     tmp_path: Path,
 ) -> None:
-    """A pipe held by an unmarked setsid'd sleep cannot hang nova: it closes it and says so."""
+    """A pipe held by an unmarked setsid'd sleep cannot hang nova. While another agent runs
+    the sleep cannot be told apart from that agent's, so nova closes the pipe after a grace
+    and says so; once no agent runs, it ends the sleep."""
     pidfile = tmp_path / "sleep.pid"
-    write_cascade(tmp_path, [("K", "-")])
+    busy = shlex.join([sys.executable, "-c", "import time; time.sleep(4)"])
+    write_cascade(tmp_path, [("K", "-"), ("W", "-")],
+                  task_settings={"K": {"command": agent_cmd("leaky.py", str(pidfile),
+                                                            "scrubbed")},
+                                 "W": {"command": busy}},
+                  settings={"agent": "command"})
     try:
-        done = run_nova(tmp_path, "run", "--retries", "0",
-                        "--agent-cmd", agent_cmd("leaky.py", str(pidfile), "scrubbed"),
-                        timeout=60)
+        done = run_nova(tmp_path, "run", "--retries", "0", "-j", "2", timeout=60)
     finally:
-        if pidfile.exists():  # nova cannot know this sleep is the task's: end it here
+        if pidfile.exists():  # cleanup only: the assertion below says whether nova did it
+            sleep_pid = int(pidfile.read_text())
+            was_alive = alive(sleep_pid)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
-
+                os.kill(sleep_pid, signal.SIGKILL)
     assert done.returncode == 0, done.stderr
     task = read_state(tmp_path)["tasks"]["K"]
     assert (task["status"], task["exit_code"]) == ("done", 0)
@@ -272,6 +280,55 @@ def test_pipe_held_by_a_process_without_the_marker_is_closed_after_a_grace(
     assert "left sleep" in log
     assert log.count("output pipe still held open by a process nova cannot see; closed it") == 1
     assert "Event loop is closed" not in done.stderr
+    assert not was_alive
+    # Ended when W, the last agent, ended (no agent could then have started it).
+    assert "process(es) without nova's marker" in (tmp_path / "logs" / "W.log").read_text()
+
+
+def test_an_agent_alone_that_leaves_an_unmarked_process_has_it_ended_with_the_task(
+    tmp_path: Path,
+) -> None:
+    """With no other agent running, a process re-parented to nova without any marker can only
+    be the task's: it is ended when the task ends, and the log says so."""
+    pidfile = tmp_path / "sleep.pid"
+    write_cascade(tmp_path, [("K", "-")])
+    try:
+        done = run_nova(tmp_path, "run", "--retries", "0",
+                        "--agent-cmd", agent_cmd("leaky.py", str(pidfile), "scrubbed"))
+        was_alive = alive(int(pidfile.read_text()))
+    finally:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert done.returncode == 0, done.stderr
+    assert not was_alive
+    log = (tmp_path / "logs" / "K.log").read_text(encoding="utf-8")
+    assert "1 process(es) without nova's marker" in log
+    assert "output pipe still held open" not in log
+
+
+def test_ctrl_c_ends_a_grandchild_whose_parent_died_and_that_cleared_its_marker(
+    tmp_path: Path,
+) -> None:
+    """The middle process of a tool dies on SIGTERM, re-parenting its grandchild (own
+    session, no marker, ignores signals) to nova: nova saw it in the task's tree before, so
+    it still kills it; nothing outlives the run."""
+    pidfile = tmp_path / "grandchild.pid"
+    write_cascade(tmp_path, [("C", "-")])
+    nova = Nova(tmp_path, "run", "--retries", "0", "--grace", "0.5",
+                "--agent-cmd", agent_cmd("chain.py", str(pidfile)))
+    try:
+        wait_until(pidfile.exists, "the grandchild to start")
+        grandchild = int(pidfile.read_text())
+        wait_until(lambda: (tmp_path / "state" / "state.json").exists(), "the state")
+        os.kill(nova.pid, signal.SIGINT)
+        code = nova.wait(timeout=30)
+        was_alive = alive(grandchild)
+    finally:
+        nova.kill()
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert code == 130, nova.stderr()
+    assert not was_alive
 
 
 # --------------------------------------------------------------------------
