@@ -35,6 +35,7 @@ READ_CHUNK = 1 << 18
 TERM_GRACE = 3.0
 SWEEP_GRACE = 1.0
 DRAIN_GRACE = 2.0
+FILES_WANTED = 65536
 
 
 class Sink(Protocol):
@@ -259,6 +260,21 @@ def _inherit_nothing() -> None:
                     os.set_inheritable(int(name), False)
 
 
+def _allow_more_files() -> None:
+    """Raise the soft limit on open descriptors (up to the hard limit, at most 65,536): each
+    running agent holds about five, and a common soft limit of 1,024 would cap `-j` near 200.
+    What is still too little makes a `resources` failure, which waits and tries again."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, FILES_WANTED)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # keep the limit as it is
+
+
 class LocalExecutor:
     """Runs each agent as a child process of nova."""
 
@@ -267,6 +283,7 @@ class LocalExecutor:
         self._agents: set[int] = set()  # running agents
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         _inherit_nothing()
+        _allow_more_files()
         procs.enable_subreaper()
 
     def reap(self) -> None:

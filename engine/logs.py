@@ -102,6 +102,7 @@ def format_footer(
 
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 FLUSH_AT = 64 * 1024  # characters of log text held before they are written anyway
+TEXT_LIMIT = 64 * 1024 * 1024  # characters of human log per attempt; the raw log has all
 
 
 def _open_append(path: Path) -> int:
@@ -117,7 +118,9 @@ class TaskLog:
 
     Raw output is written as it comes, one write per chunk read from the agent; the human log
     is held as text and written when the runner flushes (a few times a second), when it grows
-    past `FLUSH_AT`, and at `close()`.
+    past `FLUSH_AT`, and at `close()`. The human log of one attempt stops at `TEXT_LIMIT`
+    (the raw log has everything). A failed write (a full disk) never raises: the first error
+    is kept in `error`, and what could not be written is dropped.
     """
 
     def __init__(
@@ -136,29 +139,43 @@ class TaskLog:
         self._err = -1
         self._text: list[str] = []
         self._held = 0
+        self._written = 0  # characters of human log this attempt
+        self.error: OSError | None = None
 
     @property
     def dirty(self) -> bool:
         return bool(self._text)
 
     def write(self, text: str) -> None:
+        """Add framing text (header, footer): always kept, whatever the size limit."""
         self._text.append(self.redact(text))
         self._held += len(text)
         if self._held > FLUSH_AT:
             self.flush()
 
     def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
-        if lines:
-            at = clock(t)
-            self.write("".join([f"[{at}] {prefix}{line}\n" for line in lines]))
+        if not lines or self._written > TEXT_LIMIT:
+            return
+        at = clock(t)
+        text = "".join([f"[{at}] {prefix}{line}\n" for line in lines])
+        self._written += len(text)
+        if self._written > TEXT_LIMIT:
+            text += (f"[{at}] nova: this attempt's log passed {TEXT_LIMIT // (1 << 20)} MiB; "
+                     f"the rest of its output is only in {self.raw_out.name} and "
+                     f"{self.raw_err.name}.\n")
+        self.write(text)
 
     def raw_stdout(self, chunk: bytes) -> None:
-        _write_all(self._out, chunk)
+        self._write(self._out, chunk)
 
     def raw_stderr(self, chunk: bytes) -> None:
         if self._err < 0:
-            self._err = _open_append(self.raw_err)
-        _write_all(self._err, chunk)
+            try:
+                self._err = _open_append(self.raw_err)
+            except OSError as exc:
+                self.error = self.error or exc
+                return
+        self._write(self._err, chunk)
 
     def flush(self) -> None:
         if self._text:
@@ -166,7 +183,7 @@ class TaskLog:
             data = "".join(self._text).encode("utf-8", "replace")
             self._text = []
             self._held = 0
-            _write_all(self._log, data)
+            self._write(self._log, data)
 
     def close(self) -> None:
         try:
@@ -176,6 +193,14 @@ class TaskLog:
                 if fd >= 0:
                     os.close(fd)
             self._log = self._out = self._err = -1
+
+    def _write(self, fd: int, data: bytes) -> None:
+        if fd < 0:
+            return
+        try:
+            _write_all(fd, data)
+        except OSError as exc:  # ENOSPC, EDQUOT, EIO: keep the run going, say it once
+            self.error = self.error or exc
 
 
 def _write_all(fd: int, data: bytes) -> None:

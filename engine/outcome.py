@@ -37,6 +37,7 @@ class Failure(StrEnum):
     CANCELLED = "cancelled"
     SESSION_LOST = "session_lost"  # the session to continue is gone: start afresh, no retry
     SETUP = "setup"  # how nova runs the agent cannot work: every task would fail alike
+    RESOURCES = "resources"  # no process, descriptor or disk space to start it: wait
 
     @property
     def retryable(self) -> bool:

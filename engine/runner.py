@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import random
 import signal
@@ -61,6 +62,7 @@ def _env_seconds(name: str, default: float) -> float:
 RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
+MAX_STARVED = 10  # times a task waits for processes, descriptors or disk before it fails
 HEARTBEAT = 5.0
 # A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -82,15 +84,20 @@ class StateWriter:
     """Writes the state at most every `interval` seconds, and at once when asked.
 
     The interval stretches to 4x the time a write takes, so on a huge graph writing never
-    costs more than a fifth of the loop's time; every transition is in the next write.
+    costs more than a fifth of the loop's time; every transition is in the next write. A write
+    that fails (a full disk) leaves the last good file in place; it is said once, and the next
+    write tries again.
     """
 
-    def __init__(self, store: StateStore, state: State, before_write: Callable[[], None]) -> None:
+    def __init__(self, store: StateStore, state: State, before_write: Callable[[], None],
+                 on_error: Callable[[OSError], None]) -> None:
         self.store = store
         self.state = state
         self.before_write = before_write
+        self.on_error = on_error
         self.interval = WRITE_INTERVAL
         self.encoder = StateEncoder()
+        self.error: OSError | None = None
         self._handle: asyncio.TimerHandle | None = None
 
     def touch(self) -> None:
@@ -103,7 +110,16 @@ class StateWriter:
             self._handle = None
         began = time.perf_counter()
         self.before_write()
-        self.store.write_bytes(self.encoder.encode(self.state))
+        try:
+            self.store.write_bytes(self.encoder.encode(self.state))
+        except OSError as exc:
+            if self.error is None:
+                self.on_error(exc)
+            self.error = exc
+            return
+        if self.error is not None:
+            self.error = None
+            self.on_error(OSError(0, "written again"))
         self.interval = max(WRITE_INTERVAL, 4 * (time.perf_counter() - began))
 
 
@@ -143,6 +159,7 @@ class Runner:
         self.resume_sessions: dict[str, str] = {}
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
+        self.starved: dict[str, int] = {}  # attempts that found no resources to start
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
@@ -151,7 +168,8 @@ class Runner:
         self._wake: asyncio.Event | None = None
         self._guardian: subprocess.Popen[bytes] | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
-        self.writer = StateWriter(self.store, self.state, self._refresh_live)
+        self.writer = StateWriter(self.store, self.state, self._refresh_live,
+                                  self._state_write_failed)
         self.redact = Redactor(secret_values(os.environ))
 
     # ---- preparing ---------------------------------------------------------------------------
@@ -233,9 +251,15 @@ class Runner:
         old = previous.tasks if previous else {}
         if previous is not None:
             self._end_survivors(previous)
+        on_disk = self._attempts_on_disk() if len(old) < len(self.cascade.tasks) else {}
         for task_id, task in self.cascade.tasks.items():
             before = old.get(task_id)
-            ts = TaskState(id=task_id) if before is None else before
+            if before is None:
+                # A state moved aside (or never written) leaves logs behind: attempt numbers
+                # go on from theirs, so that no raw log is appended to by a different attempt.
+                ts = TaskState(id=task_id, attempts=on_disk.get(task_id, 0))
+            else:
+                ts = before
             ts.name, ts.branch, ts.group = task.name, task.branch, task.group
             ts.depends_on = task.depends_on
             ts.log = str(log_path(self.options.logs_dir, task_id))
@@ -246,6 +270,20 @@ class Runner:
                 ts.status = TaskStatus.PENDING
                 ts.pid = ts.pid_started = ts.next_attempt_at = None
             self.state.tasks[task_id] = ts
+
+    def _attempts_on_disk(self) -> dict[str, int]:
+        """The highest attempt number of each task's raw logs (`raw/<ID>-<n>.stdout`)."""
+        found: dict[str, int] = {}
+        try:
+            names = os.listdir(self.options.logs_dir / "raw")
+        except OSError:
+            return found
+        for name in names:
+            stem, dot, stream = name.rpartition(".")
+            task_id, dash, number = stem.rpartition("-")
+            if dot and dash and number.isdigit() and stream in ("stdout", "stderr"):
+                found[task_id] = max(found.get(task_id, 0), int(number))
+        return found
 
     def _end_survivors(self, previous: State) -> None:
         """End agents a killed run left behind: by pid and start time, and by run marker."""
@@ -391,8 +429,18 @@ class Runner:
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self._workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
-        launch, parser = self._launch(task, s, ts, resume)
-        log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
+        try:
+            launch, parser = self._launch(task, s, ts, resume)
+            log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
+        except OSError as exc:  # the prompt file or the log could not be written
+            if resume:
+                self.resume_sessions[task_id] = resume
+            ts.attempts -= 1  # no agent ran: this was no attempt
+            verdict = _os_verdict(exc, "could not prepare the attempt")
+            ts.ended = time.time()
+            self._apply(task_id, ts, s, verdict)
+            self.reporter.task_finished(ts, verdict)
+            return
         shown = self._described.get(id(s))
         if shown is None:
             shown = self._described[id(s)] = describe(s)
@@ -408,6 +456,8 @@ class Runner:
         finally:
             self.attempts.pop(task_id, None)
             log.close()
+        if log.error is not None:
+            self._log_failed(task_id, log.error)
         self.reporter.task_finished(ts, verdict)
 
     async def _supervise(
@@ -419,13 +469,13 @@ class Runner:
         self.writer.touch()
         limits = Limits(timeout=s.timeout, stall_timeout=s.stall_timeout, grace=self.options.grace)
         token = f"{self.run_id}/{task_id}/{ts.attempts}"
-        spawn_error: str | None = None
+        spawned: Verdict | None = None
         try:
             exit = await self.executor.run(launch, token, attempt, limits, stop)
         except OSError as exc:
             exit = Exit(None)
-            spawn_error = f"could not start the agent: {exc.strerror or exc}"
-            attempt.note(spawn_error)
+            spawned = _os_verdict(exc, "could not start the agent")
+            attempt.note(spawned.reason)
         finally:
             self.stops.pop(task_id, None)
         ts.pid = ts.pid_started = None
@@ -435,10 +485,7 @@ class Runner:
         limit_values = {k: v for k, v in (("timeout", s.timeout),
                                           ("stall_timeout", s.stall_timeout)) if v}
         parser = attempt.parser
-        verdict = (
-            Verdict(Failure.PERMANENT, spawn_error) if spawn_error else
-            parser.verdict(exit, attempt.stderr_tail, now, limit_values)
-        )
+        verdict = spawned or parser.verdict(exit, attempt.stderr_tail, now, limit_values)
         ts.exit_code = exit.returncode
         ts.ended = now
         text = parser.result_text()
@@ -515,6 +562,17 @@ class Runner:
             self.scheduler.delay(task_id)
             self._schedule(task_id, 0.0)
             return "will continue"
+        if failure is Failure.RESOURCES and self.starved.get(task_id, 0) < MAX_STARVED:
+            # Out of processes, descriptors or disk space: wait for some to free up, without
+            # spending a retry (the task did nothing wrong).
+            starved = self.starved[task_id] = self.starved.get(task_id, 0) + 1
+            delay = min(30.0, 0.5 * 2 ** (starved - 1))
+            ts.status = TaskStatus.PENDING
+            ts.next_attempt_at = time.time() + delay
+            ts.reason = f"{verdict.reason}; trying again in {delay:g}s"
+            self.scheduler.delay(task_id)
+            self._schedule(task_id, delay)
+            return "will try again"
         if failure is Failure.SESSION_LOST and resumed:
             # The CLI no longer has the session (another machine, a cleaned config): the
             # work it held is gone, so the task starts afresh, at once and without a retry.
@@ -608,6 +666,21 @@ class Runner:
         else:
             self.reporter.note(None, f"{name} again: stopping every agent now.")
 
+    def _state_write_failed(self, exc: OSError) -> None:
+        if exc.errno == 0:
+            self.reporter.note(None, f"the state is written to {self.store.path} again.")
+            return
+        self.reporter.note(
+            None, f"cannot write {self.store.path} ({exc.strerror or exc}); it keeps the last "
+                  "state written, the run goes on, and nova tries again at every change.")
+
+    def _log_failed(self, task_id: str, exc: OSError) -> None:
+        warning = (f"logs could not be written ({exc.strerror or exc}; first in task "
+                   f"{task_id}): free some space under {self.options.logs_dir}.")
+        if self.state.run.warning is None:
+            self.state.run.warning = warning
+        self.reporter.note(task_id, f"could not write all of its log: {exc.strerror or exc}.")
+
     def _heartbeat(self) -> None:
         self.state.run.heartbeat = time.time()
         self.writer.touch()
@@ -654,6 +727,19 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._guardian.kill()
             self._guardian.wait()
+
+
+def _os_verdict(exc: OSError, what: str) -> Verdict:
+    """Why an agent could not be started: for want of resources (wait and try again) or for
+    good (a missing or unusable program, a directory nova may not write)."""
+    reason = f"{what}: {exc.strerror or exc}"
+    if exc.errno in _RESOURCE_ERRORS:
+        return Verdict(Failure.RESOURCES, reason)
+    return Verdict(Failure.PERMANENT, reason)
+
+
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM, errno.ENOSPC,
+                    errno.EDQUOT}
 
 
 def _placeholder_values(

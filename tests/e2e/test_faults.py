@@ -372,3 +372,71 @@ def test_stall_timeout_ends_a_silent_agent_and_retries_it(tmp_path: Path) -> Non
     assert marked_pids(state["run"]["id"]) == []
     log = (tmp_path / "logs" / "T.log").read_text(encoding="utf-8")
     assert log.count("T said one thing and went quiet") == 2
+
+
+# --------------------------------------------------------------------------
+# resources
+
+
+def test_too_few_descriptors_make_tasks_wait_and_run_not_fail(tmp_path: Path) -> None:
+    """With a hard limit of 64 open files, -j 40 cannot start 40 agents at once: the ones that
+    find no descriptors wait and start later, without spending a retry; every task is done."""
+    import resource
+
+    out = _out(tmp_path)
+    ids = [f"T{i:02d}" for i in range(40)]
+    write_cascade(tmp_path, [(t, "-") for t in ids],
+                  settings={"agent": "command", "retries": "0",
+                            "command": agent_cmd("record.py", str(out), "{id}")})
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    done = subprocess.run([*NOVA, "run", "-j", "40"], cwd=tmp_path, env=nova_env(tmp_path),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          preexec_fn=few_files)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tasks = read_state(tmp_path)["tasks"]
+    assert {s["status"] for s in tasks.values()} == {"done"}
+    assert "Too many open files; trying again in" in done.stdout
+    assert sum(runs(out, t) for t in ids) == 40  # each agent ran once: waiting is no attempt
+
+
+def test_a_full_disk_is_reported_and_does_not_hang_the_run(tmp_path: Path) -> None:
+    """Logs on a 2 MB file system and an agent printing 5 MB: the agent is never blocked, the
+    run ends, and both the output and the state say the logs could not be written."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        flood = shlex.join([sys.executable, "-c",
+                            "[print('x' * 99) for i in range(50000)]"])
+        write_cascade(tmp_path, [("F", "-")],
+                      settings={"agent": "command", "retries": "0", "command": flood})
+        done = run_nova(tmp_path, "run", "--logs-dir", str(disk / "logs"), timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "could not write all of its log: No space left on device" in done.stdout
+        state = read_state(tmp_path)
+        assert state["tasks"]["F"]["status"] == "done"
+        assert "logs could not be written (No space left on device" in state["run"]["warning"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_attempts_go_on_from_the_logs_when_the_state_was_moved_aside(tmp_path: Path) -> None:
+    """After `mv state.json` (what nova advises for a broken state) the next run numbers its
+    attempts after the ones in logs/raw/, so no raw log mixes two attempts."""
+    out = _out(tmp_path)
+    write_cascade(tmp_path, [("A", "-")],
+                  settings={"agent": "command",
+                            "command": agent_cmd("record.py", str(out), "{id}")})
+    assert run_nova(tmp_path, "run").returncode == 0
+    (tmp_path / "state" / "state.json").rename(tmp_path / "state.json.old")
+    assert run_nova(tmp_path, "run").returncode == 0
+    raw = tmp_path / "logs" / "raw"
+    assert sorted(p.name for p in raw.glob("A-*.stdout")) == ["A-1.stdout", "A-2.stdout"]
+    assert (raw / "A-1.stdout").read_text() == (raw / "A-2.stdout").read_text() == "A worked\n"
+    assert read_state(tmp_path)["tasks"]["A"]["attempts"] == 2
