@@ -47,8 +47,10 @@ from engine.prompt import build_prompt, build_resume_prompt
 from engine.redact import Redactor, secret_values
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
-from engine.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState
+from engine.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState, iso
 from engine.store import StateStore
+from engine.stream import transcript_slug, transcript_tokens
+from engine.usage import Tokens
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -486,6 +488,13 @@ class Runner:
                                           ("stall_timeout", s.stall_timeout)) if v}
         parser = attempt.parser
         verdict = spawned or parser.verdict(exit, attempt.stderr_tail, now, limit_values)
+        if isinstance(parser, ClaudeParser) and parser.final_tokens() is None and ts.session_id:
+            recovered = _transcript_usage(launch, ts.session_id, ts.started or now)
+            if recovered:
+                ts.live_tokens = recovered
+                attempt.log.lines(now, ["no final result: this attempt's tokens are read from "
+                                        "Claude Code's session transcript; its cost is not "
+                                        "known"], "nova: ")
         ts.exit_code = exit.returncode
         ts.ended = now
         text = parser.result_text()
@@ -727,6 +736,18 @@ class Runner:
         except subprocess.TimeoutExpired:
             self._guardian.kill()
             self._guardian.wait()
+
+
+def _transcript_usage(launch: Launch, session_id: str, since: float) -> dict[str, Tokens]:
+    """Final tokens per model of the replies the CLI recorded for this attempt, or {}."""
+    home = launch.env.get("HOME") or os.path.expanduser("~")
+    config = launch.env.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
+    path = os.path.join(config, "projects", transcript_slug(launch.cwd), f"{session_id}.jsonl")
+    try:
+        with open(path, "rb") as handle:
+            return transcript_tokens(handle, iso(since) or "")
+    except OSError:  # no transcript (another config dir, or the CLI never wrote one)
+        return {}
 
 
 def _os_verdict(exc: OSError, what: str) -> Verdict:

@@ -10,6 +10,8 @@ once it exists, and never crash on a line or event type we do not know.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,6 +326,45 @@ class ClaudeStream:
     def result_text(self) -> str:
         text = self.result.get("result") if self.result else None
         return text if isinstance(text, str) else ""
+
+
+def transcript_slug(cwd: str) -> str:
+    """The directory name Claude Code keeps a working directory's sessions under."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+def transcript_tokens(lines: Iterable[bytes], since: str) -> dict[str, Tokens]:
+    """Tokens per model of the replies a session transcript recorded at or after `since`.
+
+    For an attempt that ended without a `result` (stopped during an API call, killed): its
+    stdout holds each reply's usage as it began (output 1), the transcript the final usage.
+    Each reply is counted once, keyed on (requestId, message.id); `since` is an ISO 8601 UTC
+    time as the transcript writes them, so replies of earlier attempts of a resumed session
+    are left out.
+    """
+    replies: dict[tuple[str, str], tuple[str, Tokens]] = {}
+    for line in lines:
+        if b'"assistant"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("type") != "assistant":
+            continue
+        message = entry.get("message")
+        stamp = entry.get("timestamp")
+        if not isinstance(message, dict) or not isinstance(stamp, str) or stamp < since:
+            continue
+        usage, model = message.get("usage"), _str(message.get("model"))
+        key = (str(entry.get("requestId")), str(message.get("id")))
+        if not isinstance(usage, dict) or model in (None, "<synthetic>"):
+            continue
+        tokens = tokens_from_api_usage(usage)
+        seen = replies.get(key)
+        if seen is None or tokens.output > seen[1].output:
+            replies[key] = (model_key(model), tokens)
+    return sum_by_model([{m: t} for m, t in replies.values()])
 
 
 def _str(value: object) -> str | None:

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from engine.stream import ClaudeStream, describe_tool_call, short
+from engine.stream import (
+    ClaudeStream,
+    describe_tool_call,
+    short,
+    transcript_slug,
+    transcript_tokens,
+)
 from engine.usage import Tokens
 
 SESSION = "0f4c6a52-8d7e-4b0e-9a51-3c1f2d9e7a10"
@@ -526,3 +532,33 @@ def test_unknown_event_types_are_ignored_and_later_lines_still_count() -> None:
     stream.feed(line(result()))
     assert stream.session_id == SESSION
     assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
+
+
+def test_transcript_tokens_count_each_reply_once_with_its_final_usage_since_a_time() -> None:
+    """One reply per content block shares (requestId, message.id): counted once, with the
+    larger output; replies before `since` (an earlier attempt) and synthetic ones are left
+    out; models lose their [1m] suffix."""
+    def entry(stamp: str, request: str, message: str, output: int, model: str) -> bytes:
+        return json.dumps({"type": "assistant", "timestamp": stamp, "requestId": request,
+                           "message": {"id": message, "model": model, "usage": {
+                               "input_tokens": 100, "output_tokens": output,
+                               "cache_read_input_tokens": 10,
+                               "cache_creation_input_tokens": 5}}}).encode()
+    lines = [
+        entry("2026-12-01T10:00:00.000Z", "req_0", "msg_0", 50, "claude-opus-4-8"),  # before
+        b'{"type":"user","timestamp":"2026-12-01T10:00:02.000Z"}',
+        entry("2026-12-01T10:00:03.000Z", "req_1", "msg_1", 1, "claude-opus-4-8[1m]"),
+        entry("2026-12-01T10:00:03.100Z", "req_1", "msg_1", 70, "claude-opus-4-8[1m]"),
+        entry("2026-12-01T10:00:04.000Z", "req_2", "msg_2", 30, "claude-haiku-4-5"),
+        entry("2026-12-01T10:00:05.000Z", "req_3", "msg_3", 9, "<synthetic>"),
+        b"not json at all",
+    ]
+    assert transcript_tokens(lines, "2026-12-01T10:00:01.000Z") == {
+        "claude-opus-4-8": Tokens(100, 70, 10, 5),
+        "claude-haiku-4-5": Tokens(100, 30, 10, 5),
+    }
+
+
+def test_transcript_slug_replaces_every_character_but_letters_and_digits() -> None:
+    """The CLI keeps /tmp/cc-work-x_1's sessions under projects/-tmp-cc-work-x-1."""
+    assert transcript_slug("/tmp/cc-work-x_1") == "-tmp-cc-work-x-1"

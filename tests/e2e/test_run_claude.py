@@ -409,6 +409,29 @@ def test_cut_stream_without_stop_reason_fails_the_task(
     assert footer.startswith("\nfailed · the API stream was cut")
 
 
+def test_an_attempt_stopped_during_an_api_call_counts_its_tokens_from_the_transcript(
+    nova_project: NovaProject, messages_double: Double
+) -> None:
+    """Stopped by its timeout while the second API call hangs, with no grace (SIGTERM at once),
+    the CLI exits without a result, and its stdout has only the first reply's opening usage
+    (output 1): nova reads the session transcript, so the task's tokens are exactly the
+    double's served usage."""
+    project = nova_project
+    project.write_cascade(_one_task_cascade("H1"))
+    api = project.use(messages_double({"H1": ok(tool_calls=1, hang_from_turn=1)}))
+
+    # No grace: SIGTERM follows SIGINT at once, and the CLI ends without its result.
+    proc = project.run("--retries", "0", "--timeout", "8s", "--grace", "0")
+
+    assert proc.returncode == 1, _said(proc)
+    task = project.status_json()["tasks"]["H1"]
+    assert (task["status"], task["failure"]) == ("failed", "timeout")
+    assert [r.kind for r in api.messages_requests("H1")] == ["ok:tool_use", "hang"]
+    assert not any(e.get("type") == "result" for e in project.raw_events("H1"))
+    assert task["tokens"] == api.usage_by_model("H1")
+    assert "tokens are read from Claude Code's session transcript" in project.log("H1")
+
+
 # --------------------------------------------------------------------------
 # Ctrl-C and resuming
 

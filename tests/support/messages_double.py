@@ -34,7 +34,9 @@ Scenarios (build them with the functions below):
     Turn ``tool_calls`` and later: one text block ``text`` (default
     ``"Finished {task}."``), stop_reason ``end_turn``.
     A request that offers no ``Bash`` tool (a side request of the CLI) always
-    gets the final text reply.
+    gets the final text reply.  With ``hang_from_turn=k``, requests from turn
+    ``k`` on hang as ``hang(600)`` does (an API call in flight when the agent is
+    stopped: the CLI then ends without a ``result``).
 ``http_error(status=400, error_type="invalid_request_error", message=..., headers=None)``
     Every request answers ``status`` with the API's JSON error body.
 ``cut_stream(how="eof")``
@@ -152,6 +154,7 @@ class Scenario:
     headers: tuple[tuple[str, str], ...] = ()  # extra response headers
     resets_in: float = 0.0  # usage_limit: reset this many seconds after the request
     claim: str | None = None  # usage_limit: the representative claim (five_hour, ...)
+    hang_from_turn: int | None = None  # ok: requests from this turn on hang (see `ok`)
 
     def usage_for_turn(self, turn: int) -> dict[str, int]:
         inp, out, cread, ccreate = self.usage
@@ -173,6 +176,7 @@ def ok(
     command: str | None = None,
     usage: tuple[int, int, int, int] = DEFAULT_USAGE,
     headers: Mapping[str, str] | None = None,
+    hang_from_turn: int | None = None,
 ) -> Scenario:
     return Scenario(
         "ok",
@@ -181,6 +185,8 @@ def ok(
         command=command,
         usage=usage,
         headers=_header_items(headers),
+        hang_from_turn=hang_from_turn,
+        seconds=600.0,
     )
 
 
@@ -526,6 +532,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._error(429, "rate_limit_error", None, tuple(headers.items()))
                     return
                 scen = scen.then or ok()
+                continue
+            if scen.kind == "ok" and scen.hang_from_turn is not None and (
+                    rec.turn >= scen.hang_from_turn):
+                scen = hang(scen.seconds)
                 continue
             if scen.kind == "hang":
                 rec.kind = "hang"
