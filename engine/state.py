@@ -22,15 +22,22 @@ Times are ISO 8601 in UTC; tokens and cost cover every attempt of a task.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from engine.outcome import TaskStatus
-from engine.usage import Tokens, add_by_model, sum_by_model
+from engine.usage import TOKEN_KINDS, Tokens, add_by_model, sum_by_model
 
 SCHEMA = 1
 RESULT_CHARS = 4000
+# Costs are kept to 1e-10 USD: rounding to 6 places lost the CLI's 0.1030345, and a total of
+# many tasks drifted from the sum of what the CLI reported. Ten places still drop the float
+# noise of adding attempts (0.1 + 0.2).
+COST_DIGITS = 10
 
 
 def iso(t: float | None) -> str | None:
@@ -42,12 +49,15 @@ def iso(t: float | None) -> str | None:
 
 
 def from_iso(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
+    """The time an ISO 8601 text names, or None if it names none that `iso` could write back."""
+    if type(text) is not str or not text:
         return None
     try:
-        return datetime.fromisoformat(text).timestamp()
+        t = datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
+    # A naive time is read as local; one like 0001-01-01T00:00+14:00 is before year 1 in UTC.
+    return t if _MIN_TIME <= t < _MAX_TIME else None
 
 
 @dataclass(slots=True)
@@ -140,42 +150,8 @@ class TaskState:
 
     @classmethod
     def from_json(cls, task_id: str, data: dict[str, Any]) -> TaskState:
-        try:
-            status = TaskStatus(data.get("status", "pending"))
-        except ValueError:
-            status = TaskStatus.PENDING
-        raw_tokens = data.get("tokens")
-        tokens: dict[str, Any] = raw_tokens if isinstance(raw_tokens, dict) else {}
-        cost = data.get("cost_usd")
-        return cls(
-            id=task_id,
-            name=str(data.get("name") or task_id),
-            branch=str(data.get("branch") or ""),
-            group=str(data.get("group") or ""),
-            depends_on=tuple(str(d) for d in data.get("depends_on") or ()),
-            status=status,
-            attempts=int(data.get("attempts") or 0),
-            pid=_opt_int(data.get("pid")),
-            pid_started=_opt_float(data.get("pid_started")),
-            started=from_iso(data.get("started")),
-            ended=from_iso(data.get("ended")),
-            exit_code=_opt_int(data.get("exit_code")),
-            reason=_opt_str(data.get("reason")),
-            failure=_opt_str(data.get("failure")),
-            session_id=_opt_str(data.get("session_id")),
-            prior_tokens={
-                str(m): Tokens.from_dict(t) for m, t in tokens.items() if isinstance(t, dict)
-            },
-            prior_cost=float(cost) if isinstance(cost, int | float) else None,
-            last_output=from_iso(data.get("last_output")),
-            agent=_opt_str(data.get("agent")),
-            model=_opt_str(data.get("model")),
-            permission_mode=_opt_str(data.get("permission_mode")),
-            workdir=_opt_str(data.get("workdir")),
-            log=_opt_str(data.get("log")),
-            next_attempt_at=from_iso(data.get("next_attempt_at")),
-            result=_opt_str(data.get("result")),
-        )
+        """A task from its JSON form; a value of the wrong type reads as the field's default."""
+        return read_task(task_id, data)[0]
 
 
 @dataclass(slots=True)
@@ -213,14 +189,15 @@ class RunState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
+        """The run from its JSON form; a value of the wrong type reads as the field's default."""
         return cls(
-            id=str(data.get("id") or ""),
-            pid=_opt_int(data.get("pid")),
+            id=_opt_str(data.get("id")) or "",
+            pid=_opt_pid(data.get("pid")),
             pid_started=_opt_float(data.get("pid_started")),
             started=from_iso(data.get("started")),
             heartbeat=from_iso(data.get("heartbeat")),
             ended=from_iso(data.get("ended")),
-            running=bool(data.get("running")),
+            running=data.get("running") is True,  # not bool(): "false" is truthy
             exit_code=_opt_int(data.get("exit_code")),
             jobs=_opt_int(data.get("jobs")),
             paused_until=from_iso(data.get("paused_until")),
@@ -248,31 +225,167 @@ class State:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
-        """A state from its JSON form; ValueError if it is not one nova can read."""
-        if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
-            raise ValueError("it is not a nova state document")
-        schema = data.get("schema")
-        if not isinstance(schema, int):
-            raise ValueError("it has no schema version")
-        if schema > SCHEMA:
-            raise ValueError(f"it has schema version {schema}, newer than this nova's {SCHEMA}")
-        raw_run = data.get("run")
-        run: dict[str, Any] = raw_run if isinstance(raw_run, dict) else {}
-        return cls(
-            project=str(data.get("project") or ""),
-            cascade=str(data.get("cascade") or ""),
-            run=RunState.from_json(run),
-            tasks={
-                str(k): TaskState.from_json(str(k), v)
-                for k, v in data["tasks"].items()
-                if isinstance(v, dict)
-            },
-        )
+        """A state from its JSON form; ValueError if it is not one nova can read.
+
+        Values of the wrong type (a hand-edited or damaged file) read as the field's default
+        rather than raising, so that `nova status` and `nova run` can still use the rest.
+        """
+        return read_state(data)[0]
 
     def totals(self) -> tuple[dict[str, Tokens], float | None]:
         tokens = sum_by_model(t.tokens for t in self.tasks.values())
-        costs = [c for c in (t.cost_usd for t in self.tasks.values()) if c is not None]
-        return tokens, (sum(costs) if costs else None)
+        return tokens, sum_costs(t.cost_usd for t in self.tasks.values())
+
+
+def sum_costs(costs: Iterable[float | None]) -> float | None:
+    """The sum of the known costs (None if none is known), without float rounding drift."""
+    known = [c for c in costs if c is not None]
+    return math.fsum(known) if known else None
+
+
+# ---- reading -------------------------------------------------------------------------------
+# `nova status` reads every task of a state on every call, so this is written for speed: one
+# function with the checks inline, and a positional constructor call (keywords cost three
+# times as much). Every value is checked, since the file may have been edited by hand; one of
+# the wrong type reads as the field's default, and marks the task as not `clean`.
+
+_STATUSES = {s.value: s for s in TaskStatus}
+_TASK_KEYS = frozenset((
+    "name", "branch", "group", "depends_on", "status", "attempts", "pid", "pid_started",
+    "started", "ended", "duration", "exit_code", "reason", "failure", "session_id", "tokens",
+    "cost_usd", "last_output", "agent", "model", "permission_mode", "workdir", "log",
+    "next_attempt_at", "result",
+))  # the keys of `TaskState.to_json`
+_TOKEN_KEYS = frozenset(TOKEN_KINDS)
+_MAX_PID = 2**31 - 1
+# The times `iso` can write: 0001-01-01 to 9999-12-31 in UTC.
+_MIN_TIME = -62135596800.0
+_MAX_TIME = 253402300800.0
+
+
+def read_state(data: dict[str, Any]) -> tuple[State, bool]:
+    """`State.from_json`, and whether every task in `data` is already exactly as `to_json`
+    writes it (the same keys and values, `duration` aside), so it can be shown as it is."""
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
+        raise ValueError("it is not a nova state document")
+    schema = data.get("schema")
+    if type(schema) is not int:
+        raise ValueError("it has no schema version")
+    if schema > SCHEMA:
+        raise ValueError(f"it has schema version {schema}, newer than this nova's {SCHEMA}")
+    raw_run = data.get("run")
+    run: dict[str, Any] = raw_run if isinstance(raw_run, dict) else {}
+    tasks: dict[str, TaskState] = {}
+    clean = True
+    for task_id, raw in data["tasks"].items():
+        if type(raw) is not dict:
+            clean = False
+            continue
+        task, ok = read_task(task_id, raw)
+        tasks[task_id] = task
+        clean = clean and ok
+    state = State(
+        project=_opt_str(data.get("project")) or "",
+        cascade=_opt_str(data.get("cascade")) or "",
+        run=RunState.from_json(run),
+        tasks=tasks,
+    )
+    return state, clean
+
+
+def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
+    """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
+    aside: it may be more precise than the times it is derived from)."""
+    get = data.get
+    clean = data.keys() == _TASK_KEYS
+    name = get("name")
+    if type(name) is not str or not name:
+        name, clean = task_id, False
+    branch = get("branch")
+    if type(branch) is not str:
+        branch, clean = "", False
+    group = get("group")
+    if type(group) is not str:
+        group, clean = "", False
+    deps = get("depends_on")
+    if type(deps) is list:
+        depends_on = tuple(deps)
+        if depends_on and not all(type(d) is str for d in depends_on):
+            depends_on, clean = tuple(d for d in depends_on if type(d) is str), False
+    else:
+        depends_on, clean = (), False
+    status = get("status")
+    status = _STATUSES.get(status) if type(status) is str else None
+    if status is None:
+        status, clean = TaskStatus.PENDING, False
+    attempts = get("attempts")
+    if type(attempts) is not int or attempts < 0:
+        attempts, clean = 0, False
+    pid = get("pid")
+    if pid is not None and not (type(pid) is int and 0 < pid <= _MAX_PID):
+        pid, clean = None, False
+    pid_started = get("pid_started")
+    if pid_started is not None and not (type(pid_started) is float and isfinite(pid_started)):
+        pid_started, clean = _opt_float(pid_started), False
+    started, ok_started = _read_time(get("started"))
+    ended, ok_ended = _read_time(get("ended"))
+    last_output, ok_last = _read_time(get("last_output"))
+    next_attempt_at, ok_next = _read_time(get("next_attempt_at"))
+    if not (ok_started and ok_ended and ok_last and ok_next):
+        clean = False
+    duration = get("duration")
+    if (duration is not None if started is None or ended is None
+            else type(duration) is not float or not isfinite(duration)):
+        clean = False
+    exit_code = get("exit_code")
+    if exit_code is not None and type(exit_code) is not int:
+        exit_code, clean = None, False
+    strings = [get("reason"), get("failure"), get("session_id"), get("agent"), get("model"),
+               get("permission_mode"), get("workdir"), get("log"), get("result")]
+    for value in strings:
+        if value is not None and type(value) is not str:
+            strings, clean = [v if type(v) is str else None for v in strings], False
+            break
+    reason, failure, session_id, agent, model, permission_mode, workdir, log, result = strings
+    raw_tokens = get("tokens")
+    tokens: dict[str, Tokens] = {}
+    if type(raw_tokens) is dict:
+        for key, t in raw_tokens.items():
+            if type(t) is dict and t.keys() == _TOKEN_KEYS:
+                i, o, r, c = t["input"], t["output"], t["cache_read"], t["cache_creation"]
+                if (type(i) is int and type(o) is int and type(r) is int and type(c) is int
+                        and i | o | r | c >= 0):  # the or of ints is negative if one is
+                    tokens[key] = Tokens(i, o, r, c)
+                    continue
+            clean = False
+            if isinstance(t, dict):
+                tokens[key] = Tokens.from_dict(t)
+    else:
+        clean = False
+    cost = get("cost_usd")
+    if cost is not None and not (
+        type(cost) is float and isfinite(cost) and round(cost, COST_DIGITS) == cost
+    ):
+        cost, clean = _opt_float(cost), False
+    task = TaskState(
+        task_id, name, branch, group, depends_on, status, attempts, pid, pid_started, started,
+        ended, exit_code, reason, failure, session_id, tokens, cost, {}, None, last_output,
+        agent, model, permission_mode, workdir, log, next_attempt_at, result,
+    )
+    return task, clean
+
+
+def _read_time(value: object) -> tuple[float | None, bool]:
+    """A time of the state, and whether it is written exactly as `iso` writes it
+    (2026-01-01T00:00:00.000Z)."""
+    if value is None:
+        return None, True
+    if type(value) is str and len(value) == 24 and value[4:20:3] == "--T::." and value[-1] == "Z":
+        try:  # from_iso, inline; in this form the time is always one `iso` can write
+            return datetime.fromisoformat(value).timestamp(), True
+        except ValueError:
+            return None, False
+    return from_iso(value), False
 
 
 class StateEncoder:
@@ -311,15 +424,22 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _round_cost(cost: float | None) -> float | None:
-    return round(cost, 6) if cost is not None else None
+    return round(cost, COST_DIGITS) if cost is not None else None
 
 
 def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None
+
+
+def _opt_pid(value: object) -> int | None:
+    return value if type(value) is int and 0 < value <= _MAX_PID else None
 
 
 def _opt_float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    # Infinity and NaN parse from JSON text in Python, but are not JSON: they read as unknown.
+    if type(value) is int:
+        return float(value) if abs(value) < 2**53 else None
+    return value if type(value) is float and isfinite(value) else None
 
 
 def _opt_str(value: object) -> str | None:

@@ -44,11 +44,10 @@ class Tokens:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Tokens:
-        def get(key: str) -> int:
-            value = data.get(key, 0)
-            return value if isinstance(value, int) else 0
-
-        return cls(get("input"), get("output"), get("cache_read"), get("cache_creation"))
+        """Tokens from `as_dict`'s form; a count that is not a whole number >= 0 reads as 0."""
+        get = data.get
+        return cls(_int(get("input")), _int(get("output")), _int(get("cache_read")),
+                   _int(get("cache_creation")))
 
 
 def model_key(model: str | None) -> str:
@@ -77,7 +76,7 @@ def sum_by_model(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    return value if type(value) is int and value >= 0 else 0  # not True, which is an int
 
 
 def tokens_from_api_usage(usage: Mapping[str, object]) -> Tokens:

@@ -14,7 +14,18 @@ import pytest
 
 from engine.errors import StateError
 from engine.outcome import TaskStatus
-from engine.state import SCHEMA, RunState, State, StateEncoder, TaskState, from_iso, iso
+from engine.state import (
+    SCHEMA,
+    RunState,
+    State,
+    StateEncoder,
+    TaskState,
+    from_iso,
+    iso,
+    read_state,
+    read_task,
+    sum_costs,
+)
 from engine.store import LOCK_FILE, STATE_FILE, StateStore
 from engine.usage import Tokens
 
@@ -106,6 +117,20 @@ def test_round_trip_keeps_every_task_field() -> None:
     assert back.tasks["F2"].depends_on == ("F1",)
     assert back.run.paused_until == T0 + 3600
     assert back.run.exit_code == 1
+
+
+def test_every_field_comes_back_from_json_in_its_own_place() -> None:
+    """With a distinct value in every field, a round trip gives the same task (no two fields
+    swapped by the positional constructor in read_task)."""
+    task = TaskState(
+        id="F9", name="n", branch="b", group="g", depends_on=("F1", "F2"),
+        status=TaskStatus.FAILED, attempts=3, pid=11, pid_started=T0 + 1.5, started=T0 + 2,
+        ended=T0 + 3, exit_code=4, reason="r", failure="f", session_id="s",
+        prior_tokens={"m": Tokens(5, 6, 7, 8)}, prior_cost=0.9, last_output=T0 + 10,
+        agent="claude", model="opus", permission_mode="plan", workdir="/w", log="l.log",
+        next_attempt_at=T0 + 11, result="done",
+    )
+    assert TaskState.from_json("F9", json.loads(json.dumps(task.to_json()))) == task
 
 
 def test_newer_schema_is_refused() -> None:
@@ -383,3 +408,134 @@ def test_encoder_output_is_valid_utf8_even_with_lone_surrogates() -> None:
     state.tasks["F1"].result = "broken \ud800 text"
     data = StateEncoder().encode(state)
     assert json.loads(data.decode("utf-8"))["tasks"]["F1"]["result"] == "broken ? text"
+
+
+# ---- hand-edited and damaged states ------------------------------------------------------------
+
+JUNK: list[object] = [
+    5, -1, 0, 1.5, 10**30, True, None, "", "x", [1], ["F1", 2], {"a": 1}, [], {},
+    float("nan"), float("inf"),
+    "2026-01-01T00:00:00Z",  # a time, but not as nova writes it
+    "2026-W01-1T00:00:00.000Z",  # a week date in nova's shape
+    "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
+    "9999-12-31T23:59:59.999-14:00",  # after 9999 in UTC
+    "2026-02-30T00:00:00.000Z",  # nova's shape, no such day
+    {"m": {"input": True, "output": -1, "cache_read": 1, "cache_creation": 2}},  # odd counts
+]
+TASK_KEYS = sorted(sample_state().tasks["F1"].to_json())
+RUN_KEYS = sorted(sample_state().run.to_json())
+
+
+def _strict(doc: object) -> object:
+    """The document through strict JSON text (no NaN or Infinity), as a program reads it."""
+    return json.loads(json.dumps(doc, allow_nan=False))
+
+
+@pytest.mark.parametrize("key", TASK_KEYS)
+def test_a_task_value_of_the_wrong_type_reads_as_a_default_instead_of_raising(key: str) -> None:
+    """Every task field, set to every kind of junk, loads, and writes back as strict JSON
+    with values of the documented types."""
+    for junk in JUNK:
+        doc = sample_state().to_json()
+        doc["tasks"]["F1"][key] = junk
+        _check_task(State.from_json(doc).tasks["F1"], f"{key}={junk!r}")
+
+
+def _check_task(task: TaskState, note: str) -> None:
+    """The task writes back as strict JSON, each value of its documented type."""
+    out = _strict(task.to_json())
+    assert isinstance(out, dict), note
+    assert isinstance(out["name"], str) and out["name"], note
+    deps = out["depends_on"]
+    assert isinstance(deps, list) and all(isinstance(d, str) for d in deps), note
+    assert out["status"] in {s.value for s in TaskStatus}, note
+    assert type(out["attempts"]) is int and out["attempts"] >= 0, note
+    assert out["pid"] is None or (type(out["pid"]) is int and out["pid"] > 0), note
+    for name in ("started", "ended", "last_output", "next_attempt_at"):
+        assert out[name] is None or from_iso(out[name]) is not None, note
+    assert all(
+        set(t) == {"input", "output", "cache_read", "cache_creation"}
+        and all(type(n) is int for n in t.values())
+        for t in out["tokens"].values()
+    ), note
+    assert out["cost_usd"] is None or type(out["cost_usd"]) is float, note
+    for name in ("reason", "failure", "session_id", "agent", "model", "workdir", "log", "result"):
+        assert out[name] is None or isinstance(out[name], str), note
+
+
+@pytest.mark.parametrize("key", RUN_KEYS)
+def test_a_run_value_of_the_wrong_type_reads_as_a_default_instead_of_raising(key: str) -> None:
+    """Every run field, set to every kind of junk, loads and writes back as strict JSON."""
+    for junk in JUNK:
+        doc = sample_state().to_json()
+        doc["run"][key] = junk
+        out = _strict(State.from_json(doc).run.to_json())
+        assert isinstance(out, dict)
+        assert out["running"] is (junk is True if key == "running" else False), junk
+        assert out["pid"] is None or (type(out["pid"]) is int and out["pid"] > 0), junk
+        assert isinstance(out["id"], str), junk
+
+
+@pytest.mark.parametrize("key", ["project", "cascade", "run"])
+def test_top_level_values_of_the_wrong_type_read_as_defaults(key: str) -> None:
+    """The project, the plan's path and the run block may be junk too."""
+    for junk in JUNK:
+        doc = sample_state().to_json()
+        doc[key] = junk
+        state = State.from_json(doc)
+        assert isinstance(state.project, str) and isinstance(state.cascade, str), junk
+        assert _strict(state.to_json())
+
+
+@pytest.mark.parametrize("key", [*TASK_KEYS, "extra"])
+def test_a_task_is_clean_only_if_it_is_exactly_what_to_json_writes(key: str) -> None:
+    """read_task says a task is clean (printable as it is) only when the file holds exactly what
+    `to_json` would write for it; `duration` may differ (it comes from unrounded times)."""
+    assert read_task("F1", sample_state().tasks["F1"].to_json())[1] is True
+    for junk in JUNK:
+        raw = sample_state().tasks["F1"].to_json()
+        raw[key] = junk
+        task, clean = read_task("F1", json.loads(json.dumps(raw)))
+        if clean:
+            written = task.to_json()
+            if key == "duration":
+                del written["duration"], raw["duration"]
+            assert json.dumps(raw, sort_keys=True) == json.dumps(written, sort_keys=True), junk
+
+
+def test_every_task_nova_writes_reads_back_as_clean() -> None:
+    """Tasks in every status, with and without times and usage, are clean after a write."""
+    state = sample_state()
+    state.tasks["R"] = TaskState(id="R", name="Run", status=TaskStatus.RUNNING,
+                                 started=T0 + 0.123456,
+                                 pid=77, pid_started=T0, live_tokens={"m": Tokens(1, 2, 3, 4)},
+                                 live_cost=0.1 + 0.2)
+    state.tasks["P"] = TaskState(id="P", name="Pending")
+    data = json.loads(StateEncoder().encode(state))
+    assert read_state(data)[1] is True
+    data["tasks"]["P"]["attempts"] = "2"
+    assert read_state(data)[1] is False
+
+
+def test_cost_keeps_the_precision_the_cli_reported() -> None:
+    """A cost of 0.1030345 (as Claude Code reports it) is written and read back unchanged, not
+    rounded to 0.103034."""
+    task = TaskState(id="F1", prior_cost=0.1030345)
+    doc = json.loads(json.dumps(task.to_json()))
+    assert doc["cost_usd"] == 0.1030345
+    assert TaskState.from_json("F1", doc).cost_usd == 0.1030345
+
+
+def test_cost_of_several_attempts_has_no_float_noise() -> None:
+    """0.1 + 0.2 is written as 0.3, not 0.30000000000000004."""
+    task = TaskState(id="F1", prior_cost=0.1, live_cost=0.2)
+    assert task.to_json()["cost_usd"] == 0.3
+
+
+def test_total_cost_is_the_exact_sum_of_the_task_costs() -> None:
+    """The total of 1,000 tasks of 0.0000125 each is 0.0125, as the CLI's numbers add up."""
+    state = State(tasks={f"T{i}": TaskState(id=f"T{i}", prior_cost=0.0000125) for i in range(1000)})
+    again = State.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.totals()[1] == 0.0125
+    assert sum_costs([0.1, 0.2, None]) == pytest.approx(0.3, abs=1e-16)
+    assert sum_costs([None]) is None

@@ -30,6 +30,13 @@ def test_tokens_dict_round_trip_and_junk_values_read_as_zero() -> None:
     assert Tokens.from_dict({"input": "5", "output": 2.5, "cache_read": None}) == Tokens(0, 0, 0, 0)
 
 
+def test_booleans_and_negative_counts_read_as_zero() -> None:
+    """true is an int to Python but not a count, and no count is negative: both read as 0, so
+    a hand-edited state never writes `true` back as a token count."""
+    assert Tokens.from_dict({"input": True, "output": -5, "cache_read": 3}) == Tokens(0, 0, 3, 0)
+    assert tokens_from_api_usage({"input_tokens": True, "output_tokens": 2}) == Tokens(0, 2, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
