@@ -6,12 +6,13 @@ is alive is the command's job.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.outcome import TaskStatus
-from engine.state import State, TaskState, iso
+from engine.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
 from engine.usage import Tokens, format_cost, format_count
 
 QUIET_WARNING = 15 * 60.0
@@ -106,49 +107,68 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
     """The human status report: run line, one table per section, totals per model."""
     lines = [f"{state.project or 'nova'} — {run_line(state, alive, now)}"]
     counts: dict[TaskStatus, int] = {}
+    # One pass for what the rows and both rollups share: each task's tokens and cost (both
+    # computed properties) and its section.
+    sections: dict[tuple[str, str], list[tuple[TaskState, int, float | None]]] = {}
+    usages: list[dict[str, Tokens]] = []
+    costs: list[float | None] = []
     for task in state.tasks.values():
         counts[task.status] = counts.get(task.status, 0) + 1
+        usage, cost = task.tokens, task.cost_usd
+        usages.append(usage)
+        costs.append(cost)
+        used = sum(t.total for t in usage.values()) if usage else 0
+        sections.setdefault((task.branch, task.group), []).append((task, used, cost))
     lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
-    sections: dict[tuple[str, str], list[TaskState]] = {}
-    for task in state.tasks.values():
-        sections.setdefault((task.branch, task.group), []).append(task)
-    by_branch: dict[str, list[tuple[str, list[TaskState]]]] = {}
-    for (branch, group), tasks in sections.items():
-        by_branch.setdefault(branch, []).append((group, tasks))
+    by_branch: dict[str, list[tuple[str, list[tuple[TaskState, int, float | None]]]]] = {}
+    for (branch, group), entries in sections.items():
+        by_branch.setdefault(branch, []).append((group, entries))
     header = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "AGENT", "NAME / DETAIL"]
-    # Each task's token total, once: rows and both rollups need it.
-    totals = {id(t): sum(x.total for x in t.tokens.values()) for t in state.tasks.values()}
+    # A task still marked running in a run that is gone stopped at the last sign of life.
+    last_seen = None if alive else _last_seen(state)
+    modes: dict[tuple[str | None, str | None], str] = {}
     for branch, groups in by_branch.items():
-        branch_tasks = [t for _, ts in groups for t in ts]
         lines.append("")
-        lines.append(f"{branch or '(no branch)'}  {_rollup(branch_tasks, totals)}")
-        for group, tasks in groups:
+        lines.append(f"{branch or '(no branch)'}  {_rollup([e for _, es in groups for e in es])}")
+        for group, entries in groups:
             if group:
-                lines.append(f" {group}  {_rollup(tasks, totals)}")
+                lines.append(f" {group}  {_rollup(entries)}")
             rows = [header]
-            for task in tasks:
-                used = totals[id(task)]
-                detail = task_detail(task, now, alive)
-                name = task.name + (f" — {detail}" if detail else "")
+            for task, used, cost in entries:
+                status = task.status
+                if status is TaskStatus.RUNNING and not alive:
+                    seen = [t for t in (task.last_output, last_seen) if t is not None]
+                    duration = task.duration(max(seen)) if seen else None
+                else:
+                    duration = task.duration(now)
+                detail = task.reason if status is TaskStatus.DONE else task_detail(task, now, alive)
+                agent = modes.get((task.agent, task.permission_mode))
+                if agent is None:
+                    agent = modes[task.agent, task.permission_mode] = agent_mode(task)
                 rows.append([
-                    _MARK[task.status], task.id, task.status.value,
-                    format_duration(task.duration(now)),
-                    format_count(used) if used else "-", format_cost(task.cost_usd),
-                    agent_mode(task), name,
+                    _MARK[status], task.id, status, format_duration(duration),
+                    format_count(used) if used else "-", format_cost(cost), agent,
+                    task.name + " — " + detail if detail else task.name,
                 ])
             widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
             rendered = _table(rows, widths)
             if colour:
                 rendered = [rendered[0]] + [
-                    _paint(line, task.status) for line, task in zip(rendered[1:], tasks,
-                                                                    strict=False)
+                    _paint(line, entry[0].status) for line, entry in zip(rendered[1:], entries,
+                                                                         strict=False)
                 ]
             lines.extend(rendered)
-    tokens, cost = _totals(state)
+    tokens = _sum_tokens(usages)
     lines.append("")
-    lines.append(f"total cost {format_cost(cost)}")
+    lines.append(f"total cost {format_cost(sum_costs(costs))}")
     lines.extend("  " + line for line in summarize_tokens(tokens))
     return "\n".join(lines) + "\n"
+
+
+def _last_seen(state: State) -> float | None:
+    """The last time a run that is gone was known to be alive: its last heartbeat (or end)."""
+    known = [t for t in (state.run.heartbeat, state.run.ended) if t is not None]
+    return max(known) if known else None
 
 
 def _sum_tokens(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
@@ -171,8 +191,7 @@ def _sum_tokens(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
 def _totals(state: State) -> tuple[dict[str, Tokens], float | None]:
     """`State.totals`, with `_sum_tokens`."""
     tokens = _sum_tokens(t.tokens for t in state.tasks.values())
-    costs = [c for c in (t.cost_usd for t in state.tasks.values()) if c is not None]
-    return tokens, (sum(costs) if costs else None)
+    return tokens, sum_costs(t.cost_usd for t in state.tasks.values())
 
 
 def _paint(line: str, status: TaskStatus) -> str:
@@ -180,33 +199,72 @@ def _paint(line: str, status: TaskStatus) -> str:
     return f"\x1b[{code}m{line}\x1b[0m" if code else line
 
 
-def _rollup(tasks: list[TaskState], totals: dict[int, int]) -> str:
-    done = sum(1 for t in tasks if t.status == TaskStatus.DONE)
-    costs = [c for c in (t.cost_usd for t in tasks) if c is not None]
-    tokens = sum(totals[id(t)] for t in tasks)
-    cost = format_cost(sum(costs)) if costs else "-"
-    return f"[{done}/{len(tasks)} done · {format_count(tokens)} tokens · {cost}]"
+def _rollup(entries: list[tuple[TaskState, int, float | None]]) -> str:
+    done = sum(1 for t, _, _ in entries if t.status is TaskStatus.DONE)
+    tokens = sum(used for _, used, _ in entries)
+    cost = format_cost(sum_costs(c for _, _, c in entries))
+    return f"[{done}/{len(entries)} done · {format_count(tokens)} tokens · {cost}]"
 
 
-def status_json(state: State, alive: bool, now: float) -> dict[str, Any]:
-    """The documented `nova status --json` document: the state, plus liveness and totals."""
-    doc = state.to_json()
-    doc["run"]["alive"] = alive
-    tokens, cost = _totals(state)
-    doc["totals"] = {
-        "tokens": {m: t.as_dict() for m, t in sorted(tokens.items())},
-        "cost_usd": round(cost, 6) if cost is not None else None,
-        "by_status": _count_status(state),
-    }
-    doc["sections"] = _sections(state)
-    doc["generated"] = iso(now)
+def status_json(state: State, alive: bool, now: float,
+                tasks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The documented `nova status --json` document: the state, plus liveness and totals.
+
+    `tasks`, if given, are the state's tasks as state.json holds them, known to be in the form
+    `TaskState.to_json` gives (`engine.store.Snapshot`); they go in as they are.
+    """
+    doc = _json_head(state, alive)
+    doc["tasks"] = (dict(tasks) if tasks is not None
+                    else {task_id: t.to_json() for task_id, t in state.tasks.items()})
+    doc.update(_json_tail(state, now))
     return doc
+
+
+def status_json_text(state: State, alive: bool, now: float, indent: int | None = None,
+                     tasks: Mapping[str, Any] | None = None,
+                     tasks_text: str | None = None) -> str:
+    """`status_json` as JSON text and a newline: compact (as state.json is), or indented.
+
+    `tasks_text`, if given, is the JSON text of `tasks` as state.json holds it. Compact output
+    puts it in as it is: encoding 10,000 tasks again took longer than the rest of the command.
+    """
+    if indent is not None or tasks_text is None:
+        doc = status_json(state, alive, now, tasks)
+        separators = (",", ": ") if indent is not None else (",", ":")
+        return json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False) + "\n"
+    head = _COMPACT.encode(_json_head(state, alive))
+    tail = _COMPACT.encode(_json_tail(state, now))
+    return head[:-1] + ',"tasks":' + tasks_text + "," + tail[1:] + "\n"
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_head(state: State, alive: bool) -> dict[str, Any]:
+    """The keys of `State.to_json` before the tasks, with `run.alive`."""
+    run = state.run.to_json()
+    run["alive"] = alive
+    return {"schema": SCHEMA, "project": state.project, "cascade": state.cascade, "run": run}
+
+
+def _json_tail(state: State, now: float) -> dict[str, Any]:
+    """What `nova status --json` adds after the tasks."""
+    tokens, cost = _totals(state)
+    return {
+        "totals": {
+            "tokens": {m: t.as_dict() for m, t in sorted(tokens.items())},
+            "cost_usd": round(cost, COST_DIGITS) if cost is not None else None,
+            "by_status": _count_status(state),
+        },
+        "sections": _sections(state),
+        "generated": iso(now),
+    }
 
 
 def _count_status(state: State) -> dict[str, int]:
     out = {s.value: 0 for s in TaskStatus}
     for task in state.tasks.values():
-        out[task.status.value] += 1
+        out[task.status] += 1  # a StrEnum member hashes and compares as its value
     return out
 
 
@@ -216,12 +274,12 @@ def _sections(state: State) -> list[dict[str, Any]]:
         grouped.setdefault((task.branch, task.group), []).append(task)
     out = []
     for (branch, group), tasks in grouped.items():
-        costs = [t.cost_usd for t in tasks if t.cost_usd is not None]
+        cost = sum_costs(t.cost_usd for t in tasks)
         out.append({
             "branch": branch,
             "group": group,
             "tasks": [t.id for t in tasks],
             "tokens": {m: t.as_dict() for m, t in _sum_tokens(x.tokens for x in tasks).items()},
-            "cost_usd": round(sum(costs), 6) if costs else None,
+            "cost_usd": round(cost, COST_DIGITS) if cost is not None else None,
         })
     return out

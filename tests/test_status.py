@@ -11,7 +11,7 @@ import pytest
 
 from engine.outcome import TaskStatus
 from engine.state import RunState, State, TaskState
-from engine.status import format_duration, render_status, status_json
+from engine.status import format_duration, render_status, status_json, status_json_text
 from engine.usage import Tokens
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
@@ -262,3 +262,50 @@ def test_status_json_sections_roll_up_per_branch_and_group() -> None:
 def test_durations_read_like_a_person_writes_them(seconds: float | None, text: str) -> None:
     """format_duration picks seconds, minutes or hours."""
     assert format_duration(seconds) == text
+
+
+def test_running_task_of_a_dead_run_stops_its_clock_at_the_last_sign_of_life() -> None:
+    """When nova was killed, a task it left 'running' shows the time to its last output or the
+    run's last heartbeat, whichever is later, and the same time on every later look."""
+    state = make_state()
+    f2 = state.tasks["F2"]
+    f2.last_output = T0 + 100 + 95
+    state.run.heartbeat = T0 + 100 + 130
+    later = [render_status(state, alive=False, now=now) for now in (NOW, NOW + 3600, NOW + 86400)]
+    assert later[0] == later[1] == later[2]
+    row = next(line for line in later[0].splitlines() if " F2 " in line)
+    assert row.split()[:4] == ["▶", "F2", "running", "2m10s"]
+    state.run.heartbeat = None  # only the output is known
+    row = next(line for line in render_status(state, False, NOW).splitlines() if " F2 " in line)
+    assert row.split()[3] == "1m35s"
+    f2.last_output = None  # nothing is known after the start
+    row = next(line for line in render_status(state, False, NOW).splitlines() if " F2 " in line)
+    assert row.split()[3] == "-"
+    # A live run's task counts up to now.
+    row = next(line for line in render_status(state, True, NOW).splitlines() if " F2 " in line)
+    assert row.split()[3] == "48m20s"
+
+
+def test_totals_and_sections_keep_the_cost_the_cli_reported() -> None:
+    """Costs of 0.1030345 and 0.2 add up to 0.3030345 in totals and sections, not a sum of
+    numbers rounded to 6 places."""
+    state = make_state()
+    state.tasks["F1"].prior_cost = 0.1030345
+    state.tasks["F2"].live_cost, state.tasks["F2"].prior_cost = 0.2, None
+    state.tasks["H1"].prior_cost = None
+    doc = status_json(State.from_json(json.loads(json.dumps(state.to_json()))), False, NOW)
+    assert doc["tasks"]["F1"]["cost_usd"] == 0.1030345
+    assert doc["totals"]["cost_usd"] == 0.3030345
+    assert doc["sections"][0]["cost_usd"] == 0.3030345
+
+
+def test_status_json_text_is_status_json_compact_or_indented() -> None:
+    """Without indent the text is the document compact, as state.json is; with indent=2 it is
+    json.dumps(indent=2)."""
+    state = make_state()
+    doc = status_json(state, True, NOW)
+    compact = status_json_text(state, True, NOW)
+    assert compact == json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n"
+    assert status_json_text(state, True, NOW, indent=2) == (
+        json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    )
