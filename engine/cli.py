@@ -8,7 +8,6 @@ Heavy modules are imported inside the commands that use them, so `nova --help` a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from engine.cascade import Cascade
     from engine.graph import TaskGraph
     from engine.state import State
+    from engine.store import Snapshot
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 CASCADE_ARG = click.argument(
@@ -213,17 +213,25 @@ def graph(cascade: Path, fmt: str) -> None:
 
 
 def _read_state(state_dir: Path) -> tuple[State, bool]:
+    snapshot, alive = _read_snapshot(state_dir)
+    return snapshot.state, alive
+
+
+def _read_snapshot(state_dir: Path) -> tuple[Snapshot, bool]:
+    """The state on disk, and whether the run that wrote it is still alive."""
     from engine.errors import StateError
-    from engine.procs import same_process
     from engine.store import StateStore
 
-    store = StateStore(state_dir)
-    state = store.load()
-    if state is None:
+    snapshot = StateStore(state_dir).read()
+    if snapshot is None:
         raise StateError(f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
                          "at another directory with --state-dir.")
-    alive = state.run.running and same_process(state.run.pid, state.run.pid_started)
-    return state, alive
+    run = snapshot.state.run
+    if not run.running:  # a finished run: no need to load psutil to look for its process
+        return snapshot, False
+    from engine.procs import same_process
+
+    return snapshot, same_process(run.pid, run.pid_started)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -234,22 +242,54 @@ def _read_state(state_dir: Path) -> tuple[State, bool]:
 @STATE_DIR
 def status(as_json: bool, watch: bool, interval: float, state_dir: Path) -> None:
     """Show what every task is doing or did, per section, with tokens and cost per model."""
-    from engine.status import render_status, status_json
+    import gc
 
     colour = sys.stdout.isatty()
-    while True:
-        state, alive = _read_state(state_dir)
-        now = time.time()
-        if as_json:
-            text = json.dumps(status_json(state, alive, now), indent=2, ensure_ascii=False) + "\n"
-        else:
-            text = render_status(state, alive, now, colour)
-        if watch and colour:
-            click.echo("\x1b[H\x1b[2J", nl=False)
+    # A big state is half a million objects, all alive until the report is out and none in a
+    # cycle: the collector's passes over them (a tenth of the command) would free nothing.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            alive = _show_status(state_dir, as_json, colour, clear=watch and colour)
+            if not watch or not alive:
+                return
+            gc.enable()
+            time.sleep(interval)
+            gc.disable()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> bool:
+    """Print one status report; whether the run is alive."""
+    from engine.status import render_status, status_json_text
+
+    snapshot, alive = _read_snapshot(state_dir)
+    state, now = snapshot.state, time.time()
+    if as_json:
+        # Indented for a person at a terminal; compact (like state.json) for a program, which
+        # is several times faster to print for a big run.
+        text = status_json_text(state, alive, now, indent=2 if colour else None,
+                                tasks=snapshot.tasks, tasks_text=snapshot.tasks_text)
+    else:
+        text = render_status(state, alive, now, colour)
+    _print("\x1b[H\x1b[2J" + text if clear else text)
+    return alive
+
+
+def _print(text: str) -> None:
+    """Write text to stdout; a character it cannot encode (a lone surrogate from a hand-edited
+    state) becomes '?' instead of an exception."""
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
         click.echo(text, nl=False)
-        if not watch or not alive:
-            return
-        time.sleep(interval)
+        return
+    out.flush()
+    buffer.write(text.encode(out.encoding or "utf-8", "replace"))
+    buffer.flush()
 
 
 @cli.command(context_settings=CONTEXT)

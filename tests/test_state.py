@@ -539,3 +539,100 @@ def test_total_cost_is_the_exact_sum_of_the_task_costs() -> None:
     assert again.totals()[1] == 0.0125
     assert sum_costs([0.1, 0.2, None]) == pytest.approx(0.3, abs=1e-16)
     assert sum_costs([None]) is None
+
+
+def test_corrupt_files_of_every_kind_are_state_errors(tmp_path: Path) -> None:
+    """Bad UTF-8, a deep nest, trailing junk and broken objects are all 'not valid JSON'."""
+    for data in (b"\xff\xfe{}", b"[" * 100_000, b'{"schema": 1, "tasks": {}} x',
+                 b'{"schema": 1,}', b'{"schema" 1}', b'{"schema": }', b"{", b""):
+        (tmp_path / STATE_FILE).write_bytes(data)
+        with pytest.raises(StateError, match="is not valid JSON"):
+            StateStore(tmp_path).read()
+
+
+# ---- snapshots: what `nova status` reads -------------------------------------------------------
+
+
+def test_snapshot_holds_the_files_own_text_of_its_tasks(tmp_path: Path) -> None:
+    """A state nova wrote comes back with its tasks as parsed and as the file's JSON text."""
+    state = sample_state()
+    store = StateStore(tmp_path)
+    store.write_bytes(StateEncoder().encode(state))
+    snapshot = store.read()
+    assert snapshot is not None
+    assert snapshot.state.to_json() == state.to_json()
+    assert snapshot.tasks is not None and snapshot.tasks_text is not None
+    assert json.loads(snapshot.tasks_text) == snapshot.tasks == state.to_json()["tasks"]
+    assert snapshot.tasks_text in (tmp_path / STATE_FILE).read_text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"schema":1,"tasks":{}}',
+        ' \n{ "tasks" : { "F1" : {"name": "a\\"tasks\\":{"} } , "schema" : 1 }\n ',
+        '{"schema": 1, "run": {"tasks": {"x": 1}}, "tasks": {"F1": {}}, "project": "p"}',
+        '{"schema": 1, "tasks": {"A": {}}, "tasks": {"B": {}}}',
+        '\ufeff{"schema": 1, "tasks": {"É": {"name": "ünï \\ud800"}}}',
+        "{}",
+    ],
+)
+def test_snapshot_reads_any_object_like_json_loads(tmp_path: Path, text: str) -> None:
+    """The state file is read exactly as json.loads reads it, whatever its layout, and the
+    tasks' text is the text of the document's tasks."""
+    (tmp_path / STATE_FILE).write_bytes(text.encode("utf-8", "surrogatepass"))
+    store = StateStore(tmp_path)
+    assert store.read_json() == json.loads(text.lstrip("\ufeff"))
+    found = store._read_document()
+    assert found is not None
+    doc, read_text, span = found
+    if "tasks" in doc:
+        assert span is not None
+        assert json.loads(read_text[span[0]:span[1]]) == doc["tasks"]
+
+
+def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
+    """A task not as nova writes it (here: attempts as text) gives a snapshot without the
+    file's text, so status prints the tasks as nova reads them."""
+    doc = sample_state().to_json()
+    doc["tasks"]["F1"]["attempts"] = "2"
+    StateStore(tmp_path).write(doc)
+    snapshot = StateStore(tmp_path).read()
+    assert snapshot is not None
+    assert snapshot.tasks is None and snapshot.tasks_text is None
+    assert snapshot.state.tasks["F1"].attempts == 0
+
+
+WRITER = """
+import json, sys
+from engine.store import StateStore
+store = StateStore(sys.argv[1])
+for n in range(int(sys.argv[2])):
+    tasks = {f"T{i}": {"name": f"v{n}", "result": "x" * (n % 7) * 500} for i in range(n % 50 + 1)}
+    store.write({"schema": 1, "project": str(n), "tasks": tasks})
+print("done", flush=True)
+"""
+
+
+def test_reading_while_a_run_writes_always_sees_one_whole_version(tmp_path: Path) -> None:
+    """While another process replaces state.json hundreds of times, every read is complete
+    and consistent: the project names the version, and every task belongs to it."""
+    store = StateStore(tmp_path)
+    store.write({"schema": 1, "project": "start", "tasks": {}})
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "400"],
+                              stdout=subprocess.PIPE, text=True)
+    seen = set()
+    try:
+        while writer.poll() is None:
+            snapshot = store.read()
+            assert snapshot is not None
+            state = snapshot.state
+            seen.add(state.project)
+            if state.project != "start":
+                n = int(state.project)
+                assert len(state.tasks) == n % 50 + 1
+                assert {t.name for t in state.tasks.values()} == {f"v{n}"}
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    assert len(seen) > 1

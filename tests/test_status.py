@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from engine.cli import cli
 from engine.outcome import TaskStatus
-from engine.state import RunState, State, TaskState
+from engine.state import RunState, State, StateEncoder, TaskState
 from engine.status import format_duration, render_status, status_json, status_json_text
+from engine.store import StateStore
 from engine.usage import Tokens
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
@@ -309,3 +313,81 @@ def test_status_json_text_is_status_json_compact_or_indented() -> None:
     assert status_json_text(state, True, NOW, indent=2) == (
         json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     )
+
+
+def test_status_json_prints_the_state_files_tasks_as_they_are(tmp_path: Path) -> None:
+    """From a state nova wrote, the compact document puts in the file's own text of the
+    tasks, and is byte for byte the document built from the parsed tasks."""
+    state = make_state()
+    state.tasks["F2"].started = T0 + 100.1234567  # finer than the file's milliseconds
+    store = StateStore(tmp_path)
+    store.write_bytes(StateEncoder().encode(state))
+    snapshot = store.read()
+    assert snapshot is not None and snapshot.tasks_text is not None
+    text = status_json_text(snapshot.state, True, NOW, tasks=snapshot.tasks,
+                            tasks_text=snapshot.tasks_text)
+    doc = status_json(snapshot.state, True, NOW, tasks=snapshot.tasks)
+    assert text == json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n"
+    assert snapshot.tasks_text in text
+    assert json.loads(text)["tasks"] == json.loads(StateEncoder().encode(state))["tasks"]
+    indented = status_json_text(snapshot.state, True, NOW, indent=2, tasks=snapshot.tasks,
+                                tasks_text=snapshot.tasks_text)
+    assert json.loads(indented) == json.loads(text)
+
+
+MALFORMED: list[tuple[str, object]] = [
+    ("tasks.F1.depends_on", 5),
+    ("tasks.F1.attempts", [1]),
+    ("tasks.F1.attempts", "three"),
+    ("tasks.F1.tokens", "lots"),
+    ("tasks.F1.tokens", {"claude-sonnet-5": [1, 2]}),
+    ("tasks.F1.tokens", {"claude-sonnet-5": {"input": "9", "output": None}}),
+    ("tasks.F1.cost_usd", "0.25"),
+    ("tasks.F1.started", 1767225600),
+    ("tasks.F1.started", "0001-01-01T00:00:00+14:00"),
+    ("tasks.F1.name", {"first": "Core"}),
+    ("tasks.F1.name", "bad \ud800 text"),
+    ("tasks.F1.status", ["done"]),
+    ("tasks.F1.next_attempt_at", "9999-12-31T23:59:59.999-14:00"),
+    ("tasks.F1", "not a task"),
+    ("run", [1, 2]),
+    ("run.pid", -5),
+    ("run.running", "no"),
+    ("run.pid_started", "yesterday"),
+    ("project", 42),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), MALFORMED, ids=[p for p, _ in MALFORMED])
+@pytest.mark.parametrize("flags", [[], ["--json"]], ids=["text", "json"])
+def test_status_of_a_malformed_state_is_printed_not_a_traceback(
+    tmp_path: Path, flags: list[str], path: str, value: object
+) -> None:
+    """A state that is valid JSON with values of the wrong type is shown, with those values read
+    as defaults, by `nova status` and `nova status --json` (exit 0, no exception)."""
+    doc = make_state().to_json()
+    doc["run"]["running"], doc["run"]["pid_started"] = True, T0
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    (tmp_path / "state.json").write_text(json.dumps(doc), encoding="utf-8", errors="surrogatepass")
+    result = CliRunner().invoke(cli, ["status", *flags, "--state-dir", str(tmp_path)])
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    if flags:
+        out = json.loads(result.stdout)
+        assert set(out) >= {"project", "run", "tasks", "totals", "sections"}
+        assert out["run"]["alive"] is False
+    else:
+        assert "Link Shortener" in result.stdout or path == "project"
+
+
+def test_status_json_is_compact_when_not_printed_to_a_terminal(tmp_path: Path) -> None:
+    """Printed to a pipe or file, `nova status --json` is one line of compact JSON."""
+    StateStore(tmp_path).write_bytes(StateEncoder().encode(make_state()))
+    result = CliRunner().invoke(cli, ["status", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1 and result.stdout.endswith("}\n")
+    assert json.loads(result.stdout)["tasks"]["F1"]["cost_usd"] == 0.25
