@@ -711,7 +711,12 @@ class Runner:
     # ---- the guardian --------------------------------------------------------------------------
 
     def _start_guardian(self) -> None:
-        """Start the process that ends this run's agents should nova die without doing so."""
+        """Start the process that ends this run's agents should nova die without doing so.
+
+        Only local agents need it: another executor owns its processes elsewhere.
+        """
+        if not isinstance(self.executor, LocalExecutor):
+            return
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
         try:
             self._guardian = subprocess.Popen(

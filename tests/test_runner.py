@@ -1,0 +1,205 @@
+"""The runner's policy (engine.runner) over a scripted executor, with no agent processes: order
+and concurrency, retries, blocked dependents, usage-limit pauses, halts and waits for resources.
+
+The executor seam is what makes this possible: `ScriptedExecutor` plays, for each attempt of a
+task, the output lines and the exit that a test gives it, exactly as `LocalExecutor` would
+hand them to the runner. State and logs are real files in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.agents import Launch
+from engine.cascade import parse_cascade
+from engine.errors import ExitCode
+from engine.executor import Limits, Sink, StopRequest
+from engine.graph import build_graph
+from engine.outcome import Exit
+from engine.progress import LineReporter
+from engine.runner import Runner, RunOptions
+from engine.settings import Settings
+
+
+@dataclass
+class Play:
+    """One attempt as the executor reports it."""
+
+    lines: Sequence[bytes] = ()
+    code: int = 0
+    seconds: float = 0.0
+    raises: OSError | None = None
+
+
+@dataclass
+class ScriptedExecutor:
+    """Plays `script[task_id][n]` for the task's n-th attempt (the last one again after that)."""
+
+    script: dict[str, list[Play]]
+    launches: list[tuple[str, Launch]] = field(default_factory=list)
+    running: int = 0
+    peak: int = 0
+
+    async def run(
+        self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
+    ) -> Exit:
+        task_id = launch.env["NOVA_TASK_ID"]
+        plays = self.script.get(task_id, [Play()])
+        play = plays[min(int(launch.env["NOVA_ATTEMPT"]), len(plays)) - 1]
+        self.launches.append((task_id, launch))
+        if play.raises is not None:
+            raise play.raises
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            sink.started(4242)
+            for line in play.lines:
+                sink.stdout(line + b"\n")
+            await asyncio.sleep(play.seconds)
+        finally:
+            self.running -= 1
+        return Exit(play.code, None, play.seconds)
+
+
+def cascade_text(rows: Sequence[tuple[str, str]], settings: str = "") -> str:
+    table = "\n".join(f"| {t} | Task {t} | change {t} | {d} |" for t, d in rows)
+    return (f"# Policy\n\n{settings}\n\n## L1: Work\n\n"
+            "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+            f"{table}\n")
+
+
+def run(tmp_path: Path, rows: Sequence[tuple[str, str]], script: dict[str, list[Play]],
+        *, agent: str = "command", jobs: int = 4, settings: str = ""
+        ) -> tuple[ExitCode, ScriptedExecutor, dict[str, dict[str, object]], str]:
+    path = tmp_path / "CASCADE.md"
+    path.write_text(cascade_text(rows, settings))
+    cascade = parse_cascade(path.read_text(), str(path))
+    overrides = Settings(agent="command", command="true {id}") if agent == "command" else (
+        Settings(agent="claude"))
+    options = RunOptions(cascade_path=path, state_dir=tmp_path / "state",
+                         logs_dir=tmp_path / "logs", jobs=jobs, overrides=overrides,
+                         claude_bin="true")
+    executor = ScriptedExecutor(script)
+    out = io.StringIO()
+    runner = Runner(cascade, build_graph(cascade), options, LineReporter(out, colour=False),
+                    executor)
+    runner.prepare()
+    code = runner.run()
+    doc = json.loads((tmp_path / "state" / "state.json").read_bytes())
+    return code, executor, doc["tasks"], out.getvalue()
+
+
+def claude_lines(session: str, *, error: bool = False, text: str = "ok") -> list[bytes]:
+    """What Claude Code prints for one short attempt: init, then a result."""
+    return [
+        json.dumps({"type": "system", "subtype": "init", "session_id": session,
+                    "model": "claude-sonnet-5"}).encode(),
+        json.dumps({"type": "result", "subtype": "success", "is_error": error,
+                    "stop_reason": "end_turn", "num_turns": 1, "session_id": session,
+                    "result": text, "total_cost_usd": 0.5, "modelUsage": {
+                        "claude-sonnet-5": {"inputTokens": 10, "outputTokens": 2,
+                                            "cacheReadInputTokens": 0,
+                                            "cacheCreationInputTokens": 0}}}).encode(),
+    ]
+
+
+def test_dependents_start_only_after_their_dependencies_and_jobs_caps_concurrency(
+    tmp_path: Path,
+) -> None:
+    """Six independent tasks with -j 2 never run more than two at once; D runs after A, B."""
+    rows = [("A", "-"), ("B", "-"), ("D", "A, B"), *((f"W{i}", "-") for i in range(4))]
+    code, executor, tasks, _ = run(tmp_path, rows, {t: [Play(seconds=0.01)] for t, _ in rows},
+                                   jobs=2)
+    assert code is ExitCode.OK
+    assert executor.peak == 2
+    order = [t for t, _ in executor.launches]
+    assert order.index("D") > max(order.index("A"), order.index("B"))
+    assert {t["status"] for t in tasks.values()} == {"done"}
+
+
+def test_a_transient_failure_is_retried_and_a_failure_blocks_only_its_dependents(
+    tmp_path: Path,
+) -> None:
+    """A fails once then works (attempts 2); B fails for good and blocks C, not E."""
+    rows = [("A", "-"), ("B", "-"), ("C", "B"), ("E", "-")]
+    script = {"A": [Play(code=1), Play()], "B": [Play(code=3)]}
+    code, _, tasks, said = run(tmp_path, rows, script, settings="- retries: 1\n"
+                               "- retry-delay: 10ms")
+    assert code is ExitCode.TASKS_NOT_DONE
+    assert (tasks["A"]["status"], tasks["A"]["attempts"]) == ("done", 2)
+    assert (tasks["B"]["status"], tasks["B"]["attempts"]) == ("failed", 2)
+    assert (tasks["C"]["status"], tasks["C"]["reason"]) == ("blocked", "dependency B failed")
+    assert tasks["E"]["status"] == "done"
+    assert "B failed: the command exited with code 3" in said
+
+
+def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rejected limit (reset 0.3 s away) stops all launches until then; A runs again with
+    --resume of its session although retries is 0, and B starts only after the reset."""
+    resets = time.time() + 0.3
+    limit = json.dumps({"type": "rate_limit_event", "rate_limit_info": {
+        "status": "rejected", "resetsAt": resets, "rateLimitType": "five_hour"}}).encode()
+    script = {"A": [Play(lines=[*claude_lines("sess-A", error=True)[:1], limit], code=1),
+                    Play(lines=claude_lines("sess-A"))],
+              "B": [Play(lines=claude_lines("sess-B"))]}
+    monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.05)
+    code, executor, tasks, said = run(tmp_path, [("A", "-"), ("B", "A")], script,
+                                      agent="claude", settings="- retries: 0")
+    assert code is ExitCode.OK
+    assert [t for t, _ in executor.launches] == ["A", "A", "B"]
+    second = executor.launches[1][1]
+    assert "--resume" in second.argv and "sess-A" in second.argv
+    assert (tasks["A"]["attempts"], tasks["A"]["failure"]) == (2, None)
+    assert "waiting for rate limit until" in said
+
+
+def test_an_authentication_failure_halts_launches_and_says_how_to_log_in(
+    tmp_path: Path,
+) -> None:
+    """A 401 on A: A fails as auth, B and C never start and say why, the run's warning says
+    how to log in."""
+    auth = [json.dumps({"type": "result", "subtype": "success", "is_error": True,
+                        "stop_reason": "stop_sequence", "api_error_status": 401,
+                        "result": "Invalid API key · Please run /login"}).encode()]
+    code, executor, tasks, said = run(tmp_path, [("A", "-"), ("B", "-"), ("C", "-")],
+                                      {"A": [Play(lines=auth, code=1)]}, agent="claude",
+                                      jobs=1)
+    assert code is ExitCode.TASKS_NOT_DONE
+    assert [t for t, _ in executor.launches] == ["A"]
+    assert tasks["A"]["failure"] == "auth"
+    assert tasks["B"]["reason"].startswith("not started")
+    doc = json.loads((tmp_path / "state" / "state.json").read_bytes())
+    assert "claude /login" in doc["run"]["warning"]
+    assert "claude /login" in said
+
+
+def test_no_descriptors_to_start_an_agent_is_a_wait_not_a_failure(tmp_path: Path) -> None:
+    """EMFILE at spawn: the task waits and starts again, no retry spent (retries is 0)."""
+    script = {"A": [Play(raises=OSError(errno.EMFILE, "Too many open files")), Play()]}
+    code, executor, tasks, said = run(tmp_path, [("A", "-")], script,
+                                      settings="- retries: 0")
+    assert code is ExitCode.OK
+    assert [t for t, _ in executor.launches] == ["A", "A"]
+    assert tasks["A"]["status"] == "done"
+    assert "Too many open files; trying again in 0.5s" in said
+
+
+def test_a_program_that_cannot_be_started_fails_at_once(tmp_path: Path) -> None:
+    """ENOENT at spawn is permanent: no retry, its dependents blocked."""
+    script = {"A": [Play(raises=FileNotFoundError(errno.ENOENT, "No such file or directory"))]}
+    code, executor, tasks, _ = run(tmp_path, [("A", "-"), ("B", "A")], script,
+                                   settings="- retries: 3\n- retry-delay: 10ms")
+    assert code is ExitCode.TASKS_NOT_DONE
+    assert len(executor.launches) == 1
+    assert (tasks["A"]["failure"], tasks["B"]["status"]) == ("permanent", "blocked")
