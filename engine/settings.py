@@ -177,6 +177,11 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
         parsed = _parse_int(value, norm, 1)
     elif norm in ("retries", "continues"):
         parsed = _parse_int(value, norm, 0)
+    elif norm == "model" and len(value.split()) > 1:
+        raise SettingError(
+            f"model '{value}' is not a model name; a model is one word, like sonnet, opus or "
+            "claude-sonnet-4-5."
+        )
     elif norm == "max-budget-usd":
         try:
             parsed = float(value.lstrip("$"))

@@ -115,6 +115,17 @@ def test_bad_settings_say_what_is_wrong(key: str, value: str, message: str) -> N
     assert str(info.value).startswith(message)
 
 
+def test_model_with_spaces_is_not_a_model_name() -> None:
+    """`a tiny SQLite data model` cannot be a model; a model ID is one word."""
+    with pytest.raises(SettingError) as info:
+        parse_setting("Model", "a tiny SQLite data model")
+    assert str(info.value) == (
+        "model 'a tiny SQLite data model' is not a model name; a model is one word, like "
+        "sonnet, opus or claude-sonnet-4-5."
+    )
+    assert parse_setting("model", "sonnet[1m]") == ("model", "sonnet[1m]")
+
+
 def test_unknown_setting_lists_the_known_ones() -> None:
     """Even without a close match, the message lists every setting there is."""
     with pytest.raises(SettingError) as info:
