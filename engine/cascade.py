@@ -44,6 +44,12 @@ _COLUMNS = {
     "description": ("what-changes", "description", "details", "what"),
     "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
 }
+_COLUMN_MEANING = {
+    "id": "the task ID",
+    "name": "the task name",
+    "description": "what changes",
+    "depends": "the dependencies",
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class _Parser:
         self.group: _Section | None = None
         self.detail: _Section | None = None
         self.details: list[_Section] = []
+        self.tasks_end: int | None = None  # index of the line after the last task table
         self.branches: dict[str, int] = {}
         self.groups: dict[tuple[str, str], int] = {}
         self.rows: list[_Row] = []
@@ -253,11 +260,21 @@ class _Parser:
         header = split_row(self.lines[start])
         has_separator = end - start >= 2 and _is_separator(split_row(self.lines[start + 1]))
         columns = [normalize_key(c) for c in header]
-        index = {
-            role: next((i for i, c in enumerate(columns) if c in names), None)
+        positions = {
+            role: [i for i, c in enumerate(columns) if c in names]
             for role, names in _COLUMNS.items()
         }
+        index = {role: at[0] if at else None for role, at in positions.items()}
         in_section = self.branch is not None or self.group is not None
+        gap = self._blank_gap(start) if index["id"] is None and not has_separator else None
+        if gap:
+            # Markdown ends a table at a blank line, so these rows would be text: lost tasks.
+            self.tasks_end = end
+            where = (f"the blank line on line {gap[0]} ends that table. Remove the blank line."
+                     if gap[0] == gap[1] else f"the blank lines on lines {gap[0]}-{gap[1]} end "
+                     "that table. Remove them.")
+            self.error(start + 1, f"this row looks like part of the task table above, but {where}")
+            return end, True
         if index["id"] is None:
             if in_section and self.detail is None and has_separator:
                 self.error(
@@ -291,10 +308,36 @@ class _Parser:
                 "heading (and optionally a '### L2: <group>' heading).",
             )
             return end, True
-        setting_columns = [(i, c) for i, c in enumerate(columns) if c in SETTING_KEYS]
+        self.tasks_end = end
+        settings_at: dict[str, list[int]] = {}
+        for i, c in enumerate(columns):
+            if c in SETTING_KEYS:
+                settings_at.setdefault(c, []).append(i)
+        repeated = [(_COLUMN_MEANING[role], at) for role, at in positions.items() if len(at) > 1]
+        repeated += [(f"the setting '{key}'", at) for key, at in settings_at.items() if len(at) > 1]
+        for meaning, at in repeated:
+            named = [f"'{header[i]}' (column {i + 1})" for i in at]
+            self.error(
+                start + 1,
+                f"this task table has more than one column for {meaning}: "
+                f"{', '.join(named[:-1])} and {named[-1]}. nova reads only one, so merge them "
+                "into one column.",
+            )
+        # Rows are still read, with the first of each column, so that their other problems show.
+        setting_columns = [(at[0], key) for key, at in settings_at.items()]
         for offset in range(start + 2, end):
             self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
         return end, True
+
+    def _blank_gap(self, start: int) -> tuple[int, int] | None:
+        """Line numbers (first, last) of the blank lines between the last task table and the
+        table at index `start`, when nothing else separates them."""
+        after = self.tasks_end
+        if after is None or after >= start:
+            return None
+        if any(self.lines[k].strip() for k in range(after, start)):
+            return None
+        return after + 1, start
 
     def _row(
         self,

@@ -472,3 +472,59 @@ def test_utf8_with_bom_decodes_and_parses() -> None:
     """An editor's BOM does not hide the project heading."""
     text = decode_cascade(b"\xef\xbb\xbf" + DESIGN_EXAMPLE.encode(), "C.md")
     assert parse_cascade(text).project == "Project Name"
+
+
+# ---- tables nova must not half-read ----------------------------------------------------------
+
+
+def test_rows_after_a_blank_line_in_a_task_table_are_an_error_naming_the_blank_line() -> None:
+    """Markdown ends a table at a blank line: the rows after it are reported, not dropped."""
+    text = one_branch("| A1 | a | x | - |\n\n| A2 | b | x | A1 |\n| A3 | c | x | A2 |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:8: this row looks like part of the task table above, but the blank line "
+        "on line 7 ends that table. Remove the blank line."
+    ]
+
+
+def test_several_blank_lines_in_a_task_table_are_each_reported_with_their_lines() -> None:
+    """Two blank lines are named as a range; a second gap further down is its own error."""
+    text = one_branch("| A1 | a | x | - |\n\n\n| A2 | b | x | A1 |\n\n| A3 | c | x | A2 |\n")
+    assert errors_of(text) == [
+        "CASCADE.md:9: this row looks like part of the task table above, but the blank lines "
+        "on lines 7-8 end that table. Remove them.",
+        "CASCADE.md:11: this row looks like part of the task table above, but the blank line "
+        "on line 10 ends that table. Remove the blank line.",
+    ]
+
+
+def test_a_new_task_table_after_a_blank_line_is_not_taken_for_stray_rows() -> None:
+    """A table with its own header and separator row after a blank line is a table of its own."""
+    cascade = parse_cascade(one_branch("| A1 | a | x | - |\n\n" + HEADER + "| A2 | b | x | A1 |\n"))
+    assert list(cascade.tasks) == ["A1", "A2"]
+
+
+def test_two_depends_on_columns_are_an_error_naming_both() -> None:
+    """A second 'Depends On' column would be ignored, with its dependencies: it is an error."""
+    text = (
+        "# P\n## L1: A\n| Task ID | Task Name | Depends On | Depends On |\n|---|---|---|---|\n"
+        "| A1 | a | - | A9 |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:3: this task table has more than one column for the dependencies: "
+        "'Depends On' (column 3) and 'Depends On' (column 4). nova reads only one, so merge "
+        "them into one column."
+    ]
+
+
+def test_two_columns_for_one_setting_are_an_error() -> None:
+    """`Model` and `model` columns are the same setting; nova will not pick one silently."""
+    text = (
+        "# P\n## L1: A\n| Task ID | Task Name | What Changes | Depends On | Model | model |\n"
+        "|---|---|---|---|---|---|\n| A1 | a | x | - | opus | haiku |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:3: this task table has more than one column for the setting 'model': "
+        "'Model' (column 5) and 'model' (column 6). nova reads only one, so merge them into "
+        "one column."
+    ]
+
