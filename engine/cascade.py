@@ -4,9 +4,13 @@ The format is plain markdown: `#` names the project, `## L1: X` a branch, `### L
 and every row of a task table (`Task ID | Task Name | What Changes | Depends On`) a task.
 nova adds two things that keep such a file ordinary markdown:
 
-* settings, as a bullet list of `key: value` right under a heading (project, branch, group or
+* settings, as a bullet list of `key: value` under a heading (project, branch, group or
   `#### <ID>` task heading) or as extra table columns (`Model`, `Timeout`, ...);
-* longer instructions for a task, as the text under a `#### <ID>: ...` heading.
+* longer instructions for a task, as everything under a `#### <ID>: ...` heading, sub-headings
+  included.
+
+Only one list per heading can hold settings (see `_read_body`), so a bullet like
+`- Model: a tiny data model` in a list of notes stays prose instead of becoming a setting.
 
 Parsing is pure (text in, `Cascade` or `CascadeError` out) and collects every problem it can
 find in one pass, each with its line, so a user fixes a file in one go.
@@ -14,6 +18,8 @@ find in one pass, each with its line, so a user fixes a file in one go.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -34,7 +40,8 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
-_BULLET_SETTING = re.compile(r"^\s*[-*+]\s+\**`?([A-Za-z][A-Za-z _-]*?)`?\**\s*:\s*(.+?)\s*$")
+_BULLET_SETTING = re.compile(r"^\s*[-*+]\s+\**`?([A-Za-z][A-Za-z _-]*?)`?\**\s*:\s*(.*?)\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
 _NO_DEPS = {"", "-", "—", "–", "none", "n/a"}
 
 # Header names accepted for each column nova reads (normalized: lower case, hyphens).
@@ -50,6 +57,10 @@ _COLUMN_MEANING = {
     "description": "what changes",
     "depends": "the dependencies",
 }
+
+# What a line kept in a section's body is: text, part of a code block or non-task table (never
+# settings), the place of a task table, or a sub-heading inside a task's instructions.
+_TEXT, _CODE, _TASKS, _SUBHEADING = range(4)
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,22 @@ class _Section:
     level: int
     title: str
     line: int
+    raw: str = ""
+    parent: _Section | None = None  # the enclosing `####`-or-deeper section, if any
+    body: list[tuple[int, str, int]] = field(default_factory=list)  # (line, text, kind)
+    settings: dict[str, object] = field(default_factory=dict)
+    task: _Section | None = None  # the task section whose instructions this one is part of
+
+
+@dataclass
+class _Reading:
+    """What a section's body says: its settings, its text, and what is wrong with them."""
+
     settings: dict[str, object] = field(default_factory=dict)
     text: list[str] = field(default_factory=list)
-    taking_settings: bool = True
+    meant_settings: bool = False  # a line would be a valid setting, once a key typo is fixed
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +151,172 @@ def _plain(cell: str) -> str:
     return cell.strip().strip("`*_").strip()
 
 
+def _task_named(title: str) -> str:
+    """The task ID a `####` heading starts with (`F4: Title`, `Task F4`), or its first word."""
+    words = title.split()
+    if not words:
+        return ""
+    first = words[0].rstrip(":.")
+    if first.lower() == "task" and len(words) > 1:
+        first = words[1].rstrip(":.")
+    return _plain(first)
+
+
+@functools.lru_cache(maxsize=1024)  # prose repeats its keys; difflib is the slow part
+def _setting_like(key: str) -> tuple[str, bool] | None:
+    """(setting, exact) for a bullet's key that is a setting's name or close to one."""
+    norm = normalize_key(key)
+    if norm in SETTING_KEYS:
+        return norm, True
+    close = difflib.get_close_matches(norm, SETTING_KEYS, n=1, cutoff=0.6)
+    return (close[0], False) if close else None
+
+
+def _accepts(key: str, value: str) -> bool:
+    try:
+        parse_setting(key, value)
+    except SettingError:
+        return False
+    return True
+
+
+def _list_end(body: list[tuple[int, str, int]], start: int) -> int:
+    """Index after the markdown list that starts at `body[start]`.
+
+    A list goes on over its items and their continuation lines, and over blank lines when an
+    item or an indented line follows them (a loose list); anything else ends it.
+    """
+    end = start + 1
+    while end < len(body) and body[end][2] == _TEXT:
+        if body[end][1].strip():
+            end += 1
+            continue
+        after = end
+        while after < len(body) and body[after][2] == _TEXT and not body[after][1].strip():
+            after += 1
+        if after == len(body) or body[after][2] != _TEXT:
+            break
+        line = body[after][1]
+        if not (_LIST_ITEM.match(line) or line.startswith(("  ", "\t"))):
+            break
+        end = after + 1
+    return end
+
+
+def _read_body(body: list[tuple[int, str, int]], heading: int, task: bool) -> _Reading:
+    """The settings and text of a section's body (the lines under the heading on `heading`).
+
+    Only one list per heading can hold settings: the first list under it. Under a task's
+    heading (`task`) nothing but blank lines may come before that list; under the project, a
+    branch or a group, paragraphs and tables may, but a list that directly follows a line of
+    text (`Goals:` above `- Model: ...`) is a list of notes. The list holds settings when one
+    of its keys is a setting's name, or close to one and with a value that setting accepts;
+    then every key that is or nearly is a setting's name must be a valid setting, and its
+    other lines stay text. Every other list is text; a line in it that would be a valid setting
+    gets a warning, so a misplaced setting is never dropped silently.
+    """
+    reading = _Reading()
+    first_list = 0
+    fix = f"in a list right under the heading on line {heading}"
+    i = 0
+    while i < len(body):
+        lineno, raw, kind = body[i]
+        if kind != _TEXT or not _LIST_ITEM.match(raw):
+            if kind != _TASKS:
+                reading.text.append(raw)
+            i += 1
+            continue
+        end = _list_end(body, i)
+        content_before = False
+        if first_list:
+            why = f"only the first list under a heading holds settings (here, line {first_list})"
+        else:
+            first_list = lineno
+            content_before = any(k != _TEXT or line.strip() for _, line, k in body[:i])
+            before = body[i - 1] if i else (0, "", _TEXT)
+            if task and content_before:
+                why = "a task's settings go in the list right under its heading, before any text"
+            elif before[2] == _TEXT and before[1].strip():
+                why = f"its list follows the text on line {before[0]} directly, as a list of notes"
+            else:
+                why = ""
+        items = []
+        for at in range(i, end):
+            match = _BULLET_SETTING.match(body[at][1])
+            like = _setting_like(match.group(1)) if match else None
+            items.append((match, like))
+        if not why and any(
+            like and match and (like[1] or _accepts(like[0], match.group(2)))
+            for match, like in items
+        ):
+            _read_settings(body[i:end], items, reading, heading, directly=not content_before)
+            fix = f"in the settings list on line {lineno}"
+        else:
+            for (line_no, line, _), (match, like) in zip(body[i:end], items, strict=True):
+                reading.text.append(line)
+                # A list with no setting in its place cannot hold one that a user could mean.
+                if why and match and like and _accepts(like[0], match.group(2)):
+                    name = like[0]
+                    typo = "" if like[1] else f" ('{match.group(1).strip()}' is not a setting)"
+                    reading.warnings.append(
+                        (
+                            line_no,
+                            f"this line looks like the setting '{name}'{typo}, but nova reads "
+                            f"it as text: {why}. To set {name}, put '- {name}: "
+                            f"{match.group(2)}' {fix}.",
+                        )
+                    )
+        i = end
+    return reading
+
+
+def _read_settings(
+    lines: list[tuple[int, str, int]],
+    items: list[tuple[re.Match[str] | None, tuple[str, bool] | None]],
+    reading: _Reading,
+    heading: int,
+    directly: bool,
+) -> None:
+    """Take the settings of a settings list into `reading`; its other lines stay text."""
+    # A list further down than right under its heading may be notes the user did not mean
+    # as settings: say why it is read as settings, and how to make it text.
+    hint = ""
+    if not directly:
+        hint = (
+            " (This list is read as settings because it is the first list under the heading "
+            f"on line {heading}; if it is notes, put a line of text directly above it.)"
+        )
+    first: dict[str, int] = {}
+    for (lineno, raw, _), (match, like) in zip(lines, items, strict=True):
+        if not match or not like:
+            reading.text.append(raw)
+            continue
+        key, value = match.group(1), match.group(2)
+        if not like[1]:
+            reading.meant_settings = reading.meant_settings or _accepts(like[0], value)
+            reading.problems.append(
+                (lineno, f"unknown setting '{key.strip()}'. Did you mean '{like[0]}'?{hint}")
+            )
+            continue
+        try:
+            name, parsed = parse_setting(like[0], value)
+        except SettingError as exc:
+            reading.problems.append((lineno, f"{exc}{hint}"))
+            continue
+        reading.meant_settings = True
+        if name in reading.settings:
+            reading.problems.append(
+                (
+                    lineno,
+                    f"setting '{like[0]}' is given twice in this list (first on line "
+                    f"{first[name]}). Keep one of them.",
+                )
+            )
+            continue
+        reading.settings[name] = parsed
+        first[name] = lineno
+
+
 class _Parser:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
@@ -138,6 +328,7 @@ class _Parser:
         self.group: _Section | None = None
         self.detail: _Section | None = None
         self.details: list[_Section] = []
+        self.structure: list[_Section] = []  # the project, branch and group sections
         self.tasks_end: int | None = None  # index of the line after the last task table
         self.branches: dict[str, int] = {}
         self.groups: dict[tuple[str, str], int] = {}
@@ -158,62 +349,36 @@ class _Parser:
             lineno = i + 1
             if _FENCE.match(raw):
                 in_fence = not in_fence
-                self._text(raw)
+                self._text(raw, lineno, _CODE)
                 i += 1
                 continue
             if in_fence:
-                self._text(raw)
+                self._text(raw, lineno, _CODE)
                 i += 1
                 continue
             heading = _HEADING.match(raw)
             if heading:
-                self._heading(len(heading.group(1)), heading.group(2).strip(), lineno)
+                self._heading(len(heading.group(1)), heading.group(2).strip(), lineno, raw)
                 i += 1
                 continue
             if raw.lstrip().startswith("|"):
                 end, is_tasks = self._table(i)
-                if not is_tasks:
+                if is_tasks:
+                    self._text("", lineno, _TASKS)
+                else:
                     for j in range(i, end):
-                        self._text(self.lines[j], j + 1)
+                        self._text(self.lines[j], j + 1, _CODE)
                 i = end
                 continue
-            self._text(raw, lineno)
+            self._text(raw, lineno, _TEXT)
             i += 1
 
-    def _text(self, raw: str, lineno: int = 0) -> None:
+    def _text(self, raw: str, lineno: int, kind: int) -> None:
         section = self.current
-        if section is None:
-            return
-        if section.taking_settings and lineno:
-            if not raw.strip():
-                section.text.append(raw)
-                return
-            match = _BULLET_SETTING.match(raw)
-            if match and self._maybe_setting(section, match.group(1), match.group(2), lineno):
-                return
-            # Section bodies may mix prose and settings; a task's instructions start with them.
-            if section.level > 3:
-                section.taking_settings = False
-        section.text.append(raw)
+        if section is not None:
+            section.body.append((lineno, raw, kind))
 
-    def _maybe_setting(self, section: _Section, key: str, value: str, lineno: int) -> bool:
-        """Take `- key: value` as a setting when the key is one, or nearly one."""
-        norm = normalize_key(key)
-        if norm not in SETTING_KEYS:
-            hint = suggest(norm, SETTING_KEYS)
-            if hint:
-                self.error(lineno, f"unknown setting '{key.strip()}'.{hint}")
-                return True
-            return False
-        try:
-            name, parsed = parse_setting(norm, value)
-        except SettingError as exc:
-            self.error(lineno, str(exc))
-            return True
-        section.settings[name] = parsed
-        return True
-
-    def _heading(self, level: int, title: str, lineno: int) -> None:
+    def _heading(self, level: int, title: str, lineno: int, raw: str) -> None:
         if level == 1:
             if self.project is not None:
                 self.error(
@@ -223,6 +388,7 @@ class _Parser:
                 )
                 return
             self.project = _Section(1, title, lineno)
+            self.structure.append(self.project)
             self.branch = self.group = self.detail = None
         elif level == 2:
             name = _LEVEL_PREFIX.sub("", title)
@@ -234,6 +400,7 @@ class _Parser:
                 )
             self.branches.setdefault(name, lineno)
             self.branch = _Section(2, name, lineno)
+            self.structure.append(self.branch)
             self.group = self.detail = None
         elif level == 3:
             name = _LEVEL_PREFIX.sub("", title)
@@ -247,9 +414,14 @@ class _Parser:
                 )
             self.groups.setdefault(key, lineno)
             self.group = _Section(3, name, lineno)
+            self.structure.append(self.group)
             self.detail = None
         else:
-            self.detail = _Section(level, title, lineno)
+            # A deeper heading opens a part of the section above it (`##### Steps` in `#### F4`).
+            parent = self.detail
+            while parent is not None and parent.level >= level:
+                parent = parent.parent
+            self.detail = _Section(level, title, lineno, raw=raw.rstrip(), parent=parent)
             self.details.append(self.detail)
 
     def _table(self, start: int) -> tuple[int, bool]:
@@ -442,6 +614,8 @@ class _Parser:
                         # The task itself is never the fix (that would be a self-dependency).
                         f"{suggest(dep, [t for t in by_id if t != row.id], cutoff=0.5)}",
                     )
+        for part in self.structure:
+            part.settings = self._take(_read_body(part.body, part.line, task=False))
         instructions, detail_settings = self._details(by_id)
         project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
         tasks: dict[str, Task] = {}
@@ -477,29 +651,56 @@ class _Parser:
             project=self.project.title if self.project else "",
             settings=project_settings,
             tasks=tasks,
-            warnings=tuple(self.warnings),
+            warnings=tuple(sorted(self.warnings, key=lambda p: p.line)),
         )
+
+    def _take(self, reading: _Reading) -> dict[str, object]:
+        """Record a section's problems and warnings; its settings."""
+        for line, message in reading.problems:
+            self.error(line, message)
+        self.warnings.extend(Problem(self.path, line, text) for line, text in reading.warnings)
+        return reading.settings
 
     def _details(
         self, by_id: dict[str, _Row]
     ) -> tuple[dict[str, str], dict[str, dict[str, object]]]:
-        """Instructions and settings from `#### <ID>: ...` sections, keyed by task ID."""
-        instructions: dict[str, str] = {}
-        settings: dict[str, dict[str, object]] = {}
+        """Instructions and settings from `#### <ID>: ...` sections, keyed by task ID.
+
+        A task's instructions are everything under its heading, deeper headings included, up
+        to the next heading of its level or higher.
+        """
+        bodies: dict[str, list[tuple[int, str, int]]] = {}
+        heads: dict[str, _Section] = {}
         for section in self.details:
-            first = section.title.split(maxsplit=1)[0].rstrip(":.") if section.title else ""
-            if first.lower() == "task" and len(section.title.split()) > 1:
-                first = section.title.split()[1].rstrip(":.")
-            first = _plain(first)
+            owner = section.parent.task if section.parent else None
+            if owner is not None:
+                section.task = owner
+                task_id = _task_named(owner.title)
+                named = _task_named(section.title)
+                if named in by_id and named != task_id:
+                    self.warnings.append(Problem(
+                        self.path,
+                        section.line,
+                        f"heading '{section.raw}' is inside the instructions of task "
+                        f"'{task_id}' (line {owner.line}), so '{named}' gets none of its text. "
+                        f"To give '{named}' its own instructions, make it "
+                        f"'{'#' * owner.level} {section.title}'.",
+                    ))
+                bodies[task_id].append((section.line, section.raw, _SUBHEADING))
+                bodies[task_id].extend(section.body)
+                continue
+            first = _task_named(section.title)
             if first not in by_id:
-                if section.settings:
+                # Its text goes to no agent, so only a setting it would hold is worth a word.
+                if _read_body(section.body, section.line, task=True).meant_settings:
                     self.error(
                         section.line,
                         f"heading '{section.title}' has settings but names no task."
                         f"{suggest(first, list(by_id))} Start the heading with the task ID, "
                         "like '#### F4: Validation Utils'.",
                     )
-                elif TASK_ID.match(first) and suggest(first, list(by_id)):
+                    continue
+                if TASK_ID.match(first) and suggest(first, list(by_id)):
                     self.warnings.append(
                         Problem(
                             self.path,
@@ -509,14 +710,21 @@ class _Parser:
                         )
                     )
                 continue
-            if first in instructions or first in settings:
+            if first in heads:
                 self.error(
                     section.line,
                     f"task '{first}' has a second instructions heading. Merge them into one.",
                 )
                 continue
-            instructions[first] = "\n".join(section.text).strip()
-            settings[first] = section.settings
+            section.task = section
+            heads[first] = section
+            bodies[first] = list(section.body)
+        instructions: dict[str, str] = {}
+        settings: dict[str, dict[str, object]] = {}
+        for task_id, head in heads.items():
+            reading = _read_body(bodies[task_id], head.line, task=True)
+            settings[task_id] = self._take(reading)
+            instructions[task_id] = "\n".join(reading.text).strip()
         return instructions, settings
 
 

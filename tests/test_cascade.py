@@ -3,6 +3,8 @@ a user can make, each reported with its file and line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.cascade import decode_cascade, effective_settings, parse_cascade, split_row
@@ -528,3 +530,232 @@ def test_two_columns_for_one_setting_are_an_error() -> None:
         "one column."
     ]
 
+
+# ---- instructions: everything under the task's heading ---------------------------------------
+
+SUB_HEADINGS = """\
+# P
+## L1: A
+| Task ID | Task Name | What Changes | Depends On |
+|---|---|---|---|
+| F4 | Validation Utils | x | - |
+| F5 | Other | y | - |
+
+#### F4: Validation Utils
+- model: opus
+
+Intro.
+
+##### Steps
+1. must do this
+
+###### Detail
+- timeout: in prose, not a setting
+
+##### Acceptance
+Tests pass.
+
+#### F5: Other
+F5's own text.
+"""
+
+
+def test_sub_headings_under_a_task_heading_are_part_of_its_instructions() -> None:
+    """`##### Steps` under `#### F4` and its text reach F4's agent, heading lines included."""
+    cascade = parse_cascade(SUB_HEADINGS)
+    f4 = cascade.tasks["F4"]
+    assert f4.instructions == (
+        "Intro.\n\n##### Steps\n1. must do this\n\n###### Detail\n"
+        "- timeout: in prose, not a setting\n\n##### Acceptance\nTests pass."
+    )
+    assert f4.settings.model == "opus"
+    assert f4.settings.timeout is None
+
+
+def test_a_heading_as_deep_as_the_task_heading_ends_its_instructions() -> None:
+    """`#### F5` after F4's sub-headings starts F5's instructions; F4's stop before it."""
+    cascade = parse_cascade(SUB_HEADINGS)
+    assert cascade.tasks["F5"].instructions == "F5's own text."
+    assert "F5's own text" not in cascade.tasks["F4"].instructions
+    assert cascade.warnings == ()
+
+
+def test_sub_heading_naming_another_task_inside_instructions_is_a_warning() -> None:
+    """`##### F5 notes` inside F4's instructions goes to F4; the warning says how to give it F5."""
+    text = one_branch("| F4 | a | x | - |\n| F5 | b | x | - |\n") + (
+        "\n#### F4: A\nIntro.\n##### F5 notes\ntext\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["F4"].instructions == "Intro.\n##### F5 notes\ntext"
+    assert cascade.tasks["F5"].instructions == ""
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:11: heading '##### F5 notes' is inside the instructions of task 'F4' "
+        "(line 9), so 'F5' gets none of its text. To give 'F5' its own instructions, make it "
+        "'#### F5 notes'."
+    ]
+
+
+def test_sub_headings_under_a_heading_that_names_no_task_can_be_task_headings() -> None:
+    """`#### Details` names no task, so the `##### F4: ...` heading under it is F4's own."""
+    text = one_branch("| F4 | a | x | - |\n") + "\n#### Details\n##### F4: A\nDo it.\n"
+    assert parse_cascade(text).tasks["F4"].instructions == "Do it."
+
+
+# ---- settings or prose -----------------------------------------------------------------------
+
+
+def prose(lines: str, project_text: str = "") -> str:
+    """A valid one-task file whose project section holds `project_text` then `lines`."""
+    return f"# P\n{project_text}{lines}\n## L1: A\n{HEADER}| F1 | a | x | - |\n"
+
+
+def test_bullets_right_after_a_line_of_text_are_prose_not_settings() -> None:
+    """`Goals:` then `- Model: a tiny SQLite data model` is a note: no model, no error."""
+    cascade = parse_cascade(prose("Goals:\n- Model: a tiny SQLite data model for links\n", "\n"))
+    assert cascade.settings == Settings()
+    assert cascade.tasks["F1"].settings.model is None
+    assert cascade.warnings == ()
+
+
+def test_near_miss_key_in_a_list_of_notes_is_not_an_error() -> None:
+    """`- Time: two weekends` under `Goals:` is prose, not a misspelt timeout."""
+    cascade = parse_cascade(prose("Goals:\n- Time: two weekends\n", "\n"))
+    assert cascade.settings == Settings()
+    assert cascade.warnings == ()
+
+
+def test_list_with_no_setting_name_right_under_a_heading_is_prose() -> None:
+    """No key in the list is a setting (and `Time` is no duration's name), so it is prose."""
+    cascade = parse_cascade(prose("- Time: two weekends\n- Team: two people\n"))
+    assert cascade.settings == Settings()
+    assert cascade.warnings == ()
+
+
+def test_valid_setting_in_a_list_of_notes_is_ignored_with_a_warning() -> None:
+    """`- model: opus` under `Goals:` is not applied, but nova says so and how to apply it."""
+    cascade = parse_cascade(prose("Goals:\n- model: opus\n- timout: 45m\n", "\n"))
+    assert cascade.settings == Settings()
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:4: this line looks like the setting 'model', but nova reads it as text: "
+        "its list follows the text on line 3 directly, as a list of notes. To set model, put "
+        "'- model: opus' in a list right under the heading on line 1.",
+        "CASCADE.md:5: this line looks like the setting 'timeout' ('timout' is not a setting), "
+        "but nova reads it as text: its list follows the text on line 3 directly, as a list of "
+        "notes. To set timeout, put '- timeout: 45m' in a list right under the heading on "
+        "line 1.",
+    ]
+
+
+def test_only_the_first_list_under_a_heading_holds_settings() -> None:
+    """A second list with a setting is not applied; the warning points at the settings list."""
+    cascade = parse_cascade(prose("- retries: 1\n\nMore text.\n\n- model: opus\n"))
+    assert cascade.settings == Settings(retries=1)
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:6: this line looks like the setting 'model', but nova reads it as text: "
+        "only the first list under a heading holds settings (here, line 2). To set model, put "
+        "'- model: opus' in the settings list on line 2."
+    ]
+
+
+def test_project_settings_list_may_follow_a_paragraph_and_a_blank_line() -> None:
+    """The shape of the top-level CASCADE.md: a description, a blank line, then settings."""
+    cascade = parse_cascade(prose("- model: sonnet\n- timeout: 45m\n", "\nA plan.\nOf work.\n\n"))
+    assert cascade.settings == Settings(model="sonnet", timeout=2700.0)
+    assert cascade.warnings == ()
+
+
+def test_group_settings_list_may_follow_the_task_table() -> None:
+    """Under a group, settings written after its task table still apply to its tasks."""
+    text = one_branch("| F1 | a | x | - |\n") + "- model: haiku\n"
+    assert parse_cascade(text).tasks["F1"].settings.model == "haiku"
+
+
+def test_task_settings_after_its_instructions_text_are_a_warning_not_a_setting() -> None:
+    """Under `#### F4` the settings list must come first; a later one stays instructions."""
+    text = one_branch("| F4 | a | x | - |\n") + "\n#### F4: A\nIntro.\n\n- model: opus\n"
+    cascade = parse_cascade(text)
+    task = cascade.tasks["F4"]
+    assert task.settings.model is None
+    assert task.instructions == "Intro.\n\n- model: opus"
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:11: this line looks like the setting 'model', but nova reads it as text: a "
+        "task's settings go in the list right under its heading, before any text. To set model, "
+        "put '- model: opus' in a list right under the heading on line 8."
+    ]
+
+
+def test_typo_in_a_settings_list_that_has_real_settings_is_an_error() -> None:
+    """`- timout: 45m` next to `- model: sonnet` is a misspelt setting, never prose."""
+    assert errors_of(prose("- model: sonnet\n- timout: 45m\n")) == [
+        "CASCADE.md:3: unknown setting 'timout'. Did you mean 'timeout'?"
+    ]
+
+
+def test_model_with_spaces_in_a_settings_list_is_an_error_that_says_how_to_make_it_prose() -> (
+    None
+):
+    """A first list that is really notes gets an error that says why it is read as settings."""
+    text = prose("- Model: a tiny SQLite data model\n- API: JSON\n", "\nWhat we build:\n\n")
+    assert errors_of(text) == [
+        "CASCADE.md:5: model 'a tiny SQLite data model' is not a model name; a model is one "
+        "word, like sonnet, opus or claude-sonnet-4-5. (This list is read as settings because "
+        "it is the first list under the heading on line 1; if it is notes, put a line of text "
+        "directly above it.)"
+    ]
+
+
+def test_a_setting_given_twice_in_one_list_is_an_error() -> None:
+    """Two `model` lines in one list: nova does not pick one silently."""
+    assert errors_of(prose("- model: sonnet\n- Model: opus\n")) == [
+        "CASCADE.md:3: setting 'model' is given twice in this list (first on line 2). Keep one "
+        "of them."
+    ]
+
+
+def test_lines_of_a_settings_list_that_are_not_settings_stay_instructions() -> None:
+    """In a task's settings list, `- Keep it small` is text for the agent, in any position."""
+    text = one_branch("| F4 | a | x | - |\n") + (
+        "\n#### F4: A\n- Keep it small\n- model: opus\n- Owner: Ana\n\nDo it.\n"
+    )
+    task = parse_cascade(text).tasks["F4"]
+    assert task.settings.model == "opus"
+    assert task.instructions == "- Keep it small\n- Owner: Ana\n\nDo it."
+
+
+def test_settings_list_with_blank_lines_between_items_is_one_list() -> None:
+    """A loose list (blank lines between items) is still the one settings list."""
+    cascade = parse_cascade(prose("- model: sonnet\n\n- retries: 4\n"))
+    assert cascade.settings == Settings(model="sonnet", retries=4)
+
+
+def test_notes_list_under_a_heading_that_names_no_task_is_not_an_error() -> None:
+    """`#### Notes` with `- Model: a tiny data model` is prose that goes to no agent: no error."""
+    text = one_branch("| F1 | a | x | - |\n") + "\n#### Notes\n- Model: a tiny data model\n"
+    assert parse_cascade(text).warnings == ()
+
+
+@pytest.mark.parametrize("path", ["CASCADE.md", "examples/demo/CASCADE.md"])
+def test_example_files_read_their_settings_with_no_warning(path: str) -> None:
+    """The repository's example plans keep their settings under the settings-list rule."""
+    text = (Path(__file__).parent.parent / path).read_text(encoding="utf-8")
+    cascade = parse_cascade(text, path)
+    assert cascade.warnings == ()
+    expected = {
+        "CASCADE.md": {
+            "model": "sonnet",
+            "timeout": 2700.0,
+            "retries": 2,
+            "permission-mode": "acceptEdits",
+            "allowed-tools": "Bash Edit Write Read Glob Grep",
+        },
+        "examples/demo/CASCADE.md": {
+            "agent": "command",
+            "command": "python3 {cascade_dir}/agent.py {id} {prompt_file}",
+            "workdir": ".",
+            "retries": 1,
+        },
+    }[path]
+    assert cascade.settings.as_dict() == expected
+    if path == "CASCADE.md":
+        assert cascade.tasks["S3"].settings.max_turns == 40
+        assert cascade.tasks["S3"].instructions.startswith("Read `shortener/store.py`")
