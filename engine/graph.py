@@ -142,8 +142,14 @@ def render_dot(cascade: Cascade) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Mermaid node IDs are safest as word characters. Each of '_', '-' and '.' (all a task ID may
+# hold besides letters and digits) gets its own escape, so distinct IDs never share a node
+# (F1_1, F1-1 and F1.1 would all be F1_1 otherwise) and an ID's node is the same in every file.
+_MERMAID_ESCAPES = str.maketrans({"_": "__", "-": "_h", ".": "_d"})
+
+
 def _mermaid_id(task_id: str) -> str:
-    return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)
+    return "t_" + task_id.translate(_MERMAID_ESCAPES)
 
 
 def render_mermaid(cascade: Cascade) -> str:

@@ -127,6 +127,22 @@ def test_dot_quotes_names_with_quotes_backslashes_and_dots() -> None:
 def test_mermaid_makes_safe_node_ids_and_escapes_quotes() -> None:
     """Mermaid node IDs keep only word characters; quotes in labels become #quot;."""
     mermaid = render_mermaid(parse_cascade(ODD))
-    assert 't_api_v1_x["api.v1-x: Say #quot;hi#quot; | bye"]' in mermaid
+    assert 't_api_dv1_hx["api.v1-x: Say #quot;hi#quot; | bye"]' in mermaid
     assert 'subgraph s0["Back #quot;end#quot;"]' in mermaid
-    assert "  t_api_v1_x --> t_b_2" in mermaid
+    assert "  t_api_dv1_hx --> t_b__2" in mermaid
+
+
+def test_mermaid_node_ids_of_ids_differing_only_in_punctuation_are_distinct() -> None:
+    """F1.1, F1-1 and F1_1 get three nodes, so F1_1's dependency on F1.1 is no self-loop."""
+    mermaid = render_mermaid(cascade_of([("F1.1", "-"), ("F1-1", "-"), ("F1_1", "F1.1")]))
+    nodes = re.findall(r"^    (\w+)\[", mermaid, re.M)
+    assert nodes == ["t_F1_d1", "t_F1_h1", "t_F1__1"]
+    assert re.findall(r"^  (\w+) --> (\w+)$", mermaid, re.M) == [("t_F1_d1", "t_F1__1")]
+
+
+def test_mermaid_node_id_of_a_task_does_not_depend_on_the_other_tasks() -> None:
+    """A task keeps its node ID when other tasks are added, so diagrams diff cleanly."""
+    alone = render_mermaid(cascade_of([("a-b", "-")]))
+    crowded = render_mermaid(cascade_of([("a_b", "-"), ("a.b", "-"), ("a-b", "a_b")]))
+    assert '    t_a_hb["a-b: Task a-b"]' in alone
+    assert '    t_a_hb["a-b: Task a-b"]' in crowded
