@@ -58,7 +58,33 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
     return cascade, build_graph(cascade)
 
 
-@click.group(context_settings=CONTEXT)
+# The line each command gets in `nova --help`. Without one, click cuts the first sentence of
+# the command's help to fit the terminal and ends it with "...".
+SHORT_HELP = {
+    "graph": "Print the task graph as DOT or Mermaid.",
+    "init": "Write a starter CASCADE.md to edit.",
+    "logs": "Print or follow (-f) one task's log.",
+    "plan": "Show the waves tasks will run in.",
+    "run": "Run the tasks, each once its deps are done.",
+    "status": "Show every task's status, tokens and cost.",
+    "validate": "Check a CASCADE.md without running it.",
+}
+
+
+class _Nova(click.Group):
+    """The `nova` command group; its command list shows SHORT_HELP."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.short_help = cmd.short_help or SHORT_HELP.get(name or cmd.name or "")
+        super().add_command(cmd, name)
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 task`, `4 tasks`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@click.group(cls=_Nova, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="nova")
 def cli() -> None:
     """Run a plan of work (CASCADE.md) with one AI coding agent per task.
@@ -167,8 +193,8 @@ def _overrides(agent_cmd: str | None, model: str | None, timeout: str | None,
 def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
     from engine.cascade import effective_settings
 
-    lines = [f"{cascade.project or cascade.path}: {len(cascade.tasks)} tasks in "
-             f"{len(graph.waves())} waves"]
+    lines = [f"{cascade.project or cascade.path}: {_count(len(cascade.tasks), 'task')} in "
+             f"{_count(len(graph.waves()), 'wave')}"]
     for n, wave in enumerate(graph.waves(), 1):
         lines.append(f"wave {n}:")
         for task_id in wave:
@@ -185,9 +211,9 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
 def validate(cascade: Path) -> None:
     """Check CASCADE for errors without running anything (exit 2 if it has any)."""
     parsed, graph = load(cascade)
-    sections = len(parsed.sections())
-    click.echo(f"{cascade}: OK — {len(parsed.tasks)} tasks in {sections} section(s), "
-               f"{len(graph.waves())} wave(s).")
+    click.echo(f"{cascade}: OK — {_count(len(parsed.tasks), 'task')} in "
+               f"{_count(len(parsed.sections()), 'section')}, "
+               f"{_count(len(graph.waves()), 'wave')}.")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -114,7 +114,7 @@ def test_validate_good_file_prints_a_summary(tmp_path: Path) -> None:
     write(tmp_path / "CASCADE.md", GOOD)
     result = invoke("validate")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "CASCADE.md: OK — 4 tasks in 2 section(s), 3 wave(s).\n"
+    assert result.stdout == "CASCADE.md: OK — 4 tasks in 2 sections, 3 waves.\n"
 
 
 def test_validate_bad_file_raises_cascade_error_with_every_problem(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_main_validate_good_file_exits_0(
     write(tmp_path / "plan.md", GOOD)
     assert run_main(capsys, monkeypatch, "validate", "plan.md") == (
         0,
-        "plan.md: OK — 4 tasks in 2 section(s), 3 wave(s).\n",
+        "plan.md: OK — 4 tasks in 2 sections, 3 waves.\n",
         "",
     )
 
@@ -623,3 +623,46 @@ def test_main_unknown_option_exits_2(
     code, _, err = run_main(capsys, monkeypatch, "run", "--no-such-flag")
     assert code == 2
     assert "No such option" in err and "--no-such-flag" in err
+
+
+# ---- plain output, help and init in more places ----------------------------------------------
+
+ONE_TASK = """\
+# Solo
+
+## L1: App
+| Task ID | Task Name | What Changes | Depends On |
+|---|---|---|---|
+| F1 | Only | the one thing | - |
+"""
+
+
+def test_validate_and_plan_say_1_task_and_1_wave_in_the_singular(tmp_path: Path) -> None:
+    """One task in one section and one wave reads `1 task`, `1 section`, `1 wave`."""
+    write(tmp_path / "CASCADE.md", ONE_TASK)
+    assert invoke("validate").stdout == "CASCADE.md: OK — 1 task in 1 section, 1 wave.\n"
+    assert invoke("plan").stdout.splitlines()[0] == "Solo: 1 task in 1 wave"
+
+
+def test_help_gives_every_command_a_whole_one_line_description() -> None:
+    """`nova --help` lists each command with a description click does not cut short."""
+    from engine.cli import SHORT_HELP
+
+    assert sorted(SHORT_HELP) == sorted(cli.commands)
+    assert all(len(text) <= 45 for text in SHORT_HELP.values())
+    commands = invoke("--help").stdout.split("Commands:\n", 1)[1].splitlines()
+    assert commands == [f"  {name:<8}  {SHORT_HELP[name]}" for name in sorted(SHORT_HELP)]
+
+
+def test_nova_validate_prints_a_warning_for_a_setting_in_a_list_of_notes(tmp_path: Path) -> None:
+    """A setting nova will not apply (it is in a list of notes) is a Warning line; exit 0."""
+    notes = "# Solo\n\nGoals:\n- model: opus\n"
+    write(tmp_path / "CASCADE.md", ONE_TASK.replace("# Solo\n", notes))
+    proc = nova("validate", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "CASCADE.md: OK — 1 task in 1 section, 1 wave.\n"
+    assert proc.stderr == (
+        "Warning: CASCADE.md:4: this line looks like the setting 'model', but nova reads it as "
+        "text: its list follows the text on line 3 directly, as a list of notes. To set model, "
+        "put '- model: opus' in a list right under the heading on line 1.\n"
+    )
