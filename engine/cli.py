@@ -402,13 +402,29 @@ this task go in a list right under the heading, like the project's settings abov
 @click.argument("path", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--project", default="My Project", show_default=True, help="The project's name.")
 def init(path: Path, project: str) -> None:
-    """Write a starter CASCADE.md to edit (never overwrites a file)."""
+    """Write a starter CASCADE.md to edit (never overwrites a file; creates missing folders)."""
     from engine.errors import ConfigError
 
+    exists = ConfigError(f"{path} already exists; nova init never overwrites a file. Choose "
+                         "another path: nova init other/CASCADE.md.")
     if path.exists():
-        raise ConfigError(f"{path} already exists; nova init never overwrites a file. Choose "
-                          "another path: nova init other/CASCADE.md.")
-    path.write_text(TEMPLATE.format(project=project), encoding="utf-8")
+        raise exists
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{path.parent} is a file, so {path} cannot be written. Choose "
+                          "another path.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {path.parent} for {path.name}: "
+                          f"{exc.strerror}. Choose another path.") from None
+    try:
+        with open(path, "x", encoding="utf-8") as out:  # "x": a file made meanwhile is kept
+            out.write(TEMPLATE.format(project=project))
+    except FileExistsError:
+        raise exists from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}. Choose a path in a folder you "
+                          "can write to.") from None
     click.echo(f"Wrote {path}. Edit it, then: nova validate {path} && nova run {path}")
 
 

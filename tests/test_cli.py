@@ -654,6 +654,29 @@ def test_help_gives_every_command_a_whole_one_line_description() -> None:
     assert commands == [f"  {name:<8}  {SHORT_HELP[name]}" for name in sorted(SHORT_HELP)]
 
 
+def test_init_creates_missing_folders(tmp_path: Path) -> None:
+    """`nova init plans/new/CASCADE.md` makes the folders and writes a file that validates."""
+    result = invoke("init", "plans/new/CASCADE.md")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "plans" / "new" / "CASCADE.md").read_text() == TEMPLATE.format(
+        project="My Project"
+    )
+    assert invoke("validate", "plans/new/CASCADE.md").exit_code == 0
+
+
+def test_main_init_under_a_file_exits_2_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file where the folder should be is bad input (exit 2), not a traceback."""
+    write(tmp_path / "notes", "mine\n")
+    assert run_main(capsys, monkeypatch, "init", "notes/CASCADE.md") == (
+        2,
+        "",
+        "Error: notes is a file, so notes/CASCADE.md cannot be written. Choose another path.\n",
+    )
+    assert (tmp_path / "notes").read_text() == "mine\n"
+
+
 def test_nova_validate_prints_a_warning_for_a_setting_in_a_list_of_notes(tmp_path: Path) -> None:
     """A setting nova will not apply (it is in a list of notes) is a Warning line; exit 0."""
     notes = "# Solo\n\nGoals:\n- model: opus\n"
