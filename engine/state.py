@@ -250,13 +250,15 @@ def sum_costs(costs: Iterable[float | None]) -> float | None:
 # the wrong type reads as the field's default, and marks the task as not `clean`.
 
 _STATUSES = {s.value: s for s in TaskStatus}
-_TASK_KEYS = frozenset((
+_TASK_ORDER = (
     "name", "branch", "group", "depends_on", "status", "attempts", "pid", "pid_started",
     "started", "ended", "duration", "exit_code", "reason", "failure", "session_id", "tokens",
     "cost_usd", "last_output", "agent", "model", "permission_mode", "workdir", "log",
     "next_attempt_at", "result",
-))  # the keys of `TaskState.to_json`
+)  # the keys of `TaskState.to_json`, in its order
+_TASK_ORDER_SET = frozenset(_TASK_ORDER)
 _TOKEN_KEYS = frozenset(TOKEN_KINDS)
+_STR_OR_NONE = frozenset((str, type(None)))
 _MAX_PID = 2**31 - 1
 # The times `iso` can write: 0001-01-01 to 9999-12-31 in UTC.
 _MIN_TIME = -62135596800.0
@@ -296,58 +298,55 @@ def read_state(data: dict[str, Any]) -> tuple[State, bool]:
 def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
     aside: it may be more precise than the times it is derived from)."""
-    get = data.get
-    clean = data.keys() == _TASK_KEYS
-    name = get("name")
+    if len(data) == len(_TASK_ORDER) and tuple(data) == _TASK_ORDER:  # as nova writes it
+        (name, branch, group, deps, status, attempts, pid, pid_started, raw_started, raw_ended,
+         duration, exit_code, reason, failure, session_id, raw_tokens, cost, raw_last_output,
+         agent, model, permission_mode, workdir, log, raw_next_attempt_at,
+         result) = data.values()
+        clean = True
+    else:
+        (name, branch, group, deps, status, attempts, pid, pid_started, raw_started, raw_ended,
+         duration, exit_code, reason, failure, session_id, raw_tokens, cost, raw_last_output,
+         agent, model, permission_mode, workdir, log, raw_next_attempt_at,
+         result) = [data.get(key) for key in _TASK_ORDER]
+        clean = data.keys() == _TASK_ORDER_SET
     if type(name) is not str or not name:
         name, clean = task_id, False
-    branch = get("branch")
     if type(branch) is not str:
         branch, clean = "", False
-    group = get("group")
     if type(group) is not str:
         group, clean = "", False
-    deps = get("depends_on")
     if type(deps) is list:
         depends_on = tuple(deps)
         if depends_on and not all(type(d) is str for d in depends_on):
             depends_on, clean = tuple(d for d in depends_on if type(d) is str), False
     else:
         depends_on, clean = (), False
-    status = get("status")
     status = _STATUSES.get(status) if type(status) is str else None
     if status is None:
         status, clean = TaskStatus.PENDING, False
-    attempts = get("attempts")
     if type(attempts) is not int or attempts < 0:
         attempts, clean = 0, False
-    pid = get("pid")
     if pid is not None and not (type(pid) is int and 0 < pid <= _MAX_PID):
         pid, clean = None, False
-    pid_started = get("pid_started")
     if pid_started is not None and not (type(pid_started) is float and isfinite(pid_started)):
         pid_started, clean = _opt_float(pid_started), False
-    started, ok_started = _read_time(get("started"))
-    ended, ok_ended = _read_time(get("ended"))
-    last_output, ok_last = _read_time(get("last_output"))
-    next_attempt_at, ok_next = _read_time(get("next_attempt_at"))
+    started, ok_started = _read_time(raw_started)
+    ended, ok_ended = _read_time(raw_ended)
+    last_output, ok_last = _read_time(raw_last_output)
+    next_attempt_at, ok_next = _read_time(raw_next_attempt_at)
     if not (ok_started and ok_ended and ok_last and ok_next):
         clean = False
-    duration = get("duration")
     if (duration is not None if started is None or ended is None
             else type(duration) is not float or not isfinite(duration)):
         clean = False
-    exit_code = get("exit_code")
     if exit_code is not None and type(exit_code) is not int:
         exit_code, clean = None, False
-    strings = [get("reason"), get("failure"), get("session_id"), get("agent"), get("model"),
-               get("permission_mode"), get("workdir"), get("log"), get("result")]
-    for value in strings:
-        if value is not None and type(value) is not str:
-            strings, clean = [v if type(v) is str else None for v in strings], False
-            break
-    reason, failure, session_id, agent, model, permission_mode, workdir, log, result = strings
-    raw_tokens = get("tokens")
+    strings = (reason, failure, session_id, agent, model, permission_mode, workdir, log, result)
+    if not _STR_OR_NONE.issuperset(map(type, strings)):
+        reason, failure, session_id, agent, model, permission_mode, workdir, log, result = (
+            v if type(v) is str else None for v in strings)
+        clean = False
     tokens: dict[str, Tokens] = {}
     if type(raw_tokens) is dict:
         for key, t in raw_tokens.items():
@@ -362,7 +361,6 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
                 tokens[key] = Tokens.from_dict(t)
     else:
         clean = False
-    cost = get("cost_usd")
     if cost is not None and not (
         type(cost) is float and isfinite(cost) and round(cost, COST_DIGITS) == cost
     ):

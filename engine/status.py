@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from engine.outcome import TaskStatus
 from engine.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
-from engine.usage import Tokens, format_cost, format_count
+from engine.usage import TOKEN_KINDS, Tokens, format_cost, format_count
 
 QUIET_WARNING = 15 * 60.0
 _MARK = {
@@ -110,14 +110,26 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
     # One pass for what the rows and both rollups share: each task's tokens and cost (both
     # computed properties) and its section.
     sections: dict[tuple[str, str], list[tuple[TaskState, int, float | None]]] = {}
-    usages: list[dict[str, Tokens]] = []
+    # Tokens per model as [in, out, read, write]: adding integers, not making a `Tokens` per
+    # addition (at 10,000 tasks that was a fifth of the report's time).
+    sums: dict[str, list[int]] = {}
     costs: list[float | None] = []
     for task in state.tasks.values():
         counts[task.status] = counts.get(task.status, 0) + 1
-        usage, cost = task.tokens, task.cost_usd
-        usages.append(usage)
+        used = 0
+        for model, t in task.tokens.items():
+            i, o, r, c = t.input, t.output, t.cache_read, t.cache_creation
+            used += i + o + r + c
+            acc = sums.get(model)
+            if acc is None:
+                sums[model] = [i, o, r, c]
+            else:
+                acc[0] += i
+                acc[1] += o
+                acc[2] += r
+                acc[3] += c
+        cost = task.cost_usd
         costs.append(cost)
-        used = sum(t.total for t in usage.values()) if usage else 0
         sections.setdefault((task.branch, task.group), []).append((task, used, cost))
     lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
     by_branch: dict[str, list[tuple[str, list[tuple[TaskState, int, float | None]]]]] = {}
@@ -158,10 +170,10 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
                                                                          strict=False)
                 ]
             lines.extend(rendered)
-    tokens = _sum_tokens(usages)
     lines.append("")
     lines.append(f"total cost {format_cost(sum_costs(costs))}")
-    lines.extend("  " + line for line in summarize_tokens(tokens))
+    lines.extend("  " + line for line in summarize_tokens(
+        {model: Tokens(*acc) for model, acc in sums.items()}))
     return "\n".join(lines) + "\n"
 
 
@@ -169,29 +181,6 @@ def _last_seen(state: State) -> float | None:
     """The last time a run that is gone was known to be alive: its last heartbeat (or end)."""
     known = [t for t in (state.run.heartbeat, state.run.ended) if t is not None]
     return max(known) if known else None
-
-
-def _sum_tokens(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
-    """`sum_by_model`, adding integers instead of making a `Tokens` per addition (10,000 tasks
-    made that a fifth of the report's time)."""
-    sums: dict[str, list[int]] = {}
-    for usage in maps:
-        for model, t in usage.items():
-            acc = sums.get(model)
-            if acc is None:
-                sums[model] = [t.input, t.output, t.cache_read, t.cache_creation]
-            else:
-                acc[0] += t.input
-                acc[1] += t.output
-                acc[2] += t.cache_read
-                acc[3] += t.cache_creation
-    return {model: Tokens(*acc) for model, acc in sums.items()}
-
-
-def _totals(state: State) -> tuple[dict[str, Tokens], float | None]:
-    """`State.totals`, with `_sum_tokens`."""
-    tokens = _sum_tokens(t.tokens for t in state.tasks.values())
-    return tokens, sum_costs(t.cost_usd for t in state.tasks.values())
 
 
 def _paint(line: str, status: TaskStatus) -> str:
@@ -248,38 +237,56 @@ def _json_head(state: State, alive: bool) -> dict[str, Any]:
 
 
 def _json_tail(state: State, now: float) -> dict[str, Any]:
-    """What `nova status --json` adds after the tasks."""
-    tokens, cost = _totals(state)
+    """What `nova status --json` adds after the tasks: totals, and the same per section."""
+    by_status = {s.value: 0 for s in TaskStatus}
+    # Per (branch, group): its task IDs, tokens per model as [in, out, read, write], costs.
+    grouped: dict[tuple[str, str], tuple[list[str], dict[str, list[int]], list[float]]] = {}
+    for task_id, task in state.tasks.items():
+        by_status[task.status] += 1  # a StrEnum member hashes and compares as its value
+        section = grouped.get((task.branch, task.group))
+        if section is None:
+            section = grouped[task.branch, task.group] = ([], {}, [])
+        ids, sums, costs = section
+        ids.append(task_id)
+        for model, t in task.tokens.items():
+            acc = sums.get(model)
+            if acc is None:
+                sums[model] = [t.input, t.output, t.cache_read, t.cache_creation]
+            else:
+                acc[0] += t.input
+                acc[1] += t.output
+                acc[2] += t.cache_read
+                acc[3] += t.cache_creation
+        cost = task.cost_usd
+        if cost is not None:
+            costs.append(cost)
+    totals: dict[str, list[int]] = {}
+    sections = []
+    for (branch, group), (ids, sums, costs) in grouped.items():
+        for model, acc in sums.items():
+            total = totals.setdefault(model, [0, 0, 0, 0])
+            for i in range(4):
+                total[i] += acc[i]
+        sections.append({
+            "branch": branch,
+            "group": group,
+            "tasks": ids,
+            "tokens": {model: dict(zip(TOKEN_KINDS, acc, strict=True))
+                       for model, acc in sums.items()},
+            "cost_usd": _cost_json(costs),
+        })
     return {
         "totals": {
-            "tokens": {m: t.as_dict() for m, t in sorted(tokens.items())},
-            "cost_usd": round(cost, COST_DIGITS) if cost is not None else None,
-            "by_status": _count_status(state),
+            "tokens": {model: dict(zip(TOKEN_KINDS, totals[model], strict=True))
+                       for model in sorted(totals)},
+            "cost_usd": _cost_json([c for _, _, costs in grouped.values() for c in costs]),
+            "by_status": by_status,
         },
-        "sections": _sections(state),
+        "sections": sections,
         "generated": iso(now),
     }
 
 
-def _count_status(state: State) -> dict[str, int]:
-    out = {s.value: 0 for s in TaskStatus}
-    for task in state.tasks.values():
-        out[task.status] += 1  # a StrEnum member hashes and compares as its value
-    return out
-
-
-def _sections(state: State) -> list[dict[str, Any]]:
-    grouped: dict[tuple[str, str], list[TaskState]] = {}
-    for task in state.tasks.values():
-        grouped.setdefault((task.branch, task.group), []).append(task)
-    out = []
-    for (branch, group), tasks in grouped.items():
-        cost = sum_costs(t.cost_usd for t in tasks)
-        out.append({
-            "branch": branch,
-            "group": group,
-            "tasks": [t.id for t in tasks],
-            "tokens": {m: t.as_dict() for m, t in _sum_tokens(x.tokens for x in tasks).items()},
-            "cost_usd": round(cost, COST_DIGITS) if cost is not None else None,
-        })
-    return out
+def _cost_json(costs: list[float]) -> float | None:
+    total = sum_costs(costs)
+    return round(total, COST_DIGITS) if total is not None else None

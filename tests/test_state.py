@@ -15,6 +15,7 @@ import pytest
 from engine.errors import StateError
 from engine.outcome import TaskStatus
 from engine.state import (
+    _TASK_ORDER,
     SCHEMA,
     RunState,
     State,
@@ -512,6 +513,7 @@ def test_every_task_nova_writes_reads_back_as_clean() -> None:
                                  live_cost=0.1 + 0.2)
     state.tasks["P"] = TaskState(id="P", name="Pending")
     data = json.loads(StateEncoder().encode(state))
+    assert all(tuple(t) == _TASK_ORDER for t in data["tasks"].values())  # read_task's fast path
     assert read_state(data)[1] is True
     data["tasks"]["P"]["attempts"] = "2"
     assert read_state(data)[1] is False
