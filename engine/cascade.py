@@ -35,6 +35,7 @@ from engine.settings import (
 )
 
 MAX_BYTES = 64 * 1024 * 1024
+MAX_SUGGESTIONS = 50  # "Did you mean" for this many problems per file; the rest go without
 TASK_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
@@ -322,6 +323,7 @@ class _Parser:
         self.path = path
         self.lines = text.splitlines()
         self.problems: list[Problem] = []
+        self._suggestions = 0
         self.warnings: list[Problem] = []
         self.project: _Section | None = None
         self.branch: _Section | None = None
@@ -333,6 +335,15 @@ class _Parser:
         self.branches: dict[str, int] = {}
         self.groups: dict[tuple[str, str], int] = {}
         self.rows: list[_Row] = []
+
+    def _suggest(self, value: str, by_id: dict[str, _Row], not_this: str = "",
+                 cutoff: float = 0.6) -> str:
+        """`suggest` over every task ID, for the first few problems only: each one compares
+        with every ID, and a file of thousands of mistakes must still be reported at once."""
+        self._suggestions += 1
+        if self._suggestions > MAX_SUGGESTIONS:
+            return ""
+        return suggest(value, [t for t in by_id if t != not_this], cutoff=cutoff)
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.path, line, message))
@@ -612,7 +623,7 @@ class _Parser:
                         f"task '{row.id}' depends on '{dep}', which is not defined."
                         # Short IDs like F9 and F3 share half their characters: ratio 0.5.
                         # The task itself is never the fix (that would be a self-dependency).
-                        f"{suggest(dep, [t for t in by_id if t != row.id], cutoff=0.5)}",
+                        f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}",
                     )
         for part in self.structure:
             part.settings = self._take(_read_body(part.body, part.line, task=False))
@@ -696,17 +707,18 @@ class _Parser:
                     self.error(
                         section.line,
                         f"heading '{section.title}' has settings but names no task."
-                        f"{suggest(first, list(by_id))} Start the heading with the task ID, "
+                        f"{self._suggest(first, by_id)} Start the heading with the task ID, "
                         "like '#### F4: Validation Utils'.",
                     )
                     continue
-                if TASK_ID.match(first) and suggest(first, list(by_id)):
+                hint = self._suggest(first, by_id) if TASK_ID.match(first) else ""
+                if hint:
                     self.warnings.append(
                         Problem(
                             self.path,
                             section.line,
                             f"heading '{section.title}' names no task, so its text goes to no "
-                            f"agent.{suggest(first, list(by_id))}",
+                            f"agent.{hint}",
                         )
                     )
                 continue
