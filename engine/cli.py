@@ -243,12 +243,12 @@ def _read_state(state_dir: Path) -> tuple[State, bool]:
     return snapshot.state, alive
 
 
-def _read_snapshot(state_dir: Path) -> tuple[Snapshot, bool]:
-    """The state on disk, and whether the run that wrote it is still alive."""
+def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot, bool]:
+    """The state on disk (see `StateStore.read`), and whether the run that wrote it is alive."""
     from engine.errors import StateError
     from engine.store import StateStore
 
-    snapshot = StateStore(state_dir).read()
+    snapshot = StateStore(state_dir).read(tasks_json)
     if snapshot is None:
         raise StateError(f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
                          "at another directory with --state-dir.")
@@ -290,31 +290,37 @@ def status(as_json: bool, watch: bool, interval: float, state_dir: Path) -> None
 
 def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> bool:
     """Print one status report; whether the run is alive."""
-    from engine.status import render_status, status_json_text
+    from engine.status import render_status, status_json_frame, status_json_text
 
-    snapshot, alive = _read_snapshot(state_dir)
+    snapshot, alive = _read_snapshot(state_dir, tasks_json=as_json)
     state, now = snapshot.state, time.time()
-    if as_json:
-        # Indented for a person at a terminal; compact (like state.json) for a program, which
-        # is several times faster to print for a big run.
-        text = status_json_text(state, alive, now, indent=2 if colour else None,
-                                tasks=snapshot.tasks, tasks_text=snapshot.tasks_text)
-    else:
-        text = render_status(state, alive, now, colour)
-    _print("\x1b[H\x1b[2J" + text if clear else text)
+    parts: list[str | memoryview] = ["\x1b[H\x1b[2J"] if clear else []
+    if not as_json:
+        parts.append(render_status(state, alive, now, colour))
+    elif colour or snapshot.tasks_json is None:
+        # Indented for a person at a terminal; compact (as state.json is) for a program.
+        parts.append(status_json_text(state, alive, now, indent=2 if colour else None,
+                                      tasks=snapshot.tasks))
+    else:  # the file's own bytes of the tasks, framed: no need to encode them again
+        head, tail = status_json_frame(state, alive, now)
+        parts += [head, snapshot.tasks_json, tail]
+    _print(*parts)
     return alive
 
 
-def _print(text: str) -> None:
-    """Write text to stdout; a character it cannot encode (a lone surrogate from a hand-edited
-    state) becomes '?' instead of an exception."""
+def _print(*parts: str | memoryview) -> None:
+    """Write text (and bytes) to stdout; a character it cannot encode (a lone surrogate from a
+    hand-edited state) becomes '?' instead of an exception."""
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     if buffer is None:
-        click.echo(text, nl=False)
+        click.echo("".join(p if isinstance(p, str) else p.tobytes().decode() for p in parts),
+                   nl=False)
         return
     out.flush()
-    buffer.write(text.encode(out.encoding or "utf-8", "replace"))
+    for part in parts:
+        buffer.write(part.encode(out.encoding or "utf-8", "replace") if isinstance(part, str)
+                     else part)
     buffer.flush()
 
 

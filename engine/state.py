@@ -258,6 +258,7 @@ _TASK_ORDER = (
 )  # the keys of `TaskState.to_json`, in its order
 _TASK_ORDER_SET = frozenset(_TASK_ORDER)
 _TOKEN_KEYS = frozenset(TOKEN_KINDS)
+_STR = frozenset((str,))
 _STR_OR_NONE = frozenset((str, type(None)))
 _MAX_PID = 2**31 - 1
 # The times `iso` can write: 0001-01-01 to 9999-12-31 in UTC.
@@ -318,7 +319,7 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
         group, clean = "", False
     if type(deps) is list:
         depends_on = tuple(deps)
-        if depends_on and not all(type(d) is str for d in depends_on):
+        if depends_on and not _STR.issuperset(map(type, depends_on)):
             depends_on, clean = tuple(d for d in depends_on if type(d) is str), False
     else:
         depends_on, clean = (), False

@@ -210,20 +210,22 @@ def status_json(state: State, alive: bool, now: float,
 
 
 def status_json_text(state: State, alive: bool, now: float, indent: int | None = None,
-                     tasks: Mapping[str, Any] | None = None,
-                     tasks_text: str | None = None) -> str:
-    """`status_json` as JSON text and a newline: compact (as state.json is), or indented.
+                     tasks: Mapping[str, Any] | None = None) -> str:
+    """`status_json` as JSON text and a newline: compact (as state.json is), or indented."""
+    doc = status_json(state, alive, now, tasks)
+    separators = (",", ": ") if indent is not None else (",", ":")
+    return json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False) + "\n"
 
-    `tasks_text`, if given, is the JSON text of `tasks` as state.json holds it. Compact output
-    puts it in as it is: encoding 10,000 tasks again took longer than the rest of the command.
+
+def status_json_frame(state: State, alive: bool, now: float) -> tuple[str, str]:
+    """The compact `status_json_text` before and after the JSON of the tasks, which go between.
+
+    With state.json's own text of its tasks in the middle (`engine.store.Snapshot`), this is
+    the document without encoding 10,000 tasks again, which took longer than all the rest.
     """
-    if indent is not None or tasks_text is None:
-        doc = status_json(state, alive, now, tasks)
-        separators = (",", ": ") if indent is not None else (",", ":")
-        return json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False) + "\n"
     head = _COMPACT.encode(_json_head(state, alive))
     tail = _COMPACT.encode(_json_tail(state, now))
-    return head[:-1] + ',"tasks":' + tasks_text + "," + tail[1:] + "\n"
+    return head[:-1] + ',"tasks":', "," + tail[1:] + "\n"
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

@@ -8,6 +8,7 @@ the lock dies with its process, so a killed run never leaves a stale lock behind
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import gc
@@ -28,13 +29,13 @@ LOCK_FILE = "run.lock"
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One read of state.json: the state, and when every task in the file is exactly as
-    `TaskState.to_json` writes it, those tasks as the file has them, parsed and as JSON text
-    (so that `nova status --json` can print them without converting 10,000 tasks twice)."""
+    """One read of state.json: the state, and if asked for and every task in the file is exactly
+    as `TaskState.to_json` writes it, those tasks as the file has them: parsed, and the bytes of
+    their JSON (so that `nova status --json` can print them without encoding 10,000 tasks)."""
 
     state: State
     tasks: dict[str, Any] | None = None
-    tasks_text: str | None = None
+    tasks_json: memoryview | None = None
 
 
 class StateStore:
@@ -51,8 +52,11 @@ class StateStore:
         found = self._read_document()
         return found[0] if found is not None else None
 
-    def _read_document(self) -> tuple[dict[str, Any], str, tuple[int, int] | None] | None:
-        """The document, its text, and where in the text its tasks are; None if no state yet.
+    def _read_document(
+        self,
+    ) -> tuple[dict[str, Any], bytes, str, tuple[int, int] | None] | None:
+        """The document, the file's bytes and text, and where in the text the tasks are; None
+        if there is no state yet.
 
         One read of one file: the writer replaces it with a rename, never rewrites it, so
         what is read is the whole of one version, however often the run writes.
@@ -77,18 +81,22 @@ class StateStore:
             raise StateError(
                 f"{self.path} does not hold a nova state. Move it aside to start afresh."
             )
-        return doc, text, span
+        return doc, data, text, span
 
     def load(self) -> State | None:
         snapshot = self.read()
         return snapshot.state if snapshot is not None else None
 
-    def read(self) -> Snapshot | None:
-        """The state now on disk, or None when there is none yet; StateError if unusable."""
+    def read(self, tasks_json: bool = False) -> Snapshot | None:
+        """The state now on disk, or None when there is none yet; StateError if unusable.
+
+        With `tasks_json`, the snapshot also holds the file's tasks as they are, if they are
+        exactly as nova writes them; without, the parsed document is freed at once.
+        """
         found = self._read_document()
         if found is None:
             return None
-        doc, text, span = found
+        doc, data, text, span = found
         try:
             with _collector_paused():
                 state, clean = read_state(doc)
@@ -97,9 +105,13 @@ class StateStore:
                 f"{self.path} cannot be read: {exc}. Upgrade nova, or move the file aside "
                 f"(mv {self.path} {self.path}.old) to start afresh."
             ) from None
-        if not clean or span is None:
+        if not tasks_json or not clean or span is None:
             return Snapshot(state)
-        return Snapshot(state, doc["tasks"], text[span[0]:span[1]])
+        # The span in bytes: the text before and after the tasks is short, so encode just that.
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        start = bom + len(text[:span[0]].encode())
+        end = len(data) - len(text[span[1]:].encode())
+        return Snapshot(state, doc["tasks"], memoryview(data)[start:end])
 
     def write(self, doc: dict[str, Any]) -> None:
         """Replace the state file atomically."""

@@ -4,6 +4,7 @@ corrupt files and the one-run-at-a-time lock."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import subprocess
@@ -555,17 +556,23 @@ def test_corrupt_files_of_every_kind_are_state_errors(tmp_path: Path) -> None:
 # ---- snapshots: what `nova status` reads -------------------------------------------------------
 
 
-def test_snapshot_holds_the_files_own_text_of_its_tasks(tmp_path: Path) -> None:
-    """A state nova wrote comes back with its tasks as parsed and as the file's JSON text."""
+def test_snapshot_holds_the_files_own_json_of_its_tasks(tmp_path: Path) -> None:
+    """Asked for, a state nova wrote comes back with its tasks as parsed and as the file's
+    bytes of their JSON, even after a byte order mark and non-ASCII text."""
     state = sample_state()
+    state.project = "Prøject ✓"
+    state.tasks["F1"].name = "Çore — types"
     store = StateStore(tmp_path)
-    store.write_bytes(StateEncoder().encode(state))
-    snapshot = store.read()
+    store.write_bytes(codecs.BOM_UTF8 + StateEncoder().encode(state))
+    snapshot = store.read(tasks_json=True)
     assert snapshot is not None
     assert snapshot.state.to_json() == state.to_json()
-    assert snapshot.tasks is not None and snapshot.tasks_text is not None
-    assert json.loads(snapshot.tasks_text) == snapshot.tasks == state.to_json()["tasks"]
-    assert snapshot.tasks_text in (tmp_path / STATE_FILE).read_text()
+    assert snapshot.tasks is not None and snapshot.tasks_json is not None
+    assert json.loads(bytes(snapshot.tasks_json)) == snapshot.tasks == state.to_json()["tasks"]
+    assert bytes(snapshot.tasks_json).startswith(b'{"F1":{"name":"\xc3\x87ore')
+    assert bytes(snapshot.tasks_json).endswith(b"}}")
+    plain = store.read()  # not asked for: nothing kept beyond the state
+    assert plain is not None and plain.tasks is None and plain.tasks_json is None
 
 
 @pytest.mark.parametrize(
@@ -587,7 +594,7 @@ def test_snapshot_reads_any_object_like_json_loads(tmp_path: Path, text: str) ->
     assert store.read_json() == json.loads(text.lstrip("\ufeff"))
     found = store._read_document()
     assert found is not None
-    doc, read_text, span = found
+    doc, _, read_text, span = found
     if "tasks" in doc:
         assert span is not None
         assert json.loads(read_text[span[0]:span[1]]) == doc["tasks"]
@@ -595,13 +602,13 @@ def test_snapshot_reads_any_object_like_json_loads(tmp_path: Path, text: str) ->
 
 def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
     """A task not as nova writes it (here: attempts as text) gives a snapshot without the
-    file's text, so status prints the tasks as nova reads them."""
+    file's JSON of the tasks, so status prints them as nova reads them."""
     doc = sample_state().to_json()
     doc["tasks"]["F1"]["attempts"] = "2"
     StateStore(tmp_path).write(doc)
-    snapshot = StateStore(tmp_path).read()
+    snapshot = StateStore(tmp_path).read(tasks_json=True)
     assert snapshot is not None
-    assert snapshot.tasks is None and snapshot.tasks_text is None
+    assert snapshot.tasks is None and snapshot.tasks_json is None
     assert snapshot.state.tasks["F1"].attempts == 0
 
 

@@ -14,7 +14,13 @@ from click.testing import CliRunner
 from engine.cli import cli
 from engine.outcome import TaskStatus
 from engine.state import RunState, State, StateEncoder, TaskState
-from engine.status import format_duration, render_status, status_json, status_json_text
+from engine.status import (
+    format_duration,
+    render_status,
+    status_json,
+    status_json_frame,
+    status_json_text,
+)
 from engine.store import StateStore
 from engine.usage import Tokens
 
@@ -316,22 +322,20 @@ def test_status_json_text_is_status_json_compact_or_indented() -> None:
 
 
 def test_status_json_prints_the_state_files_tasks_as_they_are(tmp_path: Path) -> None:
-    """From a state nova wrote, the compact document puts in the file's own text of the
-    tasks, and is byte for byte the document built from the parsed tasks."""
+    """From a state nova wrote, the compact document is the frame around the file's own JSON
+    of the tasks, byte for byte the document built from the parsed tasks."""
     state = make_state()
     state.tasks["F2"].started = T0 + 100.1234567  # finer than the file's milliseconds
     store = StateStore(tmp_path)
     store.write_bytes(StateEncoder().encode(state))
-    snapshot = store.read()
-    assert snapshot is not None and snapshot.tasks_text is not None
-    text = status_json_text(snapshot.state, True, NOW, tasks=snapshot.tasks,
-                            tasks_text=snapshot.tasks_text)
+    snapshot = store.read(tasks_json=True)
+    assert snapshot is not None and snapshot.tasks_json is not None
+    head, tail = status_json_frame(snapshot.state, True, NOW)
+    text = head + bytes(snapshot.tasks_json).decode() + tail
     doc = status_json(snapshot.state, True, NOW, tasks=snapshot.tasks)
     assert text == json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n"
-    assert snapshot.tasks_text in text
     assert json.loads(text)["tasks"] == json.loads(StateEncoder().encode(state))["tasks"]
-    indented = status_json_text(snapshot.state, True, NOW, indent=2, tasks=snapshot.tasks,
-                                tasks_text=snapshot.tasks_text)
+    indented = status_json_text(snapshot.state, True, NOW, indent=2, tasks=snapshot.tasks)
     assert json.loads(indented) == json.loads(text)
 
 
@@ -390,4 +394,7 @@ def test_status_json_is_compact_when_not_printed_to_a_terminal(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["status", "--json", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.stdout.count("\n") == 1 and result.stdout.endswith("}\n")
-    assert json.loads(result.stdout)["tasks"]["F1"]["cost_usd"] == 0.25
+    printed = json.loads(result.stdout)
+    expected = status_json(make_state(), False, NOW)
+    assert printed.pop("generated") and expected.pop("generated")
+    assert printed == json.loads(json.dumps(expected))
