@@ -69,8 +69,7 @@ class StateStore:
             raise StateError(f"cannot read {self.path}: {exc.strerror}.") from None
         try:
             text = data.decode("utf-8-sig")
-            with _collector_paused():
-                doc, span = _parse_object(text)
+            doc, span = _parse_object(text)
         except (ValueError, RecursionError) as exc:
             raise StateError(
                 f"{self.path} is not valid JSON ({exc}). It was not written by nova, or was "
@@ -93,18 +92,18 @@ class StateStore:
         With `tasks_json`, the snapshot also holds the file's tasks as they are, if they are
         exactly as nova writes them; without, the parsed document is freed at once.
         """
-        found = self._read_document()
-        if found is None:
-            return None
-        doc, data, text, span = found
-        try:
-            with _collector_paused():
+        with _collector_paused():
+            found = self._read_document()
+            if found is None:
+                return None
+            doc, data, text, span = found
+            try:
                 state, clean = read_state(doc)
-        except ValueError as exc:
-            raise StateError(
-                f"{self.path} cannot be read: {exc}. Upgrade nova, or move the file aside "
-                f"(mv {self.path} {self.path}.old) to start afresh."
-            ) from None
+            except ValueError as exc:
+                raise StateError(
+                    f"{self.path} cannot be read: {exc}. Upgrade nova, or move the file aside "
+                    f"(mv {self.path} {self.path}.old) to start afresh."
+                ) from None
         if not tasks_json or not clean or span is None:
             return Snapshot(state)
         # The span in bytes: the text before and after the tasks is short, so encode just that.
