@@ -261,7 +261,8 @@ def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot,
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (stable schema).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the state as JSON (stable schema); indented on a terminal, else compact.")
 @click.option("-w", "--watch", is_flag=True, help="Redraw every second until the run ends.")
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help="Seconds between redraws with --watch.")
@@ -297,7 +298,7 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
     parts: list[str | memoryview] = ["\x1b[H\x1b[2J"] if clear else []
     if not as_json:
         parts.append(render_status(state, alive, now, colour))
-    elif colour or snapshot.tasks_json is None:
+    elif colour or snapshot.tasks_json is None or not _stdout_is_utf8():
         # Indented for a person at a terminal; compact (as state.json is) for a program.
         parts.append(status_json_text(state, alive, now, indent=2 if colour else None,
                                       tasks=snapshot.tasks))
@@ -306,6 +307,16 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
         parts += [head, snapshot.tasks_json, tail]
     _print(*parts)
     return alive
+
+
+def _stdout_is_utf8() -> bool:
+    """Whether text printed is encoded as UTF-8, like the bytes of state.json."""
+    import codecs
+
+    try:
+        return codecs.lookup(sys.stdout.encoding or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _print(*parts: str | memoryview) -> None:

@@ -116,6 +116,7 @@ class TaskState:
         return max(0.0, end - self.started)
 
     def to_json(self) -> dict[str, Any]:
+        started, ended = iso(self.started), iso(self.ended)
         return {
             "name": self.name,
             "branch": self.branch,
@@ -125,13 +126,9 @@ class TaskState:
             "attempts": self.attempts,
             "pid": self.pid,
             "pid_started": self.pid_started,
-            "started": iso(self.started),
-            "ended": iso(self.ended),
-            "duration": (
-                round(self.ended - self.started, 3)
-                if self.started is not None and self.ended is not None
-                else None
-            ),
+            "started": started,
+            "ended": ended,
+            "duration": _duration(from_iso(started), from_iso(ended)),
             "exit_code": self.exit_code,
             "reason": self.reason,
             "failure": self.failure,
@@ -298,7 +295,7 @@ def read_state(data: dict[str, Any]) -> tuple[State, bool]:
 
 def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
-    aside: it may be more precise than the times it is derived from)."""
+    aside: any number is taken as it is)."""
     if len(data) == len(_TASK_ORDER) and tuple(data) == _TASK_ORDER:  # as nova writes it
         (name, branch, group, deps, status, attempts, pid, pid_started, raw_started, raw_ended,
          duration, exit_code, reason, failure, session_id, raw_tokens, cost, raw_last_output,
@@ -338,6 +335,8 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     next_attempt_at, ok_next = _read_time(raw_next_attempt_at)
     if not (ok_started and ok_ended and ok_last and ok_next):
         clean = False
+    # Not compared with the times, to save a round() per task: a file's duration as another
+    # nova wrote it (from finer times) or a hand-edited one is shown as the file has it.
     if (duration is not None if started is None or ended is None
             else type(duration) is not float or not isfinite(duration)):
         clean = False
@@ -420,6 +419,12 @@ class StateEncoder:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _duration(started: float | None, ended: float | None) -> float | None:
+    # From the times as written (to the millisecond), not as held: so the duration is the
+    # same when a later run reads the state and writes it again.
+    return round(ended - started, 3) if started is not None and ended is not None else None
 
 
 def _round_cost(cost: float | None) -> float | None:

@@ -398,3 +398,15 @@ def test_status_json_is_compact_when_not_printed_to_a_terminal(tmp_path: Path) -
     expected = status_json(make_state(), False, NOW)
     assert printed.pop("generated") and expected.pop("generated")
     assert printed == json.loads(json.dumps(expected))
+
+
+def test_status_json_to_a_stdout_that_is_not_utf8_is_all_in_its_encoding(tmp_path: Path) -> None:
+    """With stdout in Latin-1, the tasks are not copied from the (UTF-8) file but encoded like
+    the rest, so every name reads back right."""
+    state = make_state()
+    state.tasks["F1"].name = "Çore"
+    StateStore(tmp_path).write_bytes(StateEncoder().encode(state))
+    runner = CliRunner(charset="latin-1")
+    result = runner.invoke(cli, ["status", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tasks"]["F1"]["name"] == "Çore"
