@@ -409,26 +409,33 @@ def test_cut_stream_without_stop_reason_fails_the_task(
     assert footer.startswith("\nfailed · the API stream was cut")
 
 
-def test_an_attempt_stopped_during_an_api_call_counts_its_tokens_from_the_transcript(
+def test_an_agent_killed_during_an_api_call_counts_its_tokens_from_the_transcript(
     nova_project: NovaProject, messages_double: Double
 ) -> None:
-    """Stopped by its timeout while the second API call hangs, with no grace (SIGTERM at once),
-    the CLI exits without a result, and its stdout has only the first reply's opening usage
-    (output 1): nova reads the session transcript, so the task's tokens are exactly the
-    double's served usage."""
+    """The agent is SIGKILLed while its second API call hangs: no result, and its stdout has
+    only the first reply's opening usage (output 1). nova reads the session transcript, so
+    the task's tokens are exactly the double's served usage."""
     project = nova_project
     project.write_cascade(_one_task_cascade("H1"))
     api = project.use(messages_double({"H1": ok(tool_calls=1, hang_from_turn=1)}))
 
-    # No grace: SIGTERM follows SIGINT at once, and the CLI ends without its result.
-    proc = project.run("--retries", "0", "--timeout", "8s", "--grace", "0")
+    with project.start("--retries", "0") as proc:
+        wait_for(lambda: [r.kind for r in api.messages_requests("H1")] == ["ok:tool_use", "hang"],
+                 "the second API call to hang", alive=proc)
+        pid = wait_for(lambda: (project.state() or {})["tasks"]["H1"]["pid"], "the agent's pid")
+        # The CLI writes its transcript a moment after each reply: kill once it has.
+        wait_for(lambda: any(b'"output_tokens":80' in path.read_bytes() for path in
+                             (project.dir / "home" / ".claude" / "projects").glob("*/*.jsonl")),
+                 "the first reply in the transcript")
+        os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 1
 
-    assert proc.returncode == 1, _said(proc)
     task = project.status_json()["tasks"]["H1"]
-    assert (task["status"], task["failure"]) == ("failed", "timeout")
-    assert [r.kind for r in api.messages_requests("H1")] == ["ok:tool_use", "hang"]
+    assert (task["status"], task["reason"]) == ("failed", "the agent was killed by signal 9")
     assert not any(e.get("type") == "result" for e in project.raw_events("H1"))
     assert task["tokens"] == api.usage_by_model("H1")
+    assert task["tokens"]["claude-sonnet-5"]["output"] == 80  # stdout said 1
     assert "tokens are read from Claude Code's session transcript" in project.log("H1")
 
 
