@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import subprocess
 import sys
 import threading
 import time
@@ -21,14 +22,17 @@ import psutil
 import pytest
 
 from tests.e2e.agents.harness import (
+    NOVA,
     Nova,
     agent_cmd,
     end_tagged,
+    nova_env,
     read_state,
     run_nova,
     run_nova_env,
     runs,
     status_json,
+    wait_until,
     write_cascade,
 )
 
@@ -312,3 +316,28 @@ def test_a_program_named_by_a_placeholder_is_found_and_run(tmp_path: Path) -> No
     assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
         "A": "done", "B": "done"}
     assert "ran B" in (tmp_path / "logs" / "B.log").read_text()
+
+
+def test_nova_logs_follow_prints_the_log_as_it_grows_and_ends_with_the_task(
+    tmp_path: Path,
+) -> None:
+    """`nova logs A -f` started during the run prints lines as the agent says them and exits
+    by itself once A is done, with the log's footer last."""
+    script = tmp_path / "talk.py"
+    script.write_text("import time\nfor i in range(6):\n    print('step', i, flush=True)\n"
+                      "    time.sleep(0.5)\n")
+    talk = shlex.join([sys.executable, str(script)])
+    write_cascade(tmp_path, [("A", "-")], settings={"agent": "command", "command": talk})
+    nova = Nova(tmp_path, "run")
+    try:
+        wait_until(lambda: (tmp_path / "logs" / "A.log").exists(), "A's log")
+        follow = subprocess.run([*NOVA, "logs", "A", "-f"], cwd=tmp_path, env=nova_env(tmp_path),
+                                capture_output=True, text=True, timeout=60)
+        assert nova.wait() == 0, nova.stderr()
+    finally:
+        nova.kill()
+    assert follow.returncode == 0, follow.stderr
+    said = follow.stdout
+    assert [f"step {i}" in said for i in range(6)] == [True] * 6
+    assert said.rstrip().splitlines()[-1].startswith("=====")  # the footer's closing rule
+    assert "\ndone\n" in said
