@@ -15,15 +15,13 @@ import errno
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, procs
+from engine import __version__, guardian, procs
 from engine.agents import (
     CLAUDE_INSTALL_HINT,
     ClaudeParser,
@@ -140,7 +138,7 @@ class Runner:
         self.reporter = reporter
         self.executor = executor or LocalExecutor()
         self.store = StateStore(options.state_dir)
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = os.urandom(6).hex()
         self.state = State(project=cascade.project, cascade=str(options.cascade_path))
         # Tasks of one section share their Settings object: resolve each one once.
         resolved: dict[int, Settings] = {}
@@ -168,7 +166,7 @@ class Runner:
         self.halted: str | None = None
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
-        self._guardian: subprocess.Popen[bytes] | None = None
+        self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self.writer = StateWriter(self.store, self.state, self._refresh_live,
                                   self._state_write_failed)
@@ -711,36 +709,34 @@ class Runner:
     # ---- the guardian --------------------------------------------------------------------------
 
     def _start_guardian(self) -> None:
-        """Start the process that ends this run's agents should nova die without doing so.
+        """Fork the process that ends this run's agents should nova die without doing so.
 
         Only local agents need it: another executor owns its processes elsewhere.
         """
         if not isinstance(self.executor, LocalExecutor):
             return
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
         try:
-            self._guardian = subprocess.Popen(
-                [sys.executable, "-m", "engine.guardian", self.run_id],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, env=env,
-                cwd=str(Path(__file__).resolve().parent.parent),
-            )
+            self._guardian = guardian.start(self.run_id)
         except OSError as exc:
             self.reporter.note(None, f"could not start the guardian process ({exc}); agents "
                                      "may outlive nova if it is killed.")
             return
-        if isinstance(self.executor, LocalExecutor):
-            self.executor.managed.add(self._guardian.pid)
+        self.executor.managed.add(self._guardian[0])
 
     def _stop_guardian(self) -> None:
-        if self._guardian is None or self._guardian.stdin is None:
+        """Tell the guardian the run ended cleanly, and reap it."""
+        if self._guardian is None:
             return
-        self._guardian.stdin.close()
-        try:
-            self._guardian.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._guardian.kill()
-            self._guardian.wait()
+        pid, pipe = self._guardian
+        self._guardian = None
+        with contextlib.suppress(OSError):
+            os.write(pipe, guardian.DONE)
+        os.close(pipe)
+        # It exits on reading DONE and the end of the pipe: at once.
+        if not procs.wait_exit(pid, 5.0):
+            procs.send([pid], procs.KILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def _transcript_usage(launch: Launch, session_id: str, since: float) -> dict[str, Tokens]:
