@@ -132,6 +132,8 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
         costs.append(cost)
         sections.setdefault((task.branch, task.group), []).append((task, used, cost))
     lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
+    if state.run.warning:  # what stopped new launches, or a file nova could not write
+        lines.append(f"  ! {state.run.warning}")
     by_branch: dict[str, list[tuple[str, list[tuple[TaskState, int, float | None]]]]] = {}
     for (branch, group), entries in sections.items():
         by_branch.setdefault(branch, []).append((group, entries))
