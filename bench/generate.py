@@ -68,8 +68,10 @@ def cascade_md(g: Graph, project: str = "Benchmark") -> str:
             "|---------|-----------|--------------|------------|",
         ]
         for task_id, deps in g[start : start + LAYER]:
-            lines.append(f"| {task_id} | Task {task_id} | Benchmark work for {task_id} | "
-                         f"{', '.join(deps) or '-'} |")
+            lines.append(
+                f"| {task_id} | Task {task_id} | Benchmark work for {task_id} | "
+                f"{', '.join(deps) or '-'} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -110,20 +112,44 @@ def state_doc(n: int, now: float, seed: int = SEED) -> dict[str, object]:
     rng = random.Random(seed)
     models = ("claude-sonnet-5", "claude-opus-4-8", "claude-haiku-4-5-20251001")
     state = State(project="Benchmark", cascade="/bench/CASCADE.md")
-    state.run = RunState(id="0123456789ab", pid=1, pid_started=now - 7200, started=now - 7200,
-                         heartbeat=now - 60, ended=now - 60, running=False, exit_code=1,
-                         jobs=8, nova_version="0.1.0")
+    state.run = RunState(
+        id="0123456789ab",
+        pid=1,
+        pid_started=now - 7200,
+        started=now - 7200,
+        heartbeat=now - 60,
+        ended=now - 60,
+        running=False,
+        exit_code=1,
+        jobs=8,
+        nova_version="0.1.0",
+    )
     g = graph("layered", n, seed)
     for i, (task_id, deps) in enumerate(g):
         table = i // LAYER
         roll = rng.random()
-        status = (TaskStatus.DONE if roll < 0.9 else TaskStatus.FAILED if roll < 0.93
-                  else TaskStatus.BLOCKED if roll < 0.97 else TaskStatus.PENDING)
-        ts = TaskState(id=task_id, name=f"Task {task_id}",
-                       branch=f"Branch {table // GROUPS_PER_BRANCH + 1}",
-                       group=f"Group {table + 1}", depends_on=deps, status=status,
-                       log=f"logs/{task_id}.log", agent="claude", model="sonnet",
-                       permission_mode="acceptEdits", workdir="/bench")
+        status = (
+            TaskStatus.DONE
+            if roll < 0.9
+            else TaskStatus.FAILED
+            if roll < 0.93
+            else TaskStatus.BLOCKED
+            if roll < 0.97
+            else TaskStatus.PENDING
+        )
+        ts = TaskState(
+            id=task_id,
+            name=f"Task {task_id}",
+            branch=f"Branch {table // GROUPS_PER_BRANCH + 1}",
+            group=f"Group {table + 1}",
+            depends_on=deps,
+            status=status,
+            log=f"logs/{task_id}.log",
+            agent="claude",
+            model="sonnet",
+            permission_mode="acceptEdits",
+            workdir="/bench",
+        )
         if status in (TaskStatus.DONE, TaskStatus.FAILED):
             ts.attempts = 1 if status == TaskStatus.DONE else 3
             ts.started = now - 7000 + i * 0.5
@@ -133,8 +159,12 @@ def state_doc(n: int, now: float, seed: int = SEED) -> dict[str, object]:
             ts.last_output = ts.ended
             used = rng.sample(models, rng.choice((1, 2, 3)))
             ts.prior_tokens = {
-                m: Tokens(rng.randint(10, 5000), rng.randint(500, 40000),
-                          rng.randint(10_000, 2_000_000), rng.randint(1000, 80_000))
+                m: Tokens(
+                    rng.randint(10, 5000),
+                    rng.randint(500, 40000),
+                    rng.randint(10_000, 2_000_000),
+                    rng.randint(1000, 80_000),
+                )
                 for m in used
             }
             ts.prior_cost = round(rng.uniform(0.01, 3.0), 6)
@@ -150,10 +180,43 @@ def state_doc(n: int, now: float, seed: int = SEED) -> dict[str, object]:
 # ---- Claude-style stream-json ---------------------------------------------------------------
 
 _WORDS = [
-    "the", "file", "module", "test", "function", "update", "parser", "graph", "state", "value",
-    "error", "return", "import", "config", "task", "agent", "result", "output", "check",
-    "build", "run", "line", "path", "data", "user", "should", "would", "change", "fix", "add",
-    "remove", "read", "write", "call", "method", "class", "type",
+    "the",
+    "file",
+    "module",
+    "test",
+    "function",
+    "update",
+    "parser",
+    "graph",
+    "state",
+    "value",
+    "error",
+    "return",
+    "import",
+    "config",
+    "task",
+    "agent",
+    "result",
+    "output",
+    "check",
+    "build",
+    "run",
+    "line",
+    "path",
+    "data",
+    "user",
+    "should",
+    "would",
+    "change",
+    "fix",
+    "add",
+    "remove",
+    "read",
+    "write",
+    "call",
+    "method",
+    "class",
+    "type",
 ]
 
 
@@ -167,14 +230,16 @@ def _output(rng: random.Random, size: int) -> str:
     total = 0
     while total < size:
         line = f"{rng.choice(_WORDS)}/{rng.choice(_WORDS)}_{rng.randint(0, 999)}.py: " + _text(
-            rng, rng.randint(3, 14))
+            rng, rng.randint(3, 14)
+        )
         lines.append(line)
         total += len(line) + 1
     return "\n".join(lines)
 
 
-def stream_lines(total_bytes: int, big_every: int = 40_000_000, big_size: int = 4_000_000,
-                 seed: int = SEED) -> Iterator[bytes]:
+def stream_lines(
+    total_bytes: int, big_every: int = 40_000_000, big_size: int = 4_000_000, seed: int = SEED
+) -> Iterator[bytes]:
     """Lines (with newlines) of a long Claude Code `stream-json` session, about `total_bytes`.
 
     Per turn: an assistant text block, an assistant tool_use block (same message id and
@@ -190,10 +255,20 @@ def stream_lines(total_bytes: int, big_every: int = 40_000_000, big_size: int = 
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
     written = 0
-    line = dump({"type": "system", "subtype": "init", "cwd": "/bench", "session_id": session,
-                 "tools": ["Bash", "Edit", "Read", "Write", "Glob", "Grep"], "model": model,
-                 "permissionMode": "acceptEdits", "claude_code_version": "2.1.197",
-                 "apiKeySource": "ANTHROPIC_API_KEY", "uuid": "00000000-0000-4000-8000-0"})
+    line = dump(
+        {
+            "type": "system",
+            "subtype": "init",
+            "cwd": "/bench",
+            "session_id": session,
+            "tools": ["Bash", "Edit", "Read", "Write", "Glob", "Grep"],
+            "model": model,
+            "permissionMode": "acceptEdits",
+            "claude_code_version": "2.1.197",
+            "apiKeySource": "ANTHROPIC_API_KEY",
+            "uuid": "00000000-0000-4000-8000-0",
+        }
+    )
     written += len(line)
     yield line
     turn = 0
@@ -202,48 +277,117 @@ def stream_lines(total_bytes: int, big_every: int = 40_000_000, big_size: int = 
         turn += 1
         msg_id = f"msg_{turn:012d}{rng.getrandbits(40):010x}"
         tool_id = f"toolu_{turn:012d}{rng.getrandbits(40):010x}"
-        usage = {"input_tokens": rng.randint(1, 50),
-                 "cache_creation_input_tokens": rng.randint(0, 3000),
-                 "cache_read_input_tokens": 10_000 + turn * 40, "output_tokens": 1,
-                 "service_tier": "standard"}
-        base = {"model": model, "id": msg_id, "type": "message", "role": "assistant",
-                "stop_reason": None, "stop_sequence": None, "usage": usage}
+        usage = {
+            "input_tokens": rng.randint(1, 50),
+            "cache_creation_input_tokens": rng.randint(0, 3000),
+            "cache_read_input_tokens": 10_000 + turn * 40,
+            "output_tokens": 1,
+            "service_tier": "standard",
+        }
+        base = {
+            "model": model,
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
         big = written >= next_big
-        size = rng.randint(big_size // 2, big_size) if big else rng.choice(
-            (120, 300, 600, 1200, 2500, 5000))
+        size = (
+            rng.randint(big_size // 2, big_size)
+            if big
+            else rng.choice((120, 300, 600, 1200, 2500, 5000))
+        )
         if big:
             next_big += big_every
-        command = f"cat {rng.choice(_WORDS)}/{rng.choice(_WORDS)}.py" if big else (
-            f"grep -rn {rng.choice(_WORDS)} src/ | head -{rng.randint(5, 80)}")
+        command = (
+            f"cat {rng.choice(_WORDS)}/{rng.choice(_WORDS)}.py"
+            if big
+            else (f"grep -rn {rng.choice(_WORDS)} src/ | head -{rng.randint(5, 80)}")
+        )
         output = _output(rng, size)
         for obj in (
-            {"type": "assistant", "message": base | {"content": [
-                {"type": "text", "text": _text(rng, rng.randint(10, 80))}]},
-             "parent_tool_use_id": None, "session_id": session, "uuid": f"a-{turn}-1"},
-            {"type": "assistant", "message": base | {"content": [
-                {"type": "tool_use", "id": tool_id, "name": "Bash",
-                 "input": {"command": command, "description": _text(rng, 5)}}]},
-             "parent_tool_use_id": None, "session_id": session, "uuid": f"a-{turn}-2"},
-            {"type": "user", "message": {"role": "user", "content": [
-                {"tool_use_id": tool_id, "type": "tool_result", "content": output,
-                 "is_error": False}]},
-             "parent_tool_use_id": None, "session_id": session, "uuid": f"u-{turn}",
-             "tool_use_result": {"stdout": output, "stderr": "", "interrupted": False,
-                                 "isImage": False}},
+            {
+                "type": "assistant",
+                "message": base
+                | {"content": [{"type": "text", "text": _text(rng, rng.randint(10, 80))}]},
+                "parent_tool_use_id": None,
+                "session_id": session,
+                "uuid": f"a-{turn}-1",
+            },
+            {
+                "type": "assistant",
+                "message": base
+                | {
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": tool_id,
+                            "name": "Bash",
+                            "input": {"command": command, "description": _text(rng, 5)},
+                        }
+                    ]
+                },
+                "parent_tool_use_id": None,
+                "session_id": session,
+                "uuid": f"a-{turn}-2",
+            },
+            {
+                "type": "user",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "tool_use_id": tool_id,
+                            "type": "tool_result",
+                            "content": output,
+                            "is_error": False,
+                        }
+                    ],
+                },
+                "parent_tool_use_id": None,
+                "session_id": session,
+                "uuid": f"u-{turn}",
+                "tool_use_result": {
+                    "stdout": output,
+                    "stderr": "",
+                    "interrupted": False,
+                    "isImage": False,
+                },
+            },
         ):
             line = dump(obj)
             written += len(line)
             yield line
-    yield dump({"type": "result", "subtype": "success", "is_error": False, "duration_ms": 3_600_000,
-                "num_turns": turn, "result": "Done.", "stop_reason": "end_turn",
-                "session_id": session, "total_cost_usd": 12.5,
-                "usage": {"input_tokens": turn * 20, "output_tokens": turn * 300},
-                "modelUsage": {model: {"inputTokens": turn * 20, "outputTokens": turn * 300,
-                                       "cacheReadInputTokens": turn * 20000,
-                                       "cacheCreationInputTokens": turn * 1500,
-                                       "webSearchRequests": 0, "costUSD": 12.5,
-                                       "contextWindow": 200000, "maxOutputTokens": 64000}},
-                "permission_denials": [], "terminal_reason": "completed"})
+    yield dump(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "duration_ms": 3_600_000,
+            "num_turns": turn,
+            "result": "Done.",
+            "stop_reason": "end_turn",
+            "session_id": session,
+            "total_cost_usd": 12.5,
+            "usage": {"input_tokens": turn * 20, "output_tokens": turn * 300},
+            "modelUsage": {
+                model: {
+                    "inputTokens": turn * 20,
+                    "outputTokens": turn * 300,
+                    "cacheReadInputTokens": turn * 20000,
+                    "cacheCreationInputTokens": turn * 1500,
+                    "webSearchRequests": 0,
+                    "costUSD": 12.5,
+                    "contextWindow": 200000,
+                    "maxOutputTokens": 64000,
+                }
+            },
+            "permission_denials": [],
+            "terminal_reason": "completed",
+        }
+    )
 
 
 def write_stream(path: Path, total_bytes: int, **kwargs: int) -> int:
@@ -257,8 +401,10 @@ def write_stream(path: Path, total_bytes: int, **kwargs: int) -> int:
 
 
 def _main(argv: list[str], out: IO[bytes]) -> int:
-    usage = ("usage: generate.py cascade|makefile|dodo SHAPE N  |  generate.py state N  |  "
-             "generate.py stream BYTES")
+    usage = (
+        "usage: generate.py cascade|makefile|dodo SHAPE N  |  generate.py state N  |  "
+        "generate.py stream BYTES"
+    )
     if len(argv) == 3 and argv[0] in ("cascade", "makefile", "dodo"):
         g = graph(argv[1], int(argv[2]))
         text = {"cascade": cascade_md, "makefile": makefile, "dodo": dodo}[argv[0]](g)

@@ -67,11 +67,21 @@ class Config:
     def make(cls, quick: bool) -> Config:
         if not quick:
             return cls(quick=False, dispatch_n=(1_000, 5_000), dispatch_repeats=(5, 3))
-        return cls(quick=True, dispatch_n=(50, 100), dispatch_repeats=(2, 1),
-                   ingest_bytes=5_000_000, ingest_big_every=2_000_000,
-                   ingest_big_size=1_000_000, ingest_repeats=1, state_tasks=1_000,
-                   status_repeats=3, idle_seconds=2.0, parse_tasks=1_000, parse_repeats=3,
-                   startup_repeats=3)
+        return cls(
+            quick=True,
+            dispatch_n=(50, 100),
+            dispatch_repeats=(2, 1),
+            ingest_bytes=5_000_000,
+            ingest_big_every=2_000_000,
+            ingest_big_size=1_000_000,
+            ingest_repeats=1,
+            state_tasks=1_000,
+            status_repeats=3,
+            idle_seconds=2.0,
+            parse_tasks=1_000,
+            parse_repeats=3,
+            startup_repeats=3,
+        )
 
 
 @dataclass
@@ -123,19 +133,32 @@ class Env:
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         self.env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(HERE.parent), self.env.get("PYTHONPATH")) if p)
+            p for p in (str(HERE.parent), self.env.get("PYTHONPATH")) if p
+        )
 
-    def run(self, argv: Sequence[str], cwd: Path | None = None, plain: bool = False,
-            ok: Sequence[int] = (0,)) -> float:
+    def run(
+        self,
+        argv: Sequence[str],
+        cwd: Path | None = None,
+        plain: bool = False,
+        ok: Sequence[int] = (0,),
+    ) -> float:
         """Run argv with output discarded; its wall time. RuntimeError if it fails."""
         began = time.perf_counter()
-        proc = subprocess.run(list(argv), cwd=cwd, env=self.plain if plain else self.env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+        proc = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=self.plain if plain else self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         took = time.perf_counter() - began
         if proc.returncode not in ok:
-            raise RuntimeError(f"{' '.join(argv)[:200]} exited {proc.returncode}: "
-                               f"{proc.stderr.decode(errors='replace')[-600:]}")
+            raise RuntimeError(
+                f"{' '.join(argv)[:200]} exited {proc.returncode}: "
+                f"{proc.stderr.decode(errors='replace')[-600:]}"
+            )
         return took
 
     def run_on_terminal(self, argv: Sequence[str]) -> tuple[float, int]:
@@ -146,8 +169,13 @@ class Env:
         controller, terminal = pty.openpty()
         began = time.perf_counter()
         try:
-            proc = subprocess.Popen(list(argv), env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=terminal, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                list(argv),
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=terminal,
+                stderr=subprocess.PIPE,
+            )
             os.close(terminal)
             size = 0
             with contextlib.suppress(OSError):  # EIO once the program has closed its side
@@ -159,8 +187,10 @@ class Env:
             os.close(controller)
         took = time.perf_counter() - began
         if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)[:200]} exited {proc.returncode}: "
-                               f"{stderr.decode(errors='replace')[-600:]}")
+            raise RuntimeError(
+                f"{' '.join(argv)[:200]} exited {proc.returncode}: "
+                f"{stderr.decode(errors='replace')[-600:]}"
+            )
         return took, size
 
 
@@ -219,15 +249,26 @@ class Measured:
     returncode: int
 
 
-def monitor(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None,
-            on_poll: Callable[[int], None] | None = None, interval: float = POLL) -> Measured:
+def monitor(
+    argv: Sequence[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    on_poll: Callable[[int], None] | None = None,
+    interval: float = POLL,
+) -> Measured:
     """Run argv; poll its CPU and memory until it exits, then read the final numbers from the
     unreaped zombie (so nothing after the last poll is lost)."""
     import psutil
 
     began = time.perf_counter()
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     handle = psutil.Process(proc.pid)
     hwm = rss = 0
     while True:
@@ -250,8 +291,9 @@ def monitor(argv: Sequence[str], env: dict[str, str], cwd: Path | None = None,
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)[:200]} exited {proc.returncode}: {err[-600:]}")
     # ru_maxrss covers the process and its waited-for children; VmHWM the process alone.
-    return Measured(wall, cpu, children_cpu, max(hwm, rss) or usage.ru_maxrss * 1024, rss,
-                    proc.returncode)
+    return Measured(
+        wall, cpu, children_cpu, max(hwm, rss) or usage.ru_maxrss * 1024, rss, proc.returncode
+    )
 
 
 # ---- benchmarks --------------------------------------------------------------------------------
@@ -273,14 +315,29 @@ class Suite:
         return path
 
     def nova_run(self, cascade: Path, agent: str, jobs: int, where: Path) -> list[str]:
-        return [*self.env.nova, "run", str(cascade), "-j", str(jobs), "--agent-cmd", agent,
-                "--retries", "0", "-q", "--state-dir", str(where / "state"),
-                "--logs-dir", str(where / "logs")]
+        return [
+            *self.env.nova,
+            "run",
+            str(cascade),
+            "-j",
+            str(jobs),
+            "--agent-cmd",
+            agent,
+            "--retries",
+            "0",
+            "-q",
+            "--state-dir",
+            str(where / "state"),
+            "--logs-dir",
+            str(where / "logs"),
+        ]
 
     def python_pass(self) -> float:
         if self._python_pass is None:
-            runs = [self.env.run([self.env.python, "-c", "pass"]) for _ in range(
-                max(5, self.cfg.startup_repeats))]
+            runs = [
+                self.env.run([self.env.python, "-c", "pass"])
+                for _ in range(max(5, self.cfg.startup_repeats))
+            ]
             self._python_pass = median(runs)
         return self._python_pass
 
@@ -306,8 +363,11 @@ class Suite:
             if self.cfg.quick:
                 return "doit not installed (quick mode never installs it)"
             self.log("installing doit into this Python for the comparison ...")
-            done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "doit"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "doit"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             importlib.invalidate_caches()
             if done.returncode != 0 or importlib.util.find_spec("doit") is None:
                 return "doit not available (pip install doit failed)"
@@ -321,8 +381,9 @@ class Suite:
             per_task: dict[int, float] = {}
             make_per_task: dict[int, float] = {}
             overhead: dict[int, float] = {}
-            for size, (n, repeats) in enumerate(zip(cfg.dispatch_n, cfg.dispatch_repeats,
-                                                    strict=True)):
+            for size, (n, repeats) in enumerate(
+                zip(cfg.dispatch_n, cfg.dispatch_repeats, strict=True)
+            ):
                 g = generate.graph(shape, n)
                 home = self.work / f"graph-{shape}-{n}"
                 home.mkdir()
@@ -335,18 +396,29 @@ class Suite:
                     tools.append("doit")
                 times: dict[str, list[float]] = {t: [] for t in tools}
                 for r in range(repeats):
-                    for tool in tools[r % len(tools):] + tools[: r % len(tools)]:
+                    for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:
                         where = self.fresh(f"{tool}-{shape}-{n}")
                         if tool == "nova":
                             argv = self.nova_run(cascade, generate.ECHO_AGENT, cfg.jobs, where)
                         elif tool == "make":
-                            argv = ["make", "-s", "-f", str(home / "graph.mk"), "-j",
-                                    str(cfg.jobs)]
+                            argv = ["make", "-s", "-f", str(home / "graph.mk"), "-j", str(cfg.jobs)]
                         else:
-                            argv = [sys.executable, "-m", "doit", "run", "-f",
-                                    str(home / "dodo.py"), "-d", str(where), "--db-file",
-                                    str(where / ".doit.db"), "-n", str(cfg.jobs), "-P",
-                                    "process"]
+                            argv = [
+                                sys.executable,
+                                "-m",
+                                "doit",
+                                "run",
+                                "-f",
+                                str(home / "dodo.py"),
+                                "-d",
+                                str(where),
+                                "--db-file",
+                                str(where / ".doit.db"),
+                                "-n",
+                                str(cfg.jobs),
+                                "-P",
+                                "process",
+                            ]
                         times[tool].append(self.env.run(argv, cwd=where))
                         if len(list((where / "logs").glob("*.log"))) != n:
                             raise RuntimeError(f"{tool} did not write {n} task logs")
@@ -358,48 +430,63 @@ class Suite:
                 per_task[n] = nova / n
                 make_per_task[n] = make / n
                 overhead[n] = (nova - make) / n
-                notes = [f"overhead {overhead[n] * 1000:.2f} ms/task",
-                         f"runs: {', '.join(f'{t:.2f}' for t in times['nova'])} s"]
+                notes = [
+                    f"overhead {overhead[n] * 1000:.2f} ms/task",
+                    f"runs: {', '.join(f'{t:.2f}' for t in times['nova'])} s",
+                ]
                 if "doit" in times:
                     doit = median(times["doit"])
-                    notes.append(f"doit -n {cfg.jobs}: {secs(doit)} (nova/doit "
-                                 f"{nova / doit:.2f}x)")
+                    notes.append(f"doit -n {cfg.jobs}: {secs(doit)} (nova/doit {nova / doit:.2f}x)")
                 elif doit_missing:
                     notes.append(doit_missing)
                 elif n > cfg.doit_max_n:
                     notes.append(f"doit not run above N={cfg.doit_max_n:,}")
                 first = size == 0
-                rows.append(Row(
-                    id=f"dispatch.{shape}.{'small' if first else 'large'}",
-                    measure=f"wall time, {shape}, N={n:,}, -j {cfg.jobs}",
-                    nova=secs(nova), reference=f"make {secs(make)}",
-                    ratio=f"{nova / make:.2f}x",
-                    target="≤ 1.30x make" if first else "(see scaling)",
-                    result=verdict(nova / make <= 1.3) if first else "INFO",
-                    notes="; ".join(notes),
-                    raw={"n": n, "nova": times["nova"], "make": times["make"],
-                         "doit": times.get("doit", [])},
-                ))
-                self.log(f"dispatch {shape} N={n}: nova {nova:.2f}s make {make:.2f}s "
-                         f"({nova / make:.2f}x) load {load()}")
+                rows.append(
+                    Row(
+                        id=f"dispatch.{shape}.{'small' if first else 'large'}",
+                        measure=f"wall time, {shape}, N={n:,}, -j {cfg.jobs}",
+                        nova=secs(nova),
+                        reference=f"make {secs(make)}",
+                        ratio=f"{nova / make:.2f}x",
+                        target="≤ 1.30x make" if first else "(see scaling)",
+                        result=verdict(nova / make <= 1.3) if first else "INFO",
+                        notes="; ".join(notes),
+                        raw={
+                            "n": n,
+                            "nova": times["nova"],
+                            "make": times["make"],
+                            "doit": times.get("doit", []),
+                        },
+                    )
+                )
+                self.log(
+                    f"dispatch {shape} N={n}: nova {nova:.2f}s make {make:.2f}s "
+                    f"({nova / make:.2f}x) load {load()}"
+                )
             small, large = cfg.dispatch_n
             # nova's time per task measured against make's at the same N: the file system
             # (directories of N logs) and the machine slow both as N grows, and the question
             # is whether nova grows faster than make does (a quadratic step of its own).
             growth = (per_task[large] / make_per_task[large]) / (
-                per_task[small] / make_per_task[small])
-            rows.append(Row(
-                id=f"dispatch.{shape}.scaling",
-                measure=f"nova/make per task, {shape}, N={large:,} vs N={small:,}",
-                nova=f"{per_task[large] / make_per_task[large]:.2f}x",
-                reference=f"{per_task[small] / make_per_task[small]:.2f}x",
-                ratio=f"{growth:.2f}x", target="≤ 1.10x (no growth; 10% noise)",
-                result=verdict(growth <= 1.10),
-                notes=f"nova {per_task[small] * 1000:.2f} → {per_task[large] * 1000:.2f} ms/task, "
-                      f"make {make_per_task[small] * 1000:.2f} → "
-                      f"{make_per_task[large] * 1000:.2f} ms/task; overhead vs make "
-                      f"{overhead[small] * 1000:.2f} → {overhead[large] * 1000:.2f} ms/task",
-            ))
+                per_task[small] / make_per_task[small]
+            )
+            rows.append(
+                Row(
+                    id=f"dispatch.{shape}.scaling",
+                    measure=f"nova/make per task, {shape}, N={large:,} vs N={small:,}",
+                    nova=f"{per_task[large] / make_per_task[large]:.2f}x",
+                    reference=f"{per_task[small] / make_per_task[small]:.2f}x",
+                    ratio=f"{growth:.2f}x",
+                    target="≤ 1.10x (no growth; 10% noise)",
+                    result=verdict(growth <= 1.10),
+                    notes=f"nova {per_task[small] * 1000:.2f} → "
+                    f"{per_task[large] * 1000:.2f} ms/task, "
+                    f"make {make_per_task[small] * 1000:.2f} → "
+                    f"{make_per_task[large] * 1000:.2f} ms/task; overhead vs make "
+                    f"{overhead[small] * 1000:.2f} → {overhead[large] * 1000:.2f} ms/task",
+                )
+            )
         return rows
 
     # -- 2. ingest --
@@ -407,8 +494,9 @@ class Suite:
     def ingest(self) -> list[Row]:
         cfg = self.cfg
         stream = self.work / "stream.jsonl"
-        size = generate.write_stream(stream, cfg.ingest_bytes, big_every=cfg.ingest_big_every,
-                                     big_size=cfg.ingest_big_size)
+        size = generate.write_stream(
+            stream, cfg.ingest_bytes, big_every=cfg.ingest_big_every, big_size=cfg.ingest_big_size
+        )
         with open(stream, "rb") as handle:
             longest = max(len(line) for line in handle)
         empty = self.work / "empty.jsonl"
@@ -419,20 +507,21 @@ class Suite:
 
         def nova(path: Path) -> Measured:
             where = self.fresh("ingest")
-            got = monitor(self.nova_run(cascade, f"cat {path}", 1, where), self.env.env,
-                          cwd=where)
+            got = monitor(self.nova_run(cascade, f"cat {path}", 1, where), self.env.env, cwd=where)
             raw = where / "logs" / "raw" / "T1-1.stdout"
             if raw.stat().st_size != path.stat().st_size:
                 raise RuntimeError("nova's raw log is not the agent's whole output")
             shutil.rmtree(where)
             return got
 
-        loop = ("import subprocess, sys\n"
-                "p = subprocess.Popen(['cat', sys.argv[1]], stdout=subprocess.PIPE)\n"
-                "with open(sys.argv[2], 'wb') as out:\n"
-                "    while chunk := p.stdout.read1(1 << 18):\n"
-                "        out.write(chunk)\n"
-                "p.wait()\n")
+        loop = (
+            "import subprocess, sys\n"
+            "p = subprocess.Popen(['cat', sys.argv[1]], stdout=subprocess.PIPE)\n"
+            "with open(sys.argv[2], 'wb') as out:\n"
+            "    while chunk := p.stdout.read1(1 << 18):\n"
+            "        out.write(chunk)\n"
+            "p.wait()\n"
+        )
 
         def python_loop(path: Path) -> Measured:
             out = self.work / "loop.out"
@@ -452,30 +541,44 @@ class Suite:
         loop_per_100 = max(loop_cpu, 1e-9) / mb * 100
         rate = mb / nova_cpu if nova_cpu > 0 else float("inf")
         peak = max(m.peak_rss for m in runs)
-        self.log(f"ingest {mb:.0f} MB: nova cpu {nova_cpu:.2f}s ({rate:.0f} MB/s) peak "
-                 f"{peak / 2**20:.0f} MiB load {load()}")
+        self.log(
+            f"ingest {mb:.0f} MB: nova cpu {nova_cpu:.2f}s ({rate:.0f} MB/s) peak "
+            f"{peak / 2**20:.0f} MiB load {load()}"
+        )
         return [
-            Row(id="ingest.cpu",
+            Row(
+                id="ingest.cpu",
                 measure=f"nova CPU per 100 MB of stream-json ({mb:,.0f} MB, longest line "
-                        f"{longest / 1e6:.1f} MB)",
-                nova=secs(per_100), reference=f"python pipe loop {secs(loop_per_100)}",
-                ratio=f"{per_100 / loop_per_100:.1f}x", target="≤ 1.00 s (≥ 100 MB/s/core)",
+                f"{longest / 1e6:.1f} MB)",
+                nova=secs(per_100),
+                reference=f"python pipe loop {secs(loop_per_100)}",
+                ratio=f"{per_100 / loop_per_100:.1f}x",
+                target="≤ 1.00 s (≥ 100 MB/s/core)",
                 result=verdict(rate >= 100),
                 notes=f"{rate:,.0f} MB/s per core; net of a run with empty output "
-                      f"({secs(base.cpu)}); cat > /dev/null {secs(cat.cpu)} total; "
-                      f"wall {secs(median([m.wall for m in runs]))}; "
-                      f"best {secs(best.cpu - base.cpu)}",
-                raw={"bytes": size, "nova_cpu": [m.cpu for m in runs], "base_cpu": base.cpu,
-                     "loop_cpu": [m.cpu for m in loops], "loop_base": loop_base,
-                     "cat_cpu": cat.cpu}),
-            Row(id="ingest.rss",
+                f"({secs(base.cpu)}); cat > /dev/null {secs(cat.cpu)} total; "
+                f"wall {secs(median([m.wall for m in runs]))}; "
+                f"best {secs(best.cpu - base.cpu)}",
+                raw={
+                    "bytes": size,
+                    "nova_cpu": [m.cpu for m in runs],
+                    "base_cpu": base.cpu,
+                    "loop_cpu": [m.cpu for m in loops],
+                    "loop_base": loop_base,
+                    "cat_cpu": cat.cpu,
+                },
+            ),
+            Row(
+                id="ingest.rss",
                 measure="nova peak RSS while ingesting",
                 nova=f"{peak / 2**20:,.0f} MiB",
                 reference=f"python pipe loop {max(m.peak_rss for m in loops) / 2**20:,.0f} MiB",
-                ratio=f"{peak / max(m.peak_rss for m in loops):.1f}x", target="< 100 MiB",
+                ratio=f"{peak / max(m.peak_rss for m in loops):.1f}x",
+                target="< 100 MiB",
                 result=verdict(peak < 100 * 2**20),
                 notes=f"idle nova run: {base.peak_rss / 2**20:.0f} MiB",
-                raw={"peak_rss": [m.peak_rss for m in runs], "base_rss": base.peak_rss}),
+                raw={"peak_rss": [m.peak_rss for m in runs], "base_rss": base.peak_rss},
+            ),
         ]
 
     # -- 3. status --
@@ -506,16 +609,25 @@ class Suite:
                 self.env.run_on_terminal(argv)
                 runs = [self.env.run_on_terminal(argv) for _ in range(3)]
                 on_terminal = median([t for t, _ in runs])
-                notes += (f"; compact, as stdout is not a terminal. To a terminal (indented, "
-                          f"{runs[0][1] / 1e6:.1f} MB): {ms(on_terminal)}")
+                notes += (
+                    f"; compact, as stdout is not a terminal. To a terminal (indented, "
+                    f"{runs[0][1] / 1e6:.1f} MB): {ms(on_terminal)}"
+                )
                 raw["terminal_times"] = [t for t, _ in runs]
-            rows.append(Row(
-                id=f"status.{label}",
-                measure=f"nova status {' '.join(flag)}".strip() +
-                        f", {cfg.state_tasks:,} tasks ({size / 1e6:.1f} MB state)",
-                nova=ms(took), reference=f"python -c pass {ms(ref)}",
-                ratio=f"{took / ref:.1f}x", target="< 300 ms", result=verdict(took < 0.3),
-                notes=notes, raw=raw))
+            rows.append(
+                Row(
+                    id=f"status.{label}",
+                    measure=f"nova status {' '.join(flag)}".strip()
+                    + f", {cfg.state_tasks:,} tasks ({size / 1e6:.1f} MB state)",
+                    nova=ms(took),
+                    reference=f"python -c pass {ms(ref)}",
+                    ratio=f"{took / ref:.1f}x",
+                    target="< 300 ms",
+                    result=verdict(took < 0.3),
+                    notes=notes,
+                    raw=raw,
+                )
+            )
             self.log(f"status {label}: {took * 1000:.0f} ms load {load()}")
         return rows
 
@@ -547,43 +659,60 @@ class Suite:
                         cpu += proc_stat(k)[0]
             window.append((time.perf_counter(), cpu))
 
-        monitor(self.nova_run(cascade, agent, n, where), self.env.env, cwd=where,
-                on_poll=poll, interval=0.25)
+        monitor(
+            self.nova_run(cascade, agent, n, where),
+            self.env.env,
+            cwd=where,
+            on_poll=poll,
+            interval=0.25,
+        )
         shutil.rmtree(where)
         if len(window) < 2:
             raise RuntimeError("never saw all agents asleep at once")
         (t0, c0), (t1, c1) = window[0], window[-1]
         share = (c1 - c0) / (t1 - t0) * 100
         self.log(f"idle: {share:.2f}% of a core over {t1 - t0:.1f}s load {load()}")
-        return [Row(
-            id="idle.cpu",
-            measure=f"nova CPU with {n} agents asleep ({agent}, -j {n})",
-            nova=f"{share:.2f}% of a core", reference="-", ratio="-", target="< 1%",
-            result=verdict(share < 1.0),
-            notes=f"{c1 - c0:.2f} s CPU over {t1 - t0:.1f} s (nova + its guardian); "
-                  f"CPU is counted in {1000 / TICK:.0f} ms ticks",
-            raw={"cpu": c1 - c0, "seconds": t1 - t0})]
+        return [
+            Row(
+                id="idle.cpu",
+                measure=f"nova CPU with {n} agents asleep ({agent}, -j {n})",
+                nova=f"{share:.2f}% of a core",
+                reference="-",
+                ratio="-",
+                target="< 1%",
+                result=verdict(share < 1.0),
+                notes=f"{c1 - c0:.2f} s CPU over {t1 - t0:.1f} s (nova + its guardian); "
+                f"CPU is counted in {1000 / TICK:.0f} ms ticks",
+                raw={"cpu": c1 - c0, "seconds": t1 - t0},
+            )
+        ]
 
     # -- 5. parse --
 
     def parse(self) -> list[Row]:
         cfg = self.cfg
         cascade = self.work / "parse.md"
-        cascade.write_text(generate.cascade_md(generate.graph("layered", cfg.parse_tasks),
-                                               "parse"))
+        cascade.write_text(generate.cascade_md(generate.graph("layered", cfg.parse_tasks), "parse"))
         argv = [*self.env.nova, "validate", str(cascade)]
         self.env.run(argv)
         times = [self.env.run(argv) for _ in range(cfg.parse_repeats)]
         took = median(times)
         ref = self.python_pass()
         self.log(f"parse: {took * 1000:.0f} ms load {load()}")
-        return [Row(
-            id="parse.validate",
-            measure=f"nova validate, {cfg.parse_tasks:,}-task CASCADE.md "
-                    f"({cascade.stat().st_size / 1e6:.1f} MB)",
-            nova=ms(took), reference=f"python -c pass {ms(ref)}", ratio=f"{took / ref:.1f}x",
-            target="< 1 s", result=verdict(took < 1.0),
-            notes=f"min {ms(min(times))}, max {ms(max(times))}", raw={"times": times})]
+        return [
+            Row(
+                id="parse.validate",
+                measure=f"nova validate, {cfg.parse_tasks:,}-task CASCADE.md "
+                f"({cascade.stat().st_size / 1e6:.1f} MB)",
+                nova=ms(took),
+                reference=f"python -c pass {ms(ref)}",
+                ratio=f"{took / ref:.1f}x",
+                target="< 1 s",
+                result=verdict(took < 1.0),
+                notes=f"min {ms(min(times))}, max {ms(max(times))}",
+                raw={"times": times},
+            )
+        ]
 
     # -- 6. start-up --
 
@@ -592,20 +721,29 @@ class Suite:
         state = self.write_state(8, "state-small")
         ref = self.python_pass()
         rows = []
-        for label, args in (("help", ["--help"]),
-                            ("status", ["status", "--state-dir", str(state)])):
+        for label, args in (
+            ("help", ["--help"]),
+            ("status", ["status", "--state-dir", str(state)]),
+        ):
             argv = [*self.env.nova, *args]
             self.env.run(argv)
             times = [self.env.run(argv) for _ in range(cfg.startup_repeats)]
             cold = self.env.run(argv, plain=True)
             took = median(times)
-            rows.append(Row(
-                id=f"startup.{label}",
-                measure=f"nova {' '.join(args[:1])}" + (" (8 tasks)" if label == "status" else ""),
-                nova=ms(took), reference=f"python -c pass {ms(ref)}", ratio=f"{took / ref:.1f}x",
-                target="< 150 ms", result=verdict(took < 0.15),
-                notes=f"min {ms(min(times))}; without nova's bytecode cached: {ms(cold)}",
-                raw={"times": times, "python_pass": ref, "no_bytecode": cold}))
+            rows.append(
+                Row(
+                    id=f"startup.{label}",
+                    measure=f"nova {' '.join(args[:1])}"
+                    + (" (8 tasks)" if label == "status" else ""),
+                    nova=ms(took),
+                    reference=f"python -c pass {ms(ref)}",
+                    ratio=f"{took / ref:.1f}x",
+                    target="< 150 ms",
+                    result=verdict(took < 0.15),
+                    notes=f"min {ms(min(times))}; without nova's bytecode cached: {ms(cold)}",
+                    raw={"times": times, "python_pass": ref, "no_bytecode": cold},
+                )
+            )
             self.log(f"startup {label}: {took * 1000:.0f} ms load {load()}")
         return rows
 
@@ -630,8 +768,12 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cores": str(os.cpu_count()), "cpu": model or platform.processor(),
-            "python": platform.python_version(), "system": platform.platform()}
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
 
 
 def filesystem(path: Path) -> str:
@@ -645,18 +787,21 @@ def filesystem(path: Path) -> str:
     return f"{best[0]} ({best[1]}) at {best[2]}"
 
 
-def report(rows: list[Row], cfg: Config, started: float, loads: tuple[str, str],
-           where: str) -> str:
+def report(rows: list[Row], cfg: Config, started: float, loads: tuple[str, str], where: str) -> str:
     m = machine()
     mode = "quick (tiny inputs: targets apply to the full run)" if cfg.quick else "full"
     mode += f"; work directory on {where}"
-    head = (f"# nova benchmarks — {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}\n\n"
-            f"Mode: {mode}. Machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}. "
-            f"Load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end. "
-            f"Took {time.time() - started:.0f} s.\n\n")
+    head = (
+        f"# nova benchmarks — {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}\n\n"
+        f"Mode: {mode}. Machine: {m['cores']} cores, {m['cpu']}, Python {m['python']}. "
+        f"Load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end. "
+        f"Took {time.time() - started:.0f} s.\n\n"
+    )
     counts = {k: sum(1 for r in rows if r.result == k) for k in ("PASS", "MISS", "ERROR")}
-    tail = (f"\n{counts['PASS']} PASS, {counts['MISS']} MISS, {counts['ERROR']} ERROR. "
-            "Medians of repeated runs; ratios are nova / reference.\n")
+    tail = (
+        f"\n{counts['PASS']} PASS, {counts['MISS']} MISS, {counts['ERROR']} ERROR. "
+        "Medians of repeated runs; ratios are nova / reference.\n"
+    )
     return head + table(rows) + tail
 
 
@@ -664,13 +809,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny inputs; finishes in seconds")
     parser.add_argument("--only", metavar="GROUPS", help=f"comma list of {', '.join(GROUPS)}")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.md",
-                        help="where the markdown table goes (latest.json beside it)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "latest.md",
+        help="where the markdown table goes (latest.json beside it)",
+    )
     parser.add_argument("--no-doit", action="store_true", help="skip the doit comparison")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="where the work directory goes (default: the system's temp dir); "
-                             "e.g. /dev/shm to take the disk out of the dispatch numbers")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the work directory goes (default: the system's temp dir); "
+        "e.g. /dev/shm to take the disk out of the dispatch numbers",
+    )
     args = parser.parse_args(argv)
     groups = args.only.split(",") if args.only else list(GROUPS)
     unknown = [g for g in groups if g not in GROUPS]
@@ -700,9 +853,18 @@ def main(argv: list[str] | None = None) -> int:
                 rows += getattr(suite, group)()
             except Exception as exc:  # one broken benchmark must not hide the others
                 traceback.print_exc()
-                rows.append(Row(id=f"{group}", measure="(benchmark failed)", nova="-",
-                                reference="-", ratio="-", target="-", result="ERROR",
-                                notes=f"{type(exc).__name__}: {str(exc)[:300]}"))
+                rows.append(
+                    Row(
+                        id=f"{group}",
+                        measure="(benchmark failed)",
+                        nova="-",
+                        reference="-",
+                        ratio="-",
+                        target="-",
+                        result="ERROR",
+                        notes=f"{type(exc).__name__}: {str(exc)[:300]}",
+                    )
+                )
     finally:
         if args.keep:
             log(f"kept {work}")
@@ -712,9 +874,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"machine": machine(), "quick": cfg.quick, "rows": [asdict(r) for r in rows]},
-        indent=1))
+    args.out.with_suffix(".json").write_text(
+        json.dumps(
+            {"machine": machine(), "quick": cfg.quick, "rows": [asdict(r) for r in rows]}, indent=1
+        )
+    )
     return 1 if any(r.result == "ERROR" for r in rows) else 0
 
 

@@ -189,8 +189,10 @@ def split_command(template: str) -> tuple[str, ...]:
             f"agent command '{template}' cannot be split into words: {exc}."
         ) from None
     if not words:
-        raise ConfigError("the agent command is empty. Give a program to run, like "
-                          "--agent-cmd 'python3 agent.py {id} {prompt_file}'.")
+        raise ConfigError(
+            "the agent command is empty. Give a program to run, like "
+            "--agent-cmd 'python3 agent.py {id} {prompt_file}'."
+        )
     return tuple(words)
 
 

@@ -150,8 +150,10 @@ class Attempt:
     def _too_long(self) -> None:
         self.log.lines(
             time.time(),
-            [f"(a line longer than {MAX_LINE // (1024 * 1024)} MiB was not parsed; "
-             "it is in the raw log)"],
+            [
+                f"(a line longer than {MAX_LINE // (1024 * 1024)} MiB was not parsed; "
+                "it is in the raw log)"
+            ],
             "nova: ",
         )
 

@@ -336,8 +336,9 @@ class _Parser:
         self.groups: dict[tuple[str, str], int] = {}
         self.rows: list[_Row] = []
 
-    def _suggest(self, value: str, by_id: dict[str, _Row], not_this: str = "",
-                 cutoff: float = 0.6) -> str:
+    def _suggest(
+        self, value: str, by_id: dict[str, _Row], not_this: str = "", cutoff: float = 0.6
+    ) -> str:
         """`suggest` over every task ID, for the first few problems only: each one compares
         with every ID, and a file of thousands of mistakes must still be reported at once."""
         self._suggestions += 1
@@ -453,9 +454,11 @@ class _Parser:
         if gap:
             # Markdown ends a table at a blank line, so these rows would be text: lost tasks.
             self.tasks_end = end
-            where = (f"the blank line on line {gap[0]} ends that table. Remove the blank line."
-                     if gap[0] == gap[1] else f"the blank lines on lines {gap[0]}-{gap[1]} end "
-                     "that table. Remove them.")
+            where = (
+                f"the blank line on line {gap[0]} ends that table. Remove the blank line."
+                if gap[0] == gap[1]
+                else f"the blank lines on lines {gap[0]}-{gap[1]} end that table. Remove them."
+            )
             self.error(start + 1, f"this row looks like part of the task table above, but {where}")
             return end, True
         if index["id"] is None:
@@ -475,8 +478,11 @@ class _Parser:
                 "'|---|---|---|---|' below the header.",
             )
             return end, True
-        missing = [label for role, label in (("name", "Task Name"), ("depends", "Depends On"))
-                   if index[role] is None]
+        missing = [
+            label
+            for role, label in (("name", "Task Name"), ("depends", "Depends On"))
+            if index[role] is None
+        ]
         if missing:
             self.error(
                 start + 1,
@@ -636,8 +642,10 @@ class _Parser:
             section = (id(row.branch), id(row.group))
             merged = section_settings.get(section, project_settings)
             if section not in section_settings:
-                for layer in (row.branch.settings if row.branch else {},
-                              row.group.settings if row.group else {}):
+                for layer in (
+                    row.branch.settings if row.branch else {},
+                    row.group.settings if row.group else {},
+                ):
                     if layer:
                         merged = Settings(**layer).over(merged)  # type: ignore[arg-type]
                 section_settings[section] = merged
@@ -689,14 +697,16 @@ class _Parser:
                 task_id = _task_named(owner.title)
                 named = _task_named(section.title)
                 if named in by_id and named != task_id:
-                    self.warnings.append(Problem(
-                        self.path,
-                        section.line,
-                        f"heading '{section.raw}' is inside the instructions of task "
-                        f"'{task_id}' (line {owner.line}), so '{named}' gets none of its text. "
-                        f"To give '{named}' its own instructions, make it "
-                        f"'{'#' * owner.level} {section.title}'.",
-                    ))
+                    self.warnings.append(
+                        Problem(
+                            self.path,
+                            section.line,
+                            f"heading '{section.raw}' is inside the instructions of task "
+                            f"'{task_id}' (line {owner.line}), so '{named}' gets none of its text. "
+                            f"To give '{named}' its own instructions, make it "
+                            f"'{'#' * owner.level} {section.title}'.",
+                        )
+                    )
                 bodies[task_id].append((section.line, section.raw, _SUBHEADING))
                 bodies[task_id].extend(section.body)
                 continue
@@ -751,9 +761,15 @@ def decode_cascade(data: bytes, path: str) -> str:
     """The text of a CASCADE.md file, or CascadeError if it is not a markdown text file."""
     if len(data) > MAX_BYTES:
         raise CascadeError(
-            [Problem(path, 0, f"is {len(data) // (1024 * 1024)} MiB; nova reads task files of "
-                     f"at most {MAX_BYTES // (1024 * 1024)} MiB. Split the plan into several "
-                     "files.")]
+            [
+                Problem(
+                    path,
+                    0,
+                    f"is {len(data) // (1024 * 1024)} MiB; nova reads task files of "
+                    f"at most {MAX_BYTES // (1024 * 1024)} MiB. Split the plan into several "
+                    "files.",
+                )
+            ]
         )
     if b"\x00" in data[:8192]:
         raise CascadeError(
@@ -764,8 +780,13 @@ def decode_cascade(data: bytes, path: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CascadeError(
-            [Problem(path, line, f"is not valid UTF-8 (byte 0x{data[exc.start]:02x}). Save "
-                     "the file as UTF-8.")]
+            [
+                Problem(
+                    path,
+                    line,
+                    f"is not valid UTF-8 (byte 0x{data[exc.start]:02x}). Save the file as UTF-8.",
+                )
+            ]
         ) from None
     return text
 

@@ -30,12 +30,20 @@ CASCADE_ARG = click.argument(
     "cascade", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path)
 )
 STATE_DIR = click.option(
-    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("state"),
-    envvar="NOVA_STATE_DIR", show_default=True, help="Where the run's state JSON lives.",
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("state"),
+    envvar="NOVA_STATE_DIR",
+    show_default=True,
+    help="Where the run's state JSON lives.",
 )
 LOGS_DIR = click.option(
-    "--logs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
-    envvar="NOVA_LOGS_DIR", show_default=True, help="Where task logs are written.",
+    "--logs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("logs"),
+    envvar="NOVA_LOGS_DIR",
+    show_default=True,
+    help="Where task logs are written.",
 )
 
 
@@ -48,8 +56,16 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise CascadeError([Problem(str(path), 0, "not found. Create one with 'nova init', "
-                                    "or pass the path: nova run path/to/CASCADE.md.")]) from None
+        raise CascadeError(
+            [
+                Problem(
+                    str(path),
+                    0,
+                    "not found. Create one with 'nova init', "
+                    "or pass the path: nova run path/to/CASCADE.md.",
+                )
+            ]
+        ) from None
     except OSError as exc:
         raise CascadeError([Problem(str(path), 0, f"cannot be read: {exc.strerror}.")]) from None
     cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
@@ -104,40 +120,80 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @CASCADE_ARG
-@click.option("-j", "--jobs", type=click.IntRange(1, 1000), default=4, show_default=True,
-              help="How many agents run at once.")
-@click.option("--agent-cmd", metavar="TEMPLATE",
-              help="Run TEMPLATE for every task instead of Claude Code. It is split into words "
-                   "like a shell would (never run by one); {id}, {name}, {prompt_file}, "
-                   "{cascade_dir} and {attempt} are filled in per task.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="How many agents run at once.",
+)
+@click.option(
+    "--agent-cmd",
+    metavar="TEMPLATE",
+    help="Run TEMPLATE for every task instead of Claude Code. It is split into words "
+    "like a shell would (never run by one); {id}, {name}, {prompt_file}, "
+    "{cascade_dir} and {attempt} are filled in per task.",
+)
 @click.option("--model", help="Model for every task (overrides CASCADE.md), e.g. sonnet or opus.")
 @click.option("--timeout", metavar="DURATION", help="Wall-clock limit per attempt, e.g. 30m.")
-@click.option("--stall-timeout", metavar="DURATION",
-              help="End and retry an attempt with no output for this long, e.g. 20m.")
-@click.option("--retries", type=click.IntRange(0, 100),
-              help="Retries of a task after a transient failure.")
-@click.option("--retry-delay", metavar="DURATION",
-              help="Backoff before the first retry (doubles each time).")
+@click.option(
+    "--stall-timeout",
+    metavar="DURATION",
+    help="End and retry an attempt with no output for this long, e.g. 20m.",
+)
+@click.option(
+    "--retries", type=click.IntRange(0, 100), help="Retries of a task after a transient failure."
+)
+@click.option(
+    "--retry-delay", metavar="DURATION", help="Backoff before the first retry (doubles each time)."
+)
 @click.option("--max-turns", type=click.IntRange(1), help="Claude Code --max-turns per task.")
-@click.option("--permission-mode",
-              type=click.Choice(["default", "acceptEdits", "bypassPermissions", "plan",
-                                 "dontAsk"]),
-              help="Claude Code permission mode for every task. bypassPermissions is never "
-                   "the default; choose it here or in CASCADE.md.")
+@click.option(
+    "--permission-mode",
+    type=click.Choice(["default", "acceptEdits", "bypassPermissions", "plan", "dontAsk"]),
+    help="Claude Code permission mode for every task. bypassPermissions is never "
+    "the default; choose it here or in CASCADE.md.",
+)
 @click.option("--allowed-tools", metavar="TOOLS", help='Claude Code tools, e.g. "Bash Edit Read".')
-@click.option("--claude", "claude_bin", default="claude", envvar="NOVA_CLAUDE", show_default=True,
-              help="The Claude Code program.")
-@click.option("--grace", type=float, default=10.0, show_default=True,
-              help="Seconds an agent gets to stop after Ctrl-C before it is terminated.")
+@click.option(
+    "--claude",
+    "claude_bin",
+    default="claude",
+    envvar="NOVA_CLAUDE",
+    show_default=True,
+    help="The Claude Code program.",
+)
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds an agent gets to stop after Ctrl-C before it is terminated.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan (waves) and exit without running.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @STATE_DIR
 @LOGS_DIR
-def run(cascade: Path, jobs: int, agent_cmd: str | None, model: str | None,
-        timeout: str | None, stall_timeout: str | None, retries: int | None,
-        retry_delay: str | None, max_turns: int | None, permission_mode: str | None,
-        allowed_tools: str | None, claude_bin: str, grace: float, dry_run: bool,
-        quiet: bool, state_dir: Path, logs_dir: Path) -> None:
+def run(
+    cascade: Path,
+    jobs: int,
+    agent_cmd: str | None,
+    model: str | None,
+    timeout: str | None,
+    stall_timeout: str | None,
+    retries: int | None,
+    retry_delay: str | None,
+    max_turns: int | None,
+    permission_mode: str | None,
+    allowed_tools: str | None,
+    claude_bin: str,
+    grace: float,
+    dry_run: bool,
+    quiet: bool,
+    state_dir: Path,
+    logs_dir: Path,
+) -> None:
     """Run the tasks of CASCADE (default ./CASCADE.md), each as soon as its dependencies are done.
 
     Running it again resumes: done tasks are kept, everything else runs again. Logs go to
@@ -147,24 +203,45 @@ def run(cascade: Path, jobs: int, agent_cmd: str | None, model: str | None,
     from engine.runner import Runner, RunOptions
 
     parsed, graph = load(cascade)
-    overrides = _overrides(agent_cmd, model, timeout, stall_timeout, retries, retry_delay,
-                           max_turns, permission_mode, allowed_tools)
+    overrides = _overrides(
+        agent_cmd,
+        model,
+        timeout,
+        stall_timeout,
+        retries,
+        retry_delay,
+        max_turns,
+        permission_mode,
+        allowed_tools,
+    )
     if dry_run:
         click.echo(_render_plan(parsed, graph, overrides), nl=False)
         return
     options = RunOptions(
-        cascade_path=cascade.resolve(), state_dir=state_dir, logs_dir=logs_dir, jobs=jobs,
-        overrides=overrides, claude_bin=claude_bin, grace=grace,
+        cascade_path=cascade.resolve(),
+        state_dir=state_dir,
+        logs_dir=logs_dir,
+        jobs=jobs,
+        overrides=overrides,
+        claude_bin=claude_bin,
+        grace=grace,
     )
     runner = Runner(parsed, graph, options, LineReporter(quiet=quiet))
     runner.prepare()
     sys.exit(int(runner.run()))
 
 
-def _overrides(agent_cmd: str | None, model: str | None, timeout: str | None,
-               stall_timeout: str | None, retries: int | None, retry_delay: str | None,
-               max_turns: int | None, permission_mode: str | None,
-               allowed_tools: str | None) -> Any:
+def _overrides(
+    agent_cmd: str | None,
+    model: str | None,
+    timeout: str | None,
+    stall_timeout: str | None,
+    retries: int | None,
+    retry_delay: str | None,
+    max_turns: int | None,
+    permission_mode: str | None,
+    allowed_tools: str | None,
+) -> Any:
     from engine.errors import ConfigError
     from engine.settings import SettingError, Settings, parse_duration
 
@@ -193,8 +270,10 @@ def _overrides(agent_cmd: str | None, model: str | None, timeout: str | None,
 def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
     from engine.cascade import effective_settings
 
-    lines = [f"{cascade.project or cascade.path}: {_count(len(cascade.tasks), 'task')} in "
-             f"{_count(len(graph.waves()), 'wave')}"]
+    lines = [
+        f"{cascade.project or cascade.path}: {_count(len(cascade.tasks), 'task')} in "
+        f"{_count(len(graph.waves()), 'wave')}"
+    ]
     for n, wave in enumerate(graph.waves(), 1):
         lines.append(f"wave {n}:")
         for task_id in wave:
@@ -211,9 +290,11 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
 def validate(cascade: Path) -> None:
     """Check CASCADE for errors without running anything (exit 2 if it has any)."""
     parsed, graph = load(cascade)
-    click.echo(f"{cascade}: OK — {_count(len(parsed.tasks), 'task')} in "
-               f"{_count(len(parsed.sections()), 'section')}, "
-               f"{_count(len(graph.waves()), 'wave')}.")
+    click.echo(
+        f"{cascade}: OK — {_count(len(parsed.tasks), 'task')} in "
+        f"{_count(len(parsed.sections()), 'section')}, "
+        f"{_count(len(graph.waves()), 'wave')}."
+    )
 
 
 @cli.command(context_settings=CONTEXT)
@@ -228,8 +309,15 @@ def plan(cascade: Path, agent_cmd: str | None) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @CASCADE_ARG
-@click.option("-f", "--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="mermaid",
-              show_default=True, help="Graphviz DOT or a Mermaid flowchart.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["dot", "mermaid"]),
+    default="mermaid",
+    show_default=True,
+    help="Graphviz DOT or a Mermaid flowchart.",
+)
 def graph(cascade: Path, fmt: str) -> None:
     """Print the task graph as DOT or Mermaid."""
     from engine.graph import render_dot, render_mermaid
@@ -250,8 +338,10 @@ def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot,
 
     snapshot = StateStore(state_dir).read(tasks_json)
     if snapshot is None:
-        raise StateError(f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
-                         "at another directory with --state-dir.")
+        raise StateError(
+            f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
+            "at another directory with --state-dir."
+        )
     run = snapshot.state.run
     if not run.running:  # a finished run: no need to load psutil to look for its process
         return snapshot, False
@@ -261,11 +351,20 @@ def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot,
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the state as JSON (stable schema); indented on a terminal, else compact.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the state as JSON (stable schema); indented on a terminal, else compact.",
+)
 @click.option("-w", "--watch", is_flag=True, help="Redraw every second until the run ends.")
-@click.option("--interval", type=float, default=1.0, show_default=True,
-              help="Seconds between redraws with --watch.")
+@click.option(
+    "--interval",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between redraws with --watch.",
+)
 @STATE_DIR
 def status(as_json: bool, watch: bool, interval: float, state_dir: Path) -> None:
     """Show what every task is doing or did, per section, with tokens and cost per model."""
@@ -300,8 +399,9 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
         parts.append(render_status(state, alive, now, colour))
     elif colour or snapshot.tasks_json is None or not _stdout_is_utf8():
         # Indented for a person at a terminal; compact (as state.json is) for a program.
-        parts.append(status_json_text(state, alive, now, indent=2 if colour else None,
-                                      tasks=snapshot.tasks))
+        parts.append(
+            status_json_text(state, alive, now, indent=2 if colour else None, tasks=snapshot.tasks)
+        )
     else:  # the file's own bytes of the tasks, framed: no need to encode them again
         head, tail = status_json_frame(state, alive, now)
         parts += [head, snapshot.tasks_json, tail]
@@ -325,13 +425,15 @@ def _print(*parts: str | memoryview) -> None:
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     if buffer is None:
-        click.echo("".join(p if isinstance(p, str) else p.tobytes().decode() for p in parts),
-                   nl=False)
+        click.echo(
+            "".join(p if isinstance(p, str) else p.tobytes().decode() for p in parts), nl=False
+        )
         return
     out.flush()
     for part in parts:
-        buffer.write(part.encode(out.encoding or "utf-8", "replace") if isinstance(part, str)
-                     else part)
+        buffer.write(
+            part.encode(out.encoding or "utf-8", "replace") if isinstance(part, str) else part
+        )
     buffer.flush()
 
 
@@ -359,8 +461,10 @@ def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path)
             raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/.")
         path = attempts[-1] if attempts else raw_path(logs_dir, task_id, 1)
     if not path.exists() and not follow:
-        raise ConfigError(f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
-                          "the tasks and what they are doing.")
+        raise ConfigError(
+            f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
+            "the tasks and what they are doing."
+        )
     out = sys.stdout.buffer
     position = 0
     watch = _TaskWatch(state_dir, task_id)
@@ -450,26 +554,32 @@ def init(path: Path, project: str) -> None:
     """Write a starter CASCADE.md to edit (never overwrites a file; creates missing folders)."""
     from engine.errors import ConfigError
 
-    exists = ConfigError(f"{path} already exists; nova init never overwrites a file. Choose "
-                         "another path: nova init other/CASCADE.md.")
+    exists = ConfigError(
+        f"{path} already exists; nova init never overwrites a file. Choose "
+        "another path: nova init other/CASCADE.md."
+    )
     if path.exists():
         raise exists
     if path.parent.exists() and not path.parent.is_dir():
-        raise ConfigError(f"{path.parent} is a file, so {path} cannot be written. Choose "
-                          "another path.")
+        raise ConfigError(
+            f"{path.parent} is a file, so {path} cannot be written. Choose another path."
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create the folder {path.parent} for {path.name}: "
-                          f"{exc.strerror}. Choose another path.") from None
+        raise ConfigError(
+            f"cannot create the folder {path.parent} for {path.name}: "
+            f"{exc.strerror}. Choose another path."
+        ) from None
     try:
         with open(path, "x", encoding="utf-8") as out:  # "x": a file made meanwhile is kept
             out.write(TEMPLATE.format(project=project))
     except FileExistsError:
         raise exists from None
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}. Choose a path in a folder you "
-                          "can write to.") from None
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror}. Choose a path in a folder you can write to."
+        ) from None
     click.echo(f"Wrote {path}. Edit it, then: nova validate {path} && nova run {path}")
 
 

@@ -189,8 +189,10 @@ class _Child:
             deliver(data)
         except Exception as exc:  # e.g. the disk is full: say so once, keep the agent going
             self.error = exc
-            self.sink.note(f"nova could not record the agent's output ({exc}); the rest of "
-                           "this attempt's output is not logged.")
+            self.sink.note(
+                f"nova could not record the agent's output ({exc}); the rest of "
+                "this attempt's output is not logged."
+            )
 
     def _close(self, fd: int) -> None:
         if fd in self._open:
@@ -240,13 +242,24 @@ def _spawn(
     Both leave nothing else open in the child: see `_inherit_nothing`.
     """
     if launch.cwd == os.getcwd():
-        actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
-                   (os.POSIX_SPAWN_DUP2, stderr, 2)]
-        pid = os.posix_spawnp(launch.argv[0], launch.argv, launch.env, file_actions=actions,
-                              setsid=True)
+        actions = [
+            (os.POSIX_SPAWN_DUP2, stdin, 0),
+            (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_DUP2, stderr, 2),
+        ]
+        pid = os.posix_spawnp(
+            launch.argv[0], launch.argv, launch.env, file_actions=actions, setsid=True
+        )
         return pid, None
-    popen = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdin=stdin,
-                             stdout=stdout, stderr=stderr, start_new_session=True)
+    popen = subprocess.Popen(
+        launch.argv,
+        cwd=launch.cwd,
+        env=launch.env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
     return popen.pid, popen
 
 
@@ -407,14 +420,15 @@ class LocalExecutor:
         left = procs.leftovers(marker, strays)
         if left:
             names = ", ".join(f"{pid}" for pid in left[:10])
-            sink.note(f"the agent left {len(left)} process(es) running (pid {names}); "
-                      "ending them.")
+            sink.note(f"the agent left {len(left)} process(es) running (pid {names}); ending them.")
         if not self._agents:
             hidden = [p for p in procs.leftovers(None, procs.unmarked(strays)) if p not in left]
             if hidden:
                 names = ", ".join(f"{pid}" for pid in hidden[:10])
-                sink.note(f"{len(hidden)} process(es) without nova's marker (pid {names}) were "
-                          "left by an agent, and no other agent runs; ending them.")
+                sink.note(
+                    f"{len(hidden)} process(es) without nova's marker (pid {names}) were "
+                    "left by an agent, and no other agent runs; ending them."
+                )
                 left += hidden
         if not left:
             return

@@ -108,8 +108,7 @@ def _build_graph_with_cycles(cascade: Cascade) -> TaskGraph:
             Problem(
                 cascade.path,
                 cascade.tasks[first].line,
-                f"tasks depend on each other in a cycle: {path}. Remove one of these "
-                "dependencies.",
+                f"tasks depend on each other in a cycle: {path}. Remove one of these dependencies.",
             )
         )
     if problems:
@@ -125,8 +124,11 @@ def _quote(text: str) -> str:
 
 def render_dot(cascade: Cascade) -> str:
     """Graphviz DOT, one cluster per branch and group."""
-    lines = [f"digraph {_quote(cascade.project or 'cascade')} {{", "  rankdir=LR;",
-             "  node [shape=box, style=rounded];"]
+    lines = [
+        f"digraph {_quote(cascade.project or 'cascade')} {{",
+        "  rankdir=LR;",
+        "  node [shape=box, style=rounded];",
+    ]
     for n, (branch, group) in enumerate(cascade.sections()):
         label = f"{branch} / {group}" if group else branch
         lines.append(f"  subgraph cluster_{n} {{")

@@ -43,7 +43,7 @@ def watch(fd: int, run_id: str) -> int:
     """Wait for the pipe to close; then, unless nova said `DONE`, end the run's processes."""
     last = b""
     while chunk := os.read(fd, 4096):
-        last = (last + chunk)[-len(DONE):]
+        last = (last + chunk)[-len(DONE) :]
     if last == DONE:
         return 0
     marker = f"NOVA_RUN_ID={run_id}".encode()

@@ -160,9 +160,11 @@ class TaskLog:
         text = "".join([f"[{at}] {prefix}{line}\n" for line in lines])
         self._written += len(text)
         if self._written > TEXT_LIMIT:
-            text += (f"[{at}] nova: this attempt's log passed {TEXT_LIMIT // (1 << 20)} MiB; "
-                     f"the rest of its output is only in {self.raw_out.name} and "
-                     f"{self.raw_err.name}.\n")
+            text += (
+                f"[{at}] nova: this attempt's log passed {TEXT_LIMIT // (1 << 20)} MiB; "
+                f"the rest of its output is only in {self.raw_out.name} and "
+                f"{self.raw_err.name}.\n"
+            )
         self.write(text)
 
     def raw_stdout(self, chunk: bytes) -> None:
@@ -206,4 +208,4 @@ class TaskLog:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

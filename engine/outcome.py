@@ -123,8 +123,7 @@ def parse_limit_text(text: str, now: float) -> RateLimit | None:
     match = _LIMIT_CLOCK.search(text)
     if match:
         ampm = (match["ampm"] or "").lower()
-        hour = int(match["hour"]) % 12 + (12 if ampm == "pm" else 0) if ampm else int(
-            match["hour"])
+        hour = int(match["hour"]) % 12 + (12 if ampm == "pm" else 0) if ampm else int(match["hour"])
         minute = int(match["minute"] or 0)
         current = datetime.fromtimestamp(now, _zone(match["zone"]))
         reset = current.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
@@ -196,8 +195,7 @@ def classify_claude(
     errors = result.get("errors") if result else None
     error_texts = [str(e) for e in errors if e] if isinstance(errors, list) else []
     text = " ".join(
-        t for t in (stream.result_text(), stream.api_error or "", stderr_tail, *error_texts)
-        if t
+        t for t in (stream.result_text(), stream.api_error or "", stderr_tail, *error_texts) if t
     )
     if result is not None and not result.get("is_error") and exit.returncode == 0:
         # Checked before a `rejected` event: a reply can be served past the limit (overage).

@@ -32,8 +32,9 @@ class Reporter(Protocol):
 
 
 class LineReporter:
-    def __init__(self, out: IO[str] | None = None, colour: bool | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self, out: IO[str] | None = None, colour: bool | None = None, quiet: bool = False
+    ) -> None:
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
         self.quiet = quiet
@@ -68,8 +69,8 @@ class LineReporter:
         self.finished = already_done
         resumed = f", {already_done} already done" if already_done else ""
         self._say(
-            self._c("bold", f"nova: {state.project or 'plan'}") +
-            f" — {self.total} tasks{resumed}, up to {state.run.jobs} at once"
+            self._c("bold", f"nova: {state.project or 'plan'}")
+            + f" — {self.total} tasks{resumed}, up to {state.run.jobs} at once"
         )
 
     def task_started(self, task: TaskState) -> None:
@@ -122,15 +123,17 @@ class LineReporter:
         self._write(f"  cost {format_cost(cost)}\n")
         failed = [t for t in state.tasks.values() if t.status == TaskStatus.FAILED]
         for task in failed[:10]:
-            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason} "
-                        f"(nova logs {task.id})\n")
+            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason} (nova logs {task.id})\n")
         if len(failed) > 10:
             self._write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
         if halted:
             self._write(f"  {halted}\n")
         if code == ExitCode.INTERRUPTED:
-            self._write("  Interrupted. Run the same 'nova run' again to resume; done tasks "
-                        "are kept.\n")
+            self._write(
+                "  Interrupted. Run the same 'nova run' again to resume; done tasks are kept.\n"
+            )
         elif code == ExitCode.TASKS_NOT_DONE:
-            self._write("  Not every task is done. Fix what failed and run 'nova run' again; "
-                        "done tasks are kept.\n")
+            self._write(
+                "  Not every task is done. Fix what failed and run 'nova run' again; "
+                "done tasks are kept.\n"
+            )

@@ -18,7 +18,8 @@ MASK = "***"
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     """Values of variables whose names look secret, longest first (so overlaps mask fully)."""
     values = {
-        value for name, value in env.items()
+        value
+        for name, value in env.items()
         if _SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH
     }
     return tuple(sorted(values, key=len, reverse=True))

@@ -89,8 +89,13 @@ class StateWriter:
     write tries again.
     """
 
-    def __init__(self, store: StateStore, state: State, before_write: Callable[[], None],
-                 on_error: Callable[[OSError], None]) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        state: State,
+        before_write: Callable[[], None],
+        on_error: Callable[[OSError], None],
+    ) -> None:
         self.store = store
         self.state = state
         self.before_write = before_write
@@ -168,8 +173,9 @@ class Runner:
         self._wake: asyncio.Event | None = None
         self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
         self._heartbeat_handle: asyncio.TimerHandle | None = None
-        self.writer = StateWriter(self.store, self.state, self._refresh_live,
-                                  self._state_write_failed)
+        self.writer = StateWriter(
+            self.store, self.state, self._refresh_live, self._state_write_failed
+        )
         self.redact = Redactor(secret_values(os.environ))
 
     # ---- preparing ---------------------------------------------------------------------------
@@ -208,18 +214,25 @@ class Runner:
                     if not claude_found:
                         claude_found = True
                         self.options.claude_bin = find_program(
-                            self.options.claude_bin, self.cwd, "Claude Code",
-                            CLAUDE_INSTALL_HINT)
+                            self.options.claude_bin, self.cwd, "Claude Code", CLAUDE_INSTALL_HINT
+                        )
             if s.agent == "command" and s.command:
                 # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
                 values = _placeholder_values(
-                    task_id, os.path.join(self.prompts_dir, f"{task_id}.md"),
-                    self.cascade.tasks[task_id].name, self.cascade_dir)
+                    task_id,
+                    os.path.join(self.prompts_dir, f"{task_id}.md"),
+                    self.cascade.tasks[task_id].name,
+                    self.cascade_dir,
+                )
                 program = command_argv(s.command, values)[0]
                 if (program, workdir) not in programs:
                     programs.add((program, workdir))
-                    find_program(program, workdir, "the agent command",
-                                 "Fix --agent-cmd or the command setting in CASCADE.md.")
+                    find_program(
+                        program,
+                        workdir,
+                        "the agent command",
+                        "Fix --agent-cmd or the command setting in CASCADE.md.",
+                    )
 
     def _check_bypass(self, task_id: str, s: Settings) -> None:
         """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1: say so now,
@@ -236,8 +249,7 @@ class Runner:
         """Where the task's agent works: its workdir (relative to CASCADE.md) or nova's cwd."""
         found = self._workdirs.get(s.workdir)
         if found is None:
-            found = (str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir
-                     else self.cwd)
+            found = str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir else self.cwd
             self._workdirs[s.workdir] = found
         return found
 
@@ -288,7 +300,8 @@ class Runner:
     def _end_survivors(self, previous: State) -> None:
         """End agents a killed run left behind: by pid and start time, and by run marker."""
         pids = [
-            t.pid for t in previous.tasks.values()
+            t.pid
+            for t in previous.tasks.values()
             if t.status == TaskStatus.RUNNING and procs.same_process(t.pid, t.pid_started)
         ]
         found: list[int] = []
@@ -323,8 +336,13 @@ class Runner:
         self.scheduler = Scheduler(self.graph, done)
         now = time.time()
         self.state.run = RunState(
-            id=self.run_id, pid=os.getpid(), pid_started=procs.create_time(os.getpid()),
-            started=now, heartbeat=now, running=True, jobs=self.options.jobs,
+            id=self.run_id,
+            pid=os.getpid(),
+            pid_started=procs.create_time(os.getpid()),
+            started=now,
+            heartbeat=now,
+            running=True,
+            jobs=self.options.jobs,
             nova_version=__version__,
         )
         self._start_guardian()
@@ -344,8 +362,11 @@ class Runner:
         if isinstance(self.executor, LocalExecutor):
             ended = await self.executor.end_strays()
             if ended:
-                self.reporter.note(None, f"{ended} process(es) that agents left running "
-                                         "without nova's marker were ended.")
+                self.reporter.note(
+                    None,
+                    f"{ended} process(es) that agents left running "
+                    "without nova's marker were ended.",
+                )
         self._settle_unstarted()
         self.state.run.running = False
         self.state.run.ended = time.time()
@@ -444,15 +465,33 @@ class Runner:
         shown = self._described.get(id(s))
         if shown is None:
             shown = self._described[id(s)] = describe(s)
-        log.write(format_header(task_id, task.name, ts.attempts, launch.argv, launch.cwd,
-                                ts.started, shown | ({"resume": resume} if resume else {})))
+        log.write(
+            format_header(
+                task_id,
+                task.name,
+                ts.attempts,
+                launch.argv,
+                launch.cwd,
+                ts.started,
+                shown | ({"resume": resume} if resume else {}),
+            )
+        )
         attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note, self.redact)
         try:
             self.attempts[task_id] = attempt
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
-            log.write(format_footer(outcome, verdict.reason, exit.returncode, exit.duration,
-                                    attempt.tokens, attempt.cost, ts.ended or time.time()))
+            log.write(
+                format_footer(
+                    outcome,
+                    verdict.reason,
+                    exit.returncode,
+                    exit.duration,
+                    attempt.tokens,
+                    attempt.cost,
+                    ts.ended or time.time(),
+                )
+            )
         finally:
             self.attempts.pop(task_id, None)
             log.close()
@@ -482,17 +521,24 @@ class Runner:
         attempt.finish_lines()
         attempt.refresh()
         now = time.time()
-        limit_values = {k: v for k, v in (("timeout", s.timeout),
-                                          ("stall_timeout", s.stall_timeout)) if v}
+        limit_values = {
+            k: v for k, v in (("timeout", s.timeout), ("stall_timeout", s.stall_timeout)) if v
+        }
         parser = attempt.parser
         verdict = spawned or parser.verdict(exit, attempt.stderr_tail, now, limit_values)
         if isinstance(parser, ClaudeParser) and parser.final_tokens() is None and ts.session_id:
             recovered = _transcript_usage(launch, ts.session_id, ts.started or now)
             if recovered:
                 ts.live_tokens = recovered
-                attempt.log.lines(now, ["no final result: this attempt's tokens are read from "
-                                        "Claude Code's session transcript; its cost is not "
-                                        "known"], "nova: ")
+                attempt.log.lines(
+                    now,
+                    [
+                        "no final result: this attempt's tokens are read from "
+                        "Claude Code's session transcript; its cost is not "
+                        "known"
+                    ],
+                    "nova: ",
+                )
         ts.exit_code = exit.returncode
         ts.ended = now
         text = parser.result_text()
@@ -519,13 +565,17 @@ class Runner:
             prompt_file = os.path.join(self.prompts_dir, f"{task.id}.md")
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
                 os.makedirs(self.prompts_dir, exist_ok=True)
-                Path(prompt_file).write_text(build_prompt(self.cascade, task, dep_results),
-                                             encoding="utf-8")
-            argv = command_argv(s.command, _placeholder_values(
-                task.id, prompt_file, task.name, self.cascade_dir, ts.attempts))
+                Path(prompt_file).write_text(
+                    build_prompt(self.cascade, task, dep_results), encoding="utf-8"
+                )
+            argv = command_argv(
+                s.command,
+                _placeholder_values(task.id, prompt_file, task.name, self.cascade_dir, ts.attempts),
+            )
             return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
-        prompt = build_resume_prompt(task) if resume else build_prompt(
-            self.cascade, task, dep_results)
+        prompt = (
+            build_resume_prompt(task) if resume else build_prompt(self.cascade, task, dep_results)
+        )
         argv = claude_argv(self.options.claude_bin, s, resume)
         return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
 
@@ -559,13 +609,19 @@ class Runner:
             self.scheduler.delay(task_id)
             self._schedule(task_id, until - time.time())
             return "waiting for usage limit"
-        if (failure is Failure.INCOMPLETE and ts.session_id and s.agent == "claude"
-                and self.continued.get(task_id, 0) < (s.continues or 0)):
+        if (
+            failure is Failure.INCOMPLETE
+            and ts.session_id
+            and s.agent == "claude"
+            and self.continued.get(task_id, 0) < (s.continues or 0)
+        ):
             self.continued[task_id] = self.continued.get(task_id, 0) + 1
             self.resume_sessions[task_id] = ts.session_id
             ts.status = TaskStatus.PENDING
-            ts.reason = (f"{verdict.reason}; continuing the session "
-                         f"({self.continued[task_id]}/{s.continues})")
+            ts.reason = (
+                f"{verdict.reason}; continuing the session "
+                f"({self.continued[task_id]}/{s.continues})"
+            )
             self.scheduler.delay(task_id)
             self._schedule(task_id, 0.0)
             return "will continue"
@@ -609,8 +665,10 @@ class Runner:
                 "ANTHROPIC_API_KEY, then run nova again."
             )
         elif failure is not None and failure.halts and not self.halted:
-            self.halted = (f"task {task_id} failed: {verdict.reason} No more tasks were "
-                           "started: they would fail the same way.")
+            self.halted = (
+                f"task {task_id} failed: {verdict.reason} No more tasks were "
+                "started: they would fail the same way."
+            )
         if self.halted:
             self.state.run.warning = self.halted
         self._block_dependents(task_id)
@@ -663,7 +721,8 @@ class Runner:
         self.timers.clear()
         self._wake_up()
         name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
-            signal.Signals(sig), signal.Signals(sig).name)
+            signal.Signals(sig), signal.Signals(sig).name
+        )
         if self.interrupts == 1:
             self.reporter.note(
                 None,
@@ -678,12 +737,16 @@ class Runner:
             self.reporter.note(None, f"the state is written to {self.store.path} again.")
             return
         self.reporter.note(
-            None, f"cannot write {self.store.path} ({exc.strerror or exc}); it keeps the last "
-                  "state written, the run goes on, and nova tries again at every change.")
+            None,
+            f"cannot write {self.store.path} ({exc.strerror or exc}); it keeps the last "
+            "state written, the run goes on, and nova tries again at every change.",
+        )
 
     def _log_failed(self, task_id: str, exc: OSError) -> None:
-        warning = (f"logs could not be written ({exc.strerror or exc}; first in task "
-                   f"{task_id}): free some space under {self.options.logs_dir}.")
+        warning = (
+            f"logs could not be written ({exc.strerror or exc}; first in task "
+            f"{task_id}): free some space under {self.options.logs_dir}."
+        )
         if self.state.run.warning is None:
             self.state.run.warning = warning
         self.reporter.note(task_id, f"could not write all of its log: {exc.strerror or exc}.")
@@ -718,8 +781,11 @@ class Runner:
         try:
             self._guardian = guardian.start(self.run_id)
         except OSError as exc:
-            self.reporter.note(None, f"could not start the guardian process ({exc}); agents "
-                                     "may outlive nova if it is killed.")
+            self.reporter.note(
+                None,
+                f"could not start the guardian process ({exc}); agents "
+                "may outlive nova if it is killed.",
+            )
             return
         self.executor.managed.add(self._guardian[0])
 
@@ -760,8 +826,14 @@ def _os_verdict(exc: OSError, what: str) -> Verdict:
     return Verdict(Failure.PERMANENT, reason)
 
 
-_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM, errno.ENOSPC,
-                    errno.EDQUOT}
+_RESOURCE_ERRORS = {
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.EAGAIN,
+    errno.ENOMEM,
+    errno.ENOSPC,
+    errno.EDQUOT,
+}
 
 
 def _placeholder_values(

@@ -46,9 +46,7 @@ class Settings:
     def over(self, base: Settings) -> Settings:
         """These settings, with anything unset taken from `base`."""
         changes = {f.name: getattr(self, f.name) for f in fields(self)}
-        return dataclasses.replace(
-            base, **{k: v for k, v in changes.items() if v is not None}
-        )
+        return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
         """The settings that are set, keyed as written in CASCADE.md."""
@@ -70,8 +68,11 @@ def format_seconds(value: float) -> str:
         return f"{value:g}s"
     hours, rest = divmod(whole, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
-             f"{seconds}s" if seconds else ""]
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{seconds}s" if seconds else "",
+    ]
     return "".join(parts)
 
 
@@ -123,9 +124,7 @@ def parse_duration(text: str) -> float:
     while pos < len(compact):
         match = _DURATION.match(compact, pos)
         if not match or match.end() == pos:
-            raise SettingError(
-                f"'{text}' is not a duration; write it like 90s, 30m, 2h or 1h30m."
-            )
+            raise SettingError(f"'{text}' is not a duration; write it like 90s, 30m, 2h or 1h30m.")
         unit = match.group(2).lower() if match.group(2) else None
         total += float(match.group(1)) * _UNIT_SECONDS[unit]
         pos = match.end()

@@ -43,9 +43,7 @@ COST_DIGITS = 10
 def iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def from_iso(text: object) -> float | None:
@@ -248,10 +246,31 @@ def sum_costs(costs: Iterable[float | None]) -> float | None:
 
 _STATUSES = {s.value: s for s in TaskStatus}
 _TASK_ORDER = (
-    "name", "branch", "group", "depends_on", "status", "attempts", "pid", "pid_started",
-    "started", "ended", "duration", "exit_code", "reason", "failure", "session_id", "tokens",
-    "cost_usd", "last_output", "agent", "model", "permission_mode", "workdir", "log",
-    "next_attempt_at", "result",
+    "name",
+    "branch",
+    "group",
+    "depends_on",
+    "status",
+    "attempts",
+    "pid",
+    "pid_started",
+    "started",
+    "ended",
+    "duration",
+    "exit_code",
+    "reason",
+    "failure",
+    "session_id",
+    "tokens",
+    "cost_usd",
+    "last_output",
+    "agent",
+    "model",
+    "permission_mode",
+    "workdir",
+    "log",
+    "next_attempt_at",
+    "result",
 )  # the keys of `TaskState.to_json`, in its order
 _TASK_ORDER_SET = frozenset(_TASK_ORDER)
 _TOKEN_KEYS = frozenset(TOKEN_KINDS)
@@ -297,16 +316,62 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
     aside: any number is taken as it is)."""
     if len(data) == len(_TASK_ORDER) and tuple(data) == _TASK_ORDER:  # as nova writes it
-        (name, branch, group, deps, status, attempts, pid, pid_started, raw_started, raw_ended,
-         duration, exit_code, reason, failure, session_id, raw_tokens, cost, raw_last_output,
-         agent, model, permission_mode, workdir, log, raw_next_attempt_at,
-         result) = data.values()
+        (
+            name,
+            branch,
+            group,
+            deps,
+            status,
+            attempts,
+            pid,
+            pid_started,
+            raw_started,
+            raw_ended,
+            duration,
+            exit_code,
+            reason,
+            failure,
+            session_id,
+            raw_tokens,
+            cost,
+            raw_last_output,
+            agent,
+            model,
+            permission_mode,
+            workdir,
+            log,
+            raw_next_attempt_at,
+            result,
+        ) = data.values()
         clean = True
     else:
-        (name, branch, group, deps, status, attempts, pid, pid_started, raw_started, raw_ended,
-         duration, exit_code, reason, failure, session_id, raw_tokens, cost, raw_last_output,
-         agent, model, permission_mode, workdir, log, raw_next_attempt_at,
-         result) = [data.get(key) for key in _TASK_ORDER]
+        (
+            name,
+            branch,
+            group,
+            deps,
+            status,
+            attempts,
+            pid,
+            pid_started,
+            raw_started,
+            raw_ended,
+            duration,
+            exit_code,
+            reason,
+            failure,
+            session_id,
+            raw_tokens,
+            cost,
+            raw_last_output,
+            agent,
+            model,
+            permission_mode,
+            workdir,
+            log,
+            raw_next_attempt_at,
+            result,
+        ) = [data.get(key) for key in _TASK_ORDER]
         clean = data.keys() == _TASK_ORDER_SET
     if type(name) is not str or not name:
         name, clean = task_id, False
@@ -337,23 +402,32 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
         clean = False
     # Not compared with the times, to save a round() per task: a file's duration as another
     # nova wrote it (from finer times) or a hand-edited one is shown as the file has it.
-    if (duration is not None if started is None or ended is None
-            else type(duration) is not float or not isfinite(duration)):
+    if (
+        duration is not None
+        if started is None or ended is None
+        else type(duration) is not float or not isfinite(duration)
+    ):
         clean = False
     if exit_code is not None and type(exit_code) is not int:
         exit_code, clean = None, False
     strings = (reason, failure, session_id, agent, model, permission_mode, workdir, log, result)
     if not _STR_OR_NONE.issuperset(map(type, strings)):
         reason, failure, session_id, agent, model, permission_mode, workdir, log, result = (
-            v if type(v) is str else None for v in strings)
+            v if type(v) is str else None for v in strings
+        )
         clean = False
     tokens: dict[str, Tokens] = {}
     if type(raw_tokens) is dict:
         for key, t in raw_tokens.items():
             if type(t) is dict and t.keys() == _TOKEN_KEYS:
                 i, o, r, c = t["input"], t["output"], t["cache_read"], t["cache_creation"]
-                if (type(i) is int and type(o) is int and type(r) is int and type(c) is int
-                        and i | o | r | c >= 0):  # the or of ints is negative if one is
+                if (
+                    type(i) is int
+                    and type(o) is int
+                    and type(r) is int
+                    and type(c) is int
+                    and i | o | r | c >= 0
+                ):  # the or of ints is negative if one is
                     tokens[key] = Tokens(i, o, r, c)
                     continue
             clean = False
@@ -366,9 +440,33 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     ):
         cost, clean = _opt_float(cost), False
     task = TaskState(
-        task_id, name, branch, group, depends_on, status, attempts, pid, pid_started, started,
-        ended, exit_code, reason, failure, session_id, tokens, cost, {}, None, last_output,
-        agent, model, permission_mode, workdir, log, next_attempt_at, result,
+        task_id,
+        name,
+        branch,
+        group,
+        depends_on,
+        status,
+        attempts,
+        pid,
+        pid_started,
+        started,
+        ended,
+        exit_code,
+        reason,
+        failure,
+        session_id,
+        tokens,
+        cost,
+        {},
+        None,
+        last_output,
+        agent,
+        model,
+        permission_mode,
+        workdir,
+        log,
+        next_attempt_at,
+        result,
     )
     return task, clean
 
@@ -401,8 +499,12 @@ class StateEncoder:
 
     def encode(self, state: State) -> bytes:
         dumps = _COMPACT.encode
-        head = {"schema": SCHEMA, "project": state.project, "cascade": state.cascade,
-                "run": state.run.to_json()}  # the keys of `State.to_json`, but the tasks
+        head = {
+            "schema": SCHEMA,
+            "project": state.project,
+            "cascade": state.cascade,
+            "run": state.run.to_json(),
+        }  # the keys of `State.to_json`, but the tasks
         parts = []
         for task_id, task in state.tasks.items():
             if task.status is TaskStatus.RUNNING:

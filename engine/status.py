@@ -85,15 +85,18 @@ def run_line(state: State, alive: bool, now: float) -> str:
     if run.running and alive:
         head = f"running (pid {run.pid}, started {clock_local(run.started or now)})"
     elif run.running:
-        head = (f"not running: the run (pid {run.pid}) stopped without saying so. "
-                "Run 'nova run' again to resume.")
+        head = (
+            f"not running: the run (pid {run.pid}) stopped without saying so. "
+            "Run 'nova run' again to resume."
+        )
     elif run.ended:
         head = f"finished {clock_local(run.ended)} with exit code {run.exit_code}"
     else:
         head = "not started"
     if run.paused_until and run.running and alive:
-        head += (f" — waiting for rate limit until {clock_local(run.paused_until)} "
-                 f"({run.pause_reason})")
+        head += (
+            f" — waiting for rate limit until {clock_local(run.paused_until)} ({run.pause_reason})"
+        )
     return head
 
 
@@ -159,23 +162,32 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
                 agent = modes.get((task.agent, task.permission_mode))
                 if agent is None:
                     agent = modes[task.agent, task.permission_mode] = agent_mode(task)
-                rows.append([
-                    _MARK[status], task.id, status, format_duration(duration),
-                    format_count(used) if used else "-", format_cost(cost), agent,
-                    task.name + " — " + detail if detail else task.name,
-                ])
+                rows.append(
+                    [
+                        _MARK[status],
+                        task.id,
+                        status,
+                        format_duration(duration),
+                        format_count(used) if used else "-",
+                        format_cost(cost),
+                        agent,
+                        task.name + " — " + detail if detail else task.name,
+                    ]
+                )
             widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
             rendered = _table(rows, widths)
             if colour:
                 rendered = [rendered[0]] + [
-                    _paint(line, entry[0].status) for line, entry in zip(rendered[1:], entries,
-                                                                         strict=False)
+                    _paint(line, entry[0].status)
+                    for line, entry in zip(rendered[1:], entries, strict=False)
                 ]
             lines.extend(rendered)
     lines.append("")
     lines.append(f"total cost {format_cost(sum_costs(costs))}")
-    lines.extend("  " + line for line in summarize_tokens(
-        {model: Tokens(*acc) for model, acc in sums.items()}))
+    lines.extend(
+        "  " + line
+        for line in summarize_tokens({model: Tokens(*acc) for model, acc in sums.items()})
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -197,22 +209,31 @@ def _rollup(entries: list[tuple[TaskState, int, float | None]]) -> str:
     return f"[{done}/{len(entries)} done · {format_count(tokens)} tokens · {cost}]"
 
 
-def status_json(state: State, alive: bool, now: float,
-                tasks: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def status_json(
+    state: State, alive: bool, now: float, tasks: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The documented `nova status --json` document: the state, plus liveness and totals.
 
     `tasks`, if given, are the state's tasks as state.json holds them, known to be in the form
     `TaskState.to_json` gives (`engine.store.Snapshot`); they go in as they are.
     """
     doc = _json_head(state, alive)
-    doc["tasks"] = (dict(tasks) if tasks is not None
-                    else {task_id: t.to_json() for task_id, t in state.tasks.items()})
+    doc["tasks"] = (
+        dict(tasks)
+        if tasks is not None
+        else {task_id: t.to_json() for task_id, t in state.tasks.items()}
+    )
     doc.update(_json_tail(state, now))
     return doc
 
 
-def status_json_text(state: State, alive: bool, now: float, indent: int | None = None,
-                     tasks: Mapping[str, Any] | None = None) -> str:
+def status_json_text(
+    state: State,
+    alive: bool,
+    now: float,
+    indent: int | None = None,
+    tasks: Mapping[str, Any] | None = None,
+) -> str:
     """`status_json` as JSON text and a newline: compact (as state.json is), or indented."""
     doc = status_json(state, alive, now, tasks)
     separators = (",", ": ") if indent is not None else (",", ":")
@@ -271,18 +292,23 @@ def _json_tail(state: State, now: float) -> dict[str, Any]:
             total = totals.setdefault(model, [0, 0, 0, 0])
             for i in range(4):
                 total[i] += acc[i]
-        sections.append({
-            "branch": branch,
-            "group": group,
-            "tasks": ids,
-            "tokens": {model: dict(zip(TOKEN_KINDS, acc, strict=True))
-                       for model, acc in sums.items()},
-            "cost_usd": _cost_json(costs),
-        })
+        sections.append(
+            {
+                "branch": branch,
+                "group": group,
+                "tasks": ids,
+                "tokens": {
+                    model: dict(zip(TOKEN_KINDS, acc, strict=True)) for model, acc in sums.items()
+                },
+                "cost_usd": _cost_json(costs),
+            }
+        )
     return {
         "totals": {
-            "tokens": {model: dict(zip(TOKEN_KINDS, totals[model], strict=True))
-                       for model in sorted(totals)},
+            "tokens": {
+                model: dict(zip(TOKEN_KINDS, totals[model], strict=True))
+                for model in sorted(totals)
+            },
             "cost_usd": _cost_json([c for _, _, costs in grouped.values() for c in costs]),
             "by_status": by_status,
         },

@@ -108,8 +108,8 @@ class StateStore:
             return Snapshot(state)
         # The span in bytes: the text before and after the tasks is short, so encode just that.
         bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-        start = bom + len(text[:span[0]].encode())
-        end = len(data) - len(text[span[1]:].encode())
+        start = bom + len(text[: span[0]].encode())
+        end = len(data) - len(text[span[1] :].encode())
         return Snapshot(state, doc["tasks"], memoryview(data)[start:end])
 
     def write(self, doc: dict[str, Any]) -> None:
@@ -189,8 +189,9 @@ def _parse_object(text: str) -> tuple[Any, tuple[int, int] | None]:
     else:
         while True:
             if not text.startswith('"', at):
-                raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
-                                           text, at)
+                raise json.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", text, at
+                )
             key, at = _SCAN(text, at)
             at = _skip_space(text, at)
             if not text.startswith(":", at):

@@ -180,8 +180,10 @@ class ClaudeStream:
             delay = event.get("retry_delay_ms")
             self.api_error_status = status if isinstance(status, int) else self.api_error_status
             wait = f" in {delay / 1000:.1f}s" if isinstance(delay, int | float) else ""
-            self.notices.append(f"API error {status or event.get('error') or ''}; Claude Code "
-                                f"retries ({event.get('attempt')}/{event.get('max_retries')})")
+            self.notices.append(
+                f"API error {status or event.get('error') or ''}; Claude Code "
+                f"retries ({event.get('attempt')}/{event.get('max_retries')})"
+            )
             return [
                 f"! API error {status or event.get('error') or ''}: the CLI retries "
                 f"({event.get('attempt')}/{event.get('max_retries')}){wait}"

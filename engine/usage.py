@@ -46,8 +46,12 @@ class Tokens:
     def from_dict(cls, data: Mapping[str, object]) -> Tokens:
         """Tokens from `as_dict`'s form; a count that is not a whole number >= 0 reads as 0."""
         get = data.get
-        return cls(_int(get("input")), _int(get("output")), _int(get("cache_read")),
-                   _int(get("cache_creation")))
+        return cls(
+            _int(get("input")),
+            _int(get("output")),
+            _int(get("cache_read")),
+            _int(get("cache_creation")),
+        )
 
 
 def model_key(model: str | None) -> str:
@@ -57,9 +61,7 @@ def model_key(model: str | None) -> str:
     return _MODEL_SUFFIX.sub("", model.strip()) or "unknown"
 
 
-def add_by_model(
-    total: Mapping[str, Tokens], more: Mapping[str, Tokens]
-) -> dict[str, Tokens]:
+def add_by_model(total: Mapping[str, Tokens], more: Mapping[str, Tokens]) -> dict[str, Tokens]:
     """Per-model sum of two usage maps."""
     out = dict(total)
     for model, tokens in more.items():

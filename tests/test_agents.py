@@ -316,6 +316,7 @@ def test_command_agent_json_lines_that_are_not_claude_events_stay_in_the_log() -
     """A program's own JSON log lines (no Claude event type) are shown, not swallowed."""
     parser = CommandParser("command")
     assert parser.feed(b'{"level": "info", "msg": "built 3 files"}') == [
-        '{"level": "info", "msg": "built 3 files"}']
+        '{"level": "info", "msg": "built 3 files"}'
+    ]
     assert parser.feed(b'{"no": "type"}') == ['{"no": "type"}']
     assert parser.feed(b'{"type": "system", "subtype": "status"}') == []  # a Claude event

@@ -10,14 +10,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = [
-    "dispatch.wide.small", "dispatch.wide.large", "dispatch.wide.scaling",
-    "dispatch.chain.small", "dispatch.chain.large", "dispatch.chain.scaling",
-    "dispatch.layered.small", "dispatch.layered.large", "dispatch.layered.scaling",
-    "ingest.cpu", "ingest.rss",
-    "status.text", "status.json",
+    "dispatch.wide.small",
+    "dispatch.wide.large",
+    "dispatch.wide.scaling",
+    "dispatch.chain.small",
+    "dispatch.chain.large",
+    "dispatch.chain.scaling",
+    "dispatch.layered.small",
+    "dispatch.layered.large",
+    "dispatch.layered.scaling",
+    "ingest.cpu",
+    "ingest.rss",
+    "status.text",
+    "status.json",
     "idle.cpu",
     "parse.validate",
-    "startup.help", "startup.status",
+    "startup.help",
+    "startup.status",
 ]
 
 
@@ -25,9 +34,11 @@ def test_quick_benchmark_run_reports_every_benchmark_without_errors(tmp_path: Pa
     """`bench/run.py --quick` exits 0 and its table has a measured row for every benchmark."""
     out = tmp_path / "latest.md"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-doit",
-         "--out", str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-doit", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = out.read_text()

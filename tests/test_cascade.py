@@ -691,9 +691,7 @@ def test_typo_in_a_settings_list_that_has_real_settings_is_an_error() -> None:
     ]
 
 
-def test_model_with_spaces_in_a_settings_list_is_an_error_that_says_how_to_make_it_prose() -> (
-    None
-):
+def test_model_with_spaces_in_a_settings_list_is_an_error_that_says_how_to_make_it_prose() -> None:
     """A first list that is really notes gets an error that says why it is read as settings."""
     text = prose("- Model: a tiny SQLite data model\n- API: JSON\n", "\nWhat we build:\n\n")
     assert errors_of(text) == [

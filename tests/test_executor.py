@@ -42,13 +42,22 @@ class Recorder:
         self.notes.append(message)
 
 
-def launch(*argv: str, stdin: bytes | None = None, cwd: str | None = None,
-           env: dict[str, str] | None = None) -> Launch:
+def launch(
+    *argv: str,
+    stdin: bytes | None = None,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Launch:
     return Launch(tuple(argv), cwd or os.getcwd(), env or dict(os.environ), stdin)
 
 
-def run(job: Launch, sink: Recorder, limits: Limits | None = None,
-        stop: StopRequest | None = None, stop_after: float | None = None) -> Exit:
+def run(
+    job: Launch,
+    sink: Recorder,
+    limits: Limits | None = None,
+    stop: StopRequest | None = None,
+    stop_after: float | None = None,
+) -> Exit:
     async def main() -> Exit:
         executor = LocalExecutor()
         request = stop or StopRequest()
@@ -74,8 +83,10 @@ def test_a_prompt_larger_than_a_pipe_reaches_the_agent_whole() -> None:
 def test_output_arrives_byte_for_byte_and_the_exit_status_is_kept() -> None:
     """Binary stdout without a final newline, stderr, and exit code 3 all come back as sent."""
     sink = Recorder()
-    code = ("import sys; sys.stdout.buffer.write(bytes(range(256)) * 300); "
-            "sys.stderr.write('oops'); sys.exit(3)")
+    code = (
+        "import sys; sys.stdout.buffer.write(bytes(range(256)) * 300); "
+        "sys.stderr.write('oops'); sys.exit(3)"
+    )
     exit = run(launch(PY, "-c", code), sink)
     assert exit.returncode == 3
     assert bytes(sink.out) == bytes(range(256)) * 300
@@ -137,8 +148,10 @@ def test_a_sink_that_fails_is_reported_once_and_the_agent_is_not_blocked() -> No
 def test_stopping_escalates_to_sigterm_and_says_so_when_sigint_is_ignored() -> None:
     """SIGINT first; an agent that ignores it gets SIGTERM after the grace, with a note."""
     sink = Recorder()
-    code = ("import signal, time, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(30)")
+    code = (
+        "import signal, time, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(30)"
+    )
     exit = run(launch(PY, "-c", code), sink, Limits(grace=0.3), stop_after=0.5)
     assert exit.stopped_by is StopCause.CANCEL
     assert exit.signal == 15
@@ -148,8 +161,10 @@ def test_stopping_escalates_to_sigterm_and_says_so_when_sigint_is_ignored() -> N
 def test_an_agent_ignoring_every_signal_is_killed_and_that_is_said() -> None:
     """SIGINT and SIGTERM ignored: SIGKILL after the TERM grace, announced in a note."""
     sink = Recorder()
-    code = ("import signal, time; [signal.signal(s, signal.SIG_IGN) for s in "
-            "(signal.SIGINT, signal.SIGTERM)]; print('ready', flush=True); time.sleep(60)")
+    code = (
+        "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in "
+        "(signal.SIGINT, signal.SIGTERM)]; print('ready', flush=True); time.sleep(60)"
+    )
     exit = run(launch(PY, "-c", code), sink, Limits(grace=0.2), stop_after=0.5)
     assert exit.signal == 9
     assert any("ignored SIGTERM" in n and "killed it" in n for n in sink.notes)
@@ -158,16 +173,16 @@ def test_an_agent_ignoring_every_signal_is_killed_and_that_is_said() -> None:
 def test_a_second_stop_request_cuts_the_grace_short() -> None:
     """With a 30 s grace, a second request (a second Ctrl-C) moves on to SIGTERM at once."""
     sink = Recorder()
-    code = ("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-            "time.sleep(30)")
+    code = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(30)"
     stop = StopRequest()
 
     async def main() -> Exit:
         loop = asyncio.get_running_loop()
         loop.call_later(0.3, stop.request)
         loop.call_later(0.6, lambda: stop.request(StopCause.CANCEL, grace=0.0))
-        return await LocalExecutor().run(launch(PY, "-c", code), "test/T1/1", sink,
-                                         Limits(grace=30.0), stop)
+        return await LocalExecutor().run(
+            launch(PY, "-c", code), "test/T1/1", sink, Limits(grace=30.0), stop
+        )
 
     exit = asyncio.run(main())
     assert exit.signal == 15
@@ -176,7 +191,8 @@ def test_a_second_stop_request_cuts_the_grace_short() -> None:
 
 def test_the_timeout_ends_an_agent_and_is_named_as_the_cause() -> None:
     """A wall-clock limit stops the agent with the timeout as the recorded cause."""
-    exit = run(launch(PY, "-c", "import time; time.sleep(30)"), Recorder(),
-               Limits(timeout=0.3, grace=1.0))
+    exit = run(
+        launch(PY, "-c", "import time; time.sleep(30)"), Recorder(), Limits(timeout=0.3, grace=1.0)
+    )
     assert exit.stopped_by is StopCause.TIMEOUT
     assert exit.returncode is not None and exit.returncode != 0

@@ -366,19 +366,30 @@ def test_a_session_the_cli_cannot_find_is_its_own_class() -> None:
     """`--resume` of a session the CLI no longer has (error_during_execution, the message in
     `errors` and on stderr) is SESSION_LOST: the runner starts afresh instead of retrying."""
     lost = "No conversation found with session ID: 1111"
-    stream = stream_of(result(subtype="error_during_execution", is_error=True,
-                              stop_reason=None, num_turns=0, result=None, errors=[lost]))
+    stream = stream_of(
+        result(
+            subtype="error_during_execution",
+            is_error=True,
+            stop_reason=None,
+            num_turns=0,
+            result=None,
+            errors=[lost],
+        )
+    )
     verdict = classify_claude(Exit(1), stream, "", NOW)
     assert verdict.failure is Failure.SESSION_LOST
     assert classify_claude(Exit(1), ClaudeStream(), lost + "\n", NOW).failure is (
-        Failure.SESSION_LOST)
+        Failure.SESSION_LOST
+    )
 
 
 def test_root_refusing_bypass_permissions_halts_with_the_fix() -> None:
     """The CLI's refusal of bypassPermissions as root is a set-up failure that halts the run
     and names IS_SANDBOX=1, not a passing failure retried for every task."""
-    said = ("--dangerously-skip-permissions cannot be used with root/sudo privileges for "
-            "security reasons\n")
+    said = (
+        "--dangerously-skip-permissions cannot be used with root/sudo privileges for "
+        "security reasons\n"
+    )
     verdict = classify_claude(Exit(1), ClaudeStream(), said, NOW)
     assert verdict.failure is Failure.SETUP
     assert verdict.failure.halts and not verdict.failure.retryable
@@ -398,8 +409,7 @@ def test_a_dated_reset_just_past_is_now_and_one_months_ago_is_next_year() -> Non
     past = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)", NOW)
     assert past is not None and past.resets_at == NOW
     ahead_now = datetime(2025, 12, 30, 3, 0, tzinfo=UTC).timestamp()
-    ahead = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)",
-                             ahead_now)
+    ahead = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)", ahead_now)
     assert ahead is not None
     assert ahead.resets_at == datetime(2026, 1, 1, 2, 30, tzinfo=UTC).timestamp()
 

@@ -41,11 +41,14 @@ def test_an_orphan_in_its_own_session_is_found_by_its_marker_and_can_be_ended() 
     assert procs.enable_subreaper()
     marker = "NOVA_TASK_TOKEN=test-procs/T1/1"
     env = dict(os.environ, NOVA_TASK_TOKEN="test-procs/T1/1")
-    code = ("import subprocess, sys; p = subprocess.Popen(['sleep', '30'], "
-            "start_new_session=True, stdout=subprocess.DEVNULL, "
-            "stderr=subprocess.DEVNULL); print(p.pid)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import subprocess, sys; p = subprocess.Popen(['sleep', '30'], "
+        "start_new_session=True, stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL); print(p.pid)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     grandchild = int(out.stdout)
     try:
         strays = procs.orphans(managed=set())

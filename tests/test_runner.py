@@ -72,26 +72,43 @@ class ScriptedExecutor:
 
 def cascade_text(rows: Sequence[tuple[str, str]], settings: str = "") -> str:
     table = "\n".join(f"| {t} | Task {t} | change {t} | {d} |" for t, d in rows)
-    return (f"# Policy\n\n{settings}\n\n## L1: Work\n\n"
-            "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
-            f"{table}\n")
+    return (
+        f"# Policy\n\n{settings}\n\n## L1: Work\n\n"
+        "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+        f"{table}\n"
+    )
 
 
-def run(tmp_path: Path, rows: Sequence[tuple[str, str]], script: dict[str, list[Play]],
-        *, agent: str = "command", jobs: int = 4, settings: str = ""
-        ) -> tuple[ExitCode, ScriptedExecutor, dict[str, dict[str, object]], str]:
+def run(
+    tmp_path: Path,
+    rows: Sequence[tuple[str, str]],
+    script: dict[str, list[Play]],
+    *,
+    agent: str = "command",
+    jobs: int = 4,
+    settings: str = "",
+) -> tuple[ExitCode, ScriptedExecutor, dict[str, dict[str, object]], str]:
     path = tmp_path / "CASCADE.md"
     path.write_text(cascade_text(rows, settings))
     cascade = parse_cascade(path.read_text(), str(path))
-    overrides = Settings(agent="command", command="true {id}") if agent == "command" else (
-        Settings(agent="claude"))
-    options = RunOptions(cascade_path=path, state_dir=tmp_path / "state",
-                         logs_dir=tmp_path / "logs", jobs=jobs, overrides=overrides,
-                         claude_bin="true")
+    overrides = (
+        Settings(agent="command", command="true {id}")
+        if agent == "command"
+        else (Settings(agent="claude"))
+    )
+    options = RunOptions(
+        cascade_path=path,
+        state_dir=tmp_path / "state",
+        logs_dir=tmp_path / "logs",
+        jobs=jobs,
+        overrides=overrides,
+        claude_bin="true",
+    )
     executor = ScriptedExecutor(script)
     out = io.StringIO()
-    runner = Runner(cascade, build_graph(cascade), options, LineReporter(out, colour=False),
-                    executor)
+    runner = Runner(
+        cascade, build_graph(cascade), options, LineReporter(out, colour=False), executor
+    )
     runner.prepare()
     code = runner.run()
     doc = json.loads((tmp_path / "state" / "state.json").read_bytes())
@@ -101,14 +118,29 @@ def run(tmp_path: Path, rows: Sequence[tuple[str, str]], script: dict[str, list[
 def claude_lines(session: str, *, error: bool = False, text: str = "ok") -> list[bytes]:
     """What Claude Code prints for one short attempt: init, then a result."""
     return [
-        json.dumps({"type": "system", "subtype": "init", "session_id": session,
-                    "model": "claude-sonnet-5"}).encode(),
-        json.dumps({"type": "result", "subtype": "success", "is_error": error,
-                    "stop_reason": "end_turn", "num_turns": 1, "session_id": session,
-                    "result": text, "total_cost_usd": 0.5, "modelUsage": {
-                        "claude-sonnet-5": {"inputTokens": 10, "outputTokens": 2,
-                                            "cacheReadInputTokens": 0,
-                                            "cacheCreationInputTokens": 0}}}).encode(),
+        json.dumps(
+            {"type": "system", "subtype": "init", "session_id": session, "model": "claude-sonnet-5"}
+        ).encode(),
+        json.dumps(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": error,
+                "stop_reason": "end_turn",
+                "num_turns": 1,
+                "session_id": session,
+                "result": text,
+                "total_cost_usd": 0.5,
+                "modelUsage": {
+                    "claude-sonnet-5": {
+                        "inputTokens": 10,
+                        "outputTokens": 2,
+                        "cacheReadInputTokens": 0,
+                        "cacheCreationInputTokens": 0,
+                    }
+                },
+            }
+        ).encode(),
     ]
 
 
@@ -117,8 +149,9 @@ def test_dependents_start_only_after_their_dependencies_and_jobs_caps_concurrenc
 ) -> None:
     """Six independent tasks with -j 2 never run more than two at once; D runs after A, B."""
     rows = [("A", "-"), ("B", "-"), ("D", "A, B"), *((f"W{i}", "-") for i in range(4))]
-    code, executor, tasks, _ = run(tmp_path, rows, {t: [Play(seconds=0.01)] for t, _ in rows},
-                                   jobs=2)
+    code, executor, tasks, _ = run(
+        tmp_path, rows, {t: [Play(seconds=0.01)] for t, _ in rows}, jobs=2
+    )
     assert code is ExitCode.OK
     assert executor.peak == 2
     order = [t for t, _ in executor.launches]
@@ -132,8 +165,7 @@ def test_a_transient_failure_is_retried_and_a_failure_blocks_only_its_dependents
     """A fails once then works (attempts 2); B fails for good and blocks C, not E."""
     rows = [("A", "-"), ("B", "-"), ("C", "B"), ("E", "-")]
     script = {"A": [Play(code=1), Play()], "B": [Play(code=3)]}
-    code, _, tasks, said = run(tmp_path, rows, script, settings="- retries: 1\n"
-                               "- retry-delay: 10ms")
+    code, _, tasks, said = run(tmp_path, rows, script, settings="- retries: 1\n- retry-delay: 10ms")
     assert code is ExitCode.TASKS_NOT_DONE
     assert (tasks["A"]["status"], tasks["A"]["attempts"]) == ("done", 2)
     assert (tasks["B"]["status"], tasks["B"]["attempts"]) == ("failed", 2)
@@ -148,14 +180,27 @@ def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_ret
     """A rejected limit (reset 0.3 s away) stops all launches until then; A runs again with
     --resume of its session although retries is 0, and B starts only after the reset."""
     resets = time.time() + 0.3
-    limit = json.dumps({"type": "rate_limit_event", "rate_limit_info": {
-        "status": "rejected", "resetsAt": resets, "rateLimitType": "five_hour"}}).encode()
-    script = {"A": [Play(lines=[*claude_lines("sess-A", error=True)[:1], limit], code=1),
-                    Play(lines=claude_lines("sess-A"))],
-              "B": [Play(lines=claude_lines("sess-B"))]}
+    limit = json.dumps(
+        {
+            "type": "rate_limit_event",
+            "rate_limit_info": {
+                "status": "rejected",
+                "resetsAt": resets,
+                "rateLimitType": "five_hour",
+            },
+        }
+    ).encode()
+    script = {
+        "A": [
+            Play(lines=[*claude_lines("sess-A", error=True)[:1], limit], code=1),
+            Play(lines=claude_lines("sess-A")),
+        ],
+        "B": [Play(lines=claude_lines("sess-B"))],
+    }
     monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.05)
-    code, executor, tasks, said = run(tmp_path, [("A", "-"), ("B", "A")], script,
-                                      agent="claude", settings="- retries: 0")
+    code, executor, tasks, said = run(
+        tmp_path, [("A", "-"), ("B", "A")], script, agent="claude", settings="- retries: 0"
+    )
     assert code is ExitCode.OK
     assert [t for t, _ in executor.launches] == ["A", "A", "B"]
     second = executor.launches[1][1]
@@ -169,12 +214,25 @@ def test_an_authentication_failure_halts_launches_and_says_how_to_log_in(
 ) -> None:
     """A 401 on A: A fails as auth, B and C never start and say why, the run's warning says
     how to log in."""
-    auth = [json.dumps({"type": "result", "subtype": "success", "is_error": True,
-                        "stop_reason": "stop_sequence", "api_error_status": 401,
-                        "result": "Invalid API key · Please run /login"}).encode()]
-    code, executor, tasks, said = run(tmp_path, [("A", "-"), ("B", "-"), ("C", "-")],
-                                      {"A": [Play(lines=auth, code=1)]}, agent="claude",
-                                      jobs=1)
+    auth = [
+        json.dumps(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": True,
+                "stop_reason": "stop_sequence",
+                "api_error_status": 401,
+                "result": "Invalid API key · Please run /login",
+            }
+        ).encode()
+    ]
+    code, executor, tasks, said = run(
+        tmp_path,
+        [("A", "-"), ("B", "-"), ("C", "-")],
+        {"A": [Play(lines=auth, code=1)]},
+        agent="claude",
+        jobs=1,
+    )
     assert code is ExitCode.TASKS_NOT_DONE
     assert [t for t, _ in executor.launches] == ["A"]
     assert tasks["A"]["failure"] == "auth"
@@ -187,8 +245,7 @@ def test_an_authentication_failure_halts_launches_and_says_how_to_log_in(
 def test_no_descriptors_to_start_an_agent_is_a_wait_not_a_failure(tmp_path: Path) -> None:
     """EMFILE at spawn: the task waits and starts again, no retry spent (retries is 0)."""
     script = {"A": [Play(raises=OSError(errno.EMFILE, "Too many open files")), Play()]}
-    code, executor, tasks, said = run(tmp_path, [("A", "-")], script,
-                                      settings="- retries: 0")
+    code, executor, tasks, said = run(tmp_path, [("A", "-")], script, settings="- retries: 0")
     assert code is ExitCode.OK
     assert [t for t, _ in executor.launches] == ["A", "A"]
     assert tasks["A"]["status"] == "done"
@@ -198,8 +255,9 @@ def test_no_descriptors_to_start_an_agent_is_a_wait_not_a_failure(tmp_path: Path
 def test_a_program_that_cannot_be_started_fails_at_once(tmp_path: Path) -> None:
     """ENOENT at spawn is permanent: no retry, its dependents blocked."""
     script = {"A": [Play(raises=FileNotFoundError(errno.ENOENT, "No such file or directory"))]}
-    code, executor, tasks, _ = run(tmp_path, [("A", "-"), ("B", "A")], script,
-                                   settings="- retries: 3\n- retry-delay: 10ms")
+    code, executor, tasks, _ = run(
+        tmp_path, [("A", "-"), ("B", "A")], script, settings="- retries: 3\n- retry-delay: 10ms"
+    )
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert (tasks["A"]["failure"], tasks["B"]["status"]) == ("permanent", "blocked")

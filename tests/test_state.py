@@ -125,12 +125,31 @@ def test_every_field_comes_back_from_json_in_its_own_place() -> None:
     """With a distinct value in every field, a round trip gives the same task (no two fields
     swapped by the positional constructor in read_task)."""
     task = TaskState(
-        id="F9", name="n", branch="b", group="g", depends_on=("F1", "F2"),
-        status=TaskStatus.FAILED, attempts=3, pid=11, pid_started=T0 + 1.5, started=T0 + 2,
-        ended=T0 + 3, exit_code=4, reason="r", failure="f", session_id="s",
-        prior_tokens={"m": Tokens(5, 6, 7, 8)}, prior_cost=0.9, last_output=T0 + 10,
-        agent="claude", model="opus", permission_mode="plan", workdir="/w", log="l.log",
-        next_attempt_at=T0 + 11, result="done",
+        id="F9",
+        name="n",
+        branch="b",
+        group="g",
+        depends_on=("F1", "F2"),
+        status=TaskStatus.FAILED,
+        attempts=3,
+        pid=11,
+        pid_started=T0 + 1.5,
+        started=T0 + 2,
+        ended=T0 + 3,
+        exit_code=4,
+        reason="r",
+        failure="f",
+        session_id="s",
+        prior_tokens={"m": Tokens(5, 6, 7, 8)},
+        prior_cost=0.9,
+        last_output=T0 + 10,
+        agent="claude",
+        model="opus",
+        permission_mode="plan",
+        workdir="/w",
+        log="l.log",
+        next_attempt_at=T0 + 11,
+        result="done",
     )
     assert TaskState.from_json("F9", json.loads(json.dumps(task.to_json()))) == task
 
@@ -415,8 +434,22 @@ def test_encoder_output_is_valid_utf8_even_with_lone_surrogates() -> None:
 # ---- hand-edited and damaged states ------------------------------------------------------------
 
 JUNK: list[object] = [
-    5, -1, 0, 1.5, 10**30, True, None, "", "x", [1], ["F1", 2], {"a": 1}, [], {},
-    float("nan"), float("inf"),
+    5,
+    -1,
+    0,
+    1.5,
+    10**30,
+    True,
+    None,
+    "",
+    "x",
+    [1],
+    ["F1", 2],
+    {"a": 1},
+    [],
+    {},
+    float("nan"),
+    float("inf"),
     "2026-01-01T00:00:00Z",  # a time, but not as nova writes it
     "2026-W01-1T00:00:00.000Z",  # a week date in nova's shape
     "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
@@ -509,10 +542,16 @@ def test_a_task_is_clean_only_if_it_is_exactly_what_to_json_writes(key: str) -> 
 def test_every_task_nova_writes_reads_back_as_clean() -> None:
     """Tasks in every status, with and without times and usage, are clean after a write."""
     state = sample_state()
-    state.tasks["R"] = TaskState(id="R", name="Run", status=TaskStatus.RUNNING,
-                                 started=T0 + 0.123456,
-                                 pid=77, pid_started=T0, live_tokens={"m": Tokens(1, 2, 3, 4)},
-                                 live_cost=0.1 + 0.2)
+    state.tasks["R"] = TaskState(
+        id="R",
+        name="Run",
+        status=TaskStatus.RUNNING,
+        started=T0 + 0.123456,
+        pid=77,
+        pid_started=T0,
+        live_tokens={"m": Tokens(1, 2, 3, 4)},
+        live_cost=0.1 + 0.2,
+    )
     state.tasks["P"] = TaskState(id="P", name="Pending")
     data = json.loads(StateEncoder().encode(state))
     assert all(tuple(t) == _TASK_ORDER for t in data["tasks"].values())  # read_task's fast path
@@ -560,8 +599,16 @@ def test_total_cost_is_the_exact_sum_of_the_task_costs() -> None:
 
 def test_corrupt_files_of_every_kind_are_state_errors(tmp_path: Path) -> None:
     """Bad UTF-8, a deep nest, trailing junk and broken objects are all 'not valid JSON'."""
-    for data in (b"\xff\xfe{}", b"[" * 100_000, b'{"schema": 1, "tasks": {}} x',
-                 b'{"schema": 1,}', b'{"schema" 1}', b'{"schema": }', b"{", b""):
+    for data in (
+        b"\xff\xfe{}",
+        b"[" * 100_000,
+        b'{"schema": 1, "tasks": {}} x',
+        b'{"schema": 1,}',
+        b'{"schema" 1}',
+        b'{"schema": }',
+        b"{",
+        b"",
+    ):
         (tmp_path / STATE_FILE).write_bytes(data)
         with pytest.raises(StateError, match="is not valid JSON"):
             StateStore(tmp_path).read()
@@ -611,7 +658,7 @@ def test_snapshot_reads_any_object_like_json_loads(tmp_path: Path, text: str) ->
     doc, _, read_text, span = found
     if "tasks" in doc:
         assert span is not None
-        assert json.loads(read_text[span[0]:span[1]]) == doc["tasks"]
+        assert json.loads(read_text[span[0] : span[1]]) == doc["tasks"]
 
 
 def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
@@ -642,8 +689,9 @@ def test_reading_while_a_run_writes_always_sees_one_whole_version(tmp_path: Path
     and consistent: the project names the version, and every task belongs to it."""
     store = StateStore(tmp_path)
     store.write({"schema": 1, "project": "start", "tasks": {}})
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "400"],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), "400"], stdout=subprocess.PIPE, text=True
+    )
     seen = set()
     try:
         while writer.poll() is None:

@@ -414,8 +414,10 @@ def test_status_json_to_a_stdout_that_is_not_utf8_is_all_in_its_encoding(tmp_pat
 
 def test_the_runs_warning_is_shown_under_its_summary() -> None:
     """What stopped the run from launching more (an auth failure) is in the text report."""
-    state = State(project="P", run=RunState(id="r", ended=T0, exit_code=1,
-                                             warning="task A could not authenticate"))
+    state = State(
+        project="P",
+        run=RunState(id="r", ended=T0, exit_code=1, warning="task A could not authenticate"),
+    )
     state.tasks["A"] = TaskState(id="A", name="a", status=TaskStatus.FAILED)
     text = render_status(state, alive=False, now=T0)
     assert text.splitlines()[2] == "  ! task A could not authenticate"

@@ -538,12 +538,26 @@ def test_transcript_tokens_count_each_reply_once_with_its_final_usage_since_a_ti
     """One reply per content block shares (requestId, message.id): counted once, with the
     larger output; replies before `since` (an earlier attempt) and synthetic ones are left
     out; models lose their [1m] suffix."""
+
     def entry(stamp: str, request: str, message: str, output: int, model: str) -> bytes:
-        return json.dumps({"type": "assistant", "timestamp": stamp, "requestId": request,
-                           "message": {"id": message, "model": model, "usage": {
-                               "input_tokens": 100, "output_tokens": output,
-                               "cache_read_input_tokens": 10,
-                               "cache_creation_input_tokens": 5}}}).encode()
+        return json.dumps(
+            {
+                "type": "assistant",
+                "timestamp": stamp,
+                "requestId": request,
+                "message": {
+                    "id": message,
+                    "model": model,
+                    "usage": {
+                        "input_tokens": 100,
+                        "output_tokens": output,
+                        "cache_read_input_tokens": 10,
+                        "cache_creation_input_tokens": 5,
+                    },
+                },
+            }
+        ).encode()
+
     lines = [
         entry("2026-12-01T10:00:00.000Z", "req_0", "msg_0", 50, "claude-opus-4-8"),  # before
         b'{"type":"user","timestamp":"2026-12-01T10:00:02.000Z"}',

@@ -425,13 +425,21 @@ def test_a_run_stopped_during_a_usage_limit_pause_leaves_no_stale_pause(
     """Ctrl-C while waiting out a limit: exit 130, and the state no longer claims a pause or
     a next try that no run will make."""
     _, env = _setup(
-        tmp_path, messages_double, claude_bin,
+        tmp_path,
+        messages_double,
+        claude_bin,
         {"A": usage_limit(resets_in=600, then=ok(tool_calls=0)), "*": ok(tool_calls=0)},
-        ["A"], oauth=True,
+        ["A"],
+        oauth=True,
     )
     nova = subprocess.Popen(
-        [*NOVA, "run", "CASCADE.md"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        [*NOVA, "run", "CASCADE.md"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     try:
         assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
@@ -456,10 +464,13 @@ def test_a_session_the_cli_no_longer_has_is_started_afresh_without_a_retry(
     resume fails with 'No conversation found', and A starts afresh at once, with --retries 0."""
     api, env = _setup(tmp_path, messages_double, claude_bin, {"*": ok(tool_calls=0)}, ["A"])
     lost = "11111111-2222-3333-4444-555555555555"
-    state = {"schema": 1, "project": "Faults", "cascade": str(tmp_path / "CASCADE.md"),
-             "run": {"id": "old", "running": False},
-             "tasks": {"A": {"status": "running", "attempts": 1, "session_id": lost,
-                             "agent": "claude"}}}
+    state = {
+        "schema": 1,
+        "project": "Faults",
+        "cascade": str(tmp_path / "CASCADE.md"),
+        "run": {"id": "old", "running": False},
+        "tasks": {"A": {"status": "running", "attempts": 1, "session_id": lost, "agent": "claude"}},
+    }
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
@@ -481,8 +492,9 @@ def test_bypass_permissions_as_root_without_is_sandbox_exits_2_before_anything_r
 ) -> None:
     """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1 exactly: nova says
     so before starting anything, instead of failing (and retrying) every task."""
-    api, env = _setup(tmp_path, messages_double, claude_bin, {}, ["A", "B"],
-                      extra={"IS_SANDBOX": "yes"})
+    api, env = _setup(
+        tmp_path, messages_double, claude_bin, {}, ["A", "B"], extra={"IS_SANDBOX": "yes"}
+    )
     proc = _nova_run(tmp_path, env, "--permission-mode", "bypassPermissions")
 
     assert proc.returncode == 2, _said(proc)

@@ -58,11 +58,17 @@ def _stubborn_run(tmp_path: Path, out: Path) -> tuple[Nova, str, list[int]]:
     Returns nova, the run's id, and the pids of the sleeps, once all that is under way.
     """
     write_cascade(
-        tmp_path, GRAPH,
-        settings={"agent": "command", "command": agent_cmd("stubborn.py", str(out), "{id}"),
-                  "retries": "0"},
-        task_settings={"Q": {"command": agent_cmd("record.py", str(out), "{id}")},
-                       "D": {"command": agent_cmd("record.py", str(out), "{id}")}},
+        tmp_path,
+        GRAPH,
+        settings={
+            "agent": "command",
+            "command": agent_cmd("stubborn.py", str(out), "{id}"),
+            "retries": "0",
+        },
+        task_settings={
+            "Q": {"command": agent_cmd("record.py", str(out), "{id}")},
+            "D": {"command": agent_cmd("record.py", str(out), "{id}")},
+        },
     )
     nova = Nova(tmp_path, "run", "-j", "3", "--grace", "1")
 
@@ -110,7 +116,11 @@ def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
     assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
     tasks = state["tasks"]
     assert {t: s["status"] for t, s in tasks.items()} == {
-        "Q": "done", "S1": "cancelled", "S2": "cancelled", "D": "pending"}
+        "Q": "done",
+        "S1": "cancelled",
+        "S2": "cancelled",
+        "D": "pending",
+    }
     assert marked_pids(run_id) == []
     assert [pid for pid in sleeps if alive(pid)] == []
     log = (tmp_path / "logs" / "S1.log").read_text(encoding="utf-8")
@@ -133,8 +143,7 @@ def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) 
 
     state = read_state(tmp_path)  # an atomic write: still whole after the kill
     assert state["run"]["running"] is True  # nova never got to say otherwise
-    wait_until(lambda: not marked_pids(run_id), f"no process with NOVA_RUN_ID={run_id}",
-               timeout=15)
+    wait_until(lambda: not marked_pids(run_id), f"no process with NOVA_RUN_ID={run_id}", timeout=15)
     assert [pid for pid in sleeps if alive(pid)] == []
     wait_until(lambda: not _guardians(tmp_path, run_id), "the guardian to exit", timeout=15)
 
@@ -164,13 +173,15 @@ def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: 
     """A second `nova run` on a busy state dir exits 2 naming the first's pid and starts nothing."""
     out = _out(tmp_path)
     write_cascade(tmp_path, [("G", "-")])
-    first = Nova(tmp_path, "run", "--retries", "0",
-                 "--agent-cmd", agent_cmd("gate.py", str(out), "{id}"))
+    first = Nova(
+        tmp_path, "run", "--retries", "0", "--agent-cmd", agent_cmd("gate.py", str(out), "{id}")
+    )
     try:
         wait_until(lambda: (out / "G.ready").exists(), "the first run's agent to start")
 
-        second = run_nova(tmp_path, "run", "--retries", "0",
-                          "--agent-cmd", agent_cmd("gate.py", str(out), "{id}"))
+        second = run_nova(
+            tmp_path, "run", "--retries", "0", "--agent-cmd", agent_cmd("gate.py", str(out), "{id}")
+        )
 
         assert second.returncode == 2
         assert f"another nova run (pid {first.pid})" in second.stderr
@@ -192,8 +203,9 @@ def test_agent_that_closes_its_output_is_awaited_until_it_exits(tmp_path: Path) 
     finished = tmp_path / "finished"
     write_cascade(tmp_path, [("C", "-")])
 
-    done = run_nova(tmp_path, "run", "--retries", "0",
-                    "--agent-cmd", agent_cmd("closer.py", str(finished)))
+    done = run_nova(
+        tmp_path, "run", "--retries", "0", "--agent-cmd", agent_cmd("closer.py", str(finished))
+    )
 
     assert done.returncode == 0, done.stderr
     task = read_state(tmp_path)["tasks"]["C"]
@@ -211,8 +223,15 @@ def test_grandchild_holding_stdout_open_does_not_hang_nova_and_is_ended(
     pidfile = tmp_path / "sleep.pid"
     write_cascade(tmp_path, [("K", "-")])
 
-    done = run_nova(tmp_path, "run", "--retries", "0",
-                    "--agent-cmd", agent_cmd("leaky.py", str(pidfile), session), timeout=60)
+    done = run_nova(
+        tmp_path,
+        "run",
+        "--retries",
+        "0",
+        "--agent-cmd",
+        agent_cmd("leaky.py", str(pidfile), session),
+        timeout=60,
+    )
 
     assert done.returncode == 0, done.stderr
     state = read_state(tmp_path)
@@ -230,11 +249,15 @@ def test_pipe_held_by_a_process_without_the_marker_is_closed_after_a_grace(
     and says so; once no agent runs, it ends the sleep."""
     pidfile = tmp_path / "sleep.pid"
     busy = shlex.join([sys.executable, "-c", "import time; time.sleep(4)"])
-    write_cascade(tmp_path, [("K", "-"), ("W", "-")],
-                  task_settings={"K": {"command": agent_cmd("leaky.py", str(pidfile),
-                                                            "scrubbed")},
-                                 "W": {"command": busy}},
-                  settings={"agent": "command"})
+    write_cascade(
+        tmp_path,
+        [("K", "-"), ("W", "-")],
+        task_settings={
+            "K": {"command": agent_cmd("leaky.py", str(pidfile), "scrubbed")},
+            "W": {"command": busy},
+        },
+        settings={"agent": "command"},
+    )
     try:
         done = run_nova(tmp_path, "run", "--retries", "0", "-j", "2", timeout=60)
     finally:
@@ -263,8 +286,14 @@ def test_an_agent_alone_that_leaves_an_unmarked_process_has_it_ended_with_the_ta
     pidfile = tmp_path / "sleep.pid"
     write_cascade(tmp_path, [("K", "-")])
     try:
-        done = run_nova(tmp_path, "run", "--retries", "0",
-                        "--agent-cmd", agent_cmd("leaky.py", str(pidfile), "scrubbed"))
+        done = run_nova(
+            tmp_path,
+            "run",
+            "--retries",
+            "0",
+            "--agent-cmd",
+            agent_cmd("leaky.py", str(pidfile), "scrubbed"),
+        )
         was_alive = alive(int(pidfile.read_text()))
     finally:
         with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
@@ -284,8 +313,16 @@ def test_ctrl_c_ends_a_grandchild_whose_parent_died_and_that_cleared_its_marker(
     it still kills it; nothing outlives the run."""
     pidfile = tmp_path / "grandchild.pid"
     write_cascade(tmp_path, [("C", "-")])
-    nova = Nova(tmp_path, "run", "--retries", "0", "--grace", "0.5",
-                "--agent-cmd", agent_cmd("chain.py", str(pidfile)))
+    nova = Nova(
+        tmp_path,
+        "run",
+        "--retries",
+        "0",
+        "--grace",
+        "0.5",
+        "--agent-cmd",
+        agent_cmd("chain.py", str(pidfile)),
+    )
     try:
         wait_until(pidfile.exists, "the grandchild to start")
         grandchild = int(pidfile.read_text())
@@ -310,14 +347,25 @@ def test_timeout_fails_the_task_and_ends_its_agent(tmp_path: Path) -> None:
     out = _out(tmp_path)
     write_cascade(tmp_path, [("T", "-")])
 
-    done = run_nova(tmp_path, "run", "--timeout", "1s", "--retries", "0",
-                    "--agent-cmd", agent_cmd("slow.py", str(out), "{id}"))
+    done = run_nova(
+        tmp_path,
+        "run",
+        "--timeout",
+        "1s",
+        "--retries",
+        "0",
+        "--agent-cmd",
+        agent_cmd("slow.py", str(out), "{id}"),
+    )
 
     assert done.returncode == 1, done.stderr
     state = read_state(tmp_path)
     task = state["tasks"]["T"]
     assert (task["status"], task["failure"], task["reason"]) == (
-        "failed", "timeout", "timed out after 1s")
+        "failed",
+        "timeout",
+        "timed out after 1s",
+    )
     assert marked_pids(state["run"]["id"]) == []
     assert [int(p) for p in (out / "T.runs").read_text().split() if alive(int(p))] == []
 
@@ -327,9 +375,18 @@ def test_stall_timeout_ends_a_silent_agent_and_retries_it(tmp_path: Path) -> Non
     out = _out(tmp_path)
     write_cascade(tmp_path, [("T", "-")])
 
-    done = run_nova(tmp_path, "run", "--stall-timeout", "1s", "--retries", "1",
-                    "--retry-delay", "0.05s",
-                    "--agent-cmd", agent_cmd("slow.py", str(out), "{id}", "talk"))
+    done = run_nova(
+        tmp_path,
+        "run",
+        "--stall-timeout",
+        "1s",
+        "--retries",
+        "1",
+        "--retry-delay",
+        "0.05s",
+        "--agent-cmd",
+        agent_cmd("slow.py", str(out), "{id}", "talk"),
+    )
 
     assert done.returncode == 1, done.stderr
     state = read_state(tmp_path)
@@ -355,16 +412,29 @@ def test_too_few_descriptors_make_tasks_wait_and_run_not_fail(tmp_path: Path) ->
 
     out = _out(tmp_path)
     ids = [f"T{i:02d}" for i in range(40)]
-    write_cascade(tmp_path, [(t, "-") for t in ids],
-                  settings={"agent": "command", "retries": "0",
-                            "command": agent_cmd("record.py", str(out), "{id}")})
+    write_cascade(
+        tmp_path,
+        [(t, "-") for t in ids],
+        settings={
+            "agent": "command",
+            "retries": "0",
+            "command": agent_cmd("record.py", str(out), "{id}"),
+        },
+    )
 
     def few_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    done = subprocess.run([*NOVA, "run", "-j", "40"], cwd=tmp_path, env=nova_env(tmp_path),
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          preexec_fn=few_files)
+    done = subprocess.run(
+        [*NOVA, "run", "-j", "40"],
+        cwd=tmp_path,
+        env=nova_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=few_files,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     tasks = read_state(tmp_path)["tasks"]
     assert {s["status"] for s in tasks.values()} == {"done"}
@@ -377,15 +447,16 @@ def test_a_full_disk_is_reported_and_does_not_hang_the_run(tmp_path: Path) -> No
     run ends, and both the output and the state say the logs could not be written."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                             capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("mounting a small tmpfs needs root")
     try:
-        flood = shlex.join([sys.executable, "-c",
-                            "[print('x' * 99) for i in range(50000)]"])
-        write_cascade(tmp_path, [("F", "-")],
-                      settings={"agent": "command", "retries": "0", "command": flood})
+        flood = shlex.join([sys.executable, "-c", "[print('x' * 99) for i in range(50000)]"])
+        write_cascade(
+            tmp_path, [("F", "-")], settings={"agent": "command", "retries": "0", "command": flood}
+        )
         done = run_nova(tmp_path, "run", "--logs-dir", str(disk / "logs"), timeout=60)
         assert done.returncode == 0, done.stderr
         assert "could not write all of its log: No space left on device" in done.stdout
@@ -400,9 +471,11 @@ def test_attempts_go_on_from_the_logs_when_the_state_was_moved_aside(tmp_path: P
     """After `mv state.json` (what nova advises for a broken state) the next run numbers its
     attempts after the ones in logs/raw/, so no raw log mixes two attempts."""
     out = _out(tmp_path)
-    write_cascade(tmp_path, [("A", "-")],
-                  settings={"agent": "command",
-                            "command": agent_cmd("record.py", str(out), "{id}")})
+    write_cascade(
+        tmp_path,
+        [("A", "-")],
+        settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}")},
+    )
     assert run_nova(tmp_path, "run").returncode == 0
     (tmp_path / "state" / "state.json").rename(tmp_path / "state.json.old")
     assert run_nova(tmp_path, "run").returncode == 0

@@ -420,13 +420,20 @@ def test_an_agent_killed_during_an_api_call_counts_its_tokens_from_the_transcrip
     api = project.use(messages_double({"H1": ok(tool_calls=1, hang_from_turn=1)}))
 
     with project.start("--retries", "0") as proc:
-        wait_for(lambda: [r.kind for r in api.messages_requests("H1")] == ["ok:tool_use", "hang"],
-                 "the second API call to hang", alive=proc)
+        wait_for(
+            lambda: [r.kind for r in api.messages_requests("H1")] == ["ok:tool_use", "hang"],
+            "the second API call to hang",
+            alive=proc,
+        )
         pid = wait_for(lambda: (project.state() or {})["tasks"]["H1"]["pid"], "the agent's pid")
         # The CLI writes its transcript a moment after each reply: kill once it has.
-        wait_for(lambda: any(b'"output_tokens":80' in path.read_bytes() for path in
-                             (project.dir / "home" / ".claude" / "projects").glob("*/*.jsonl")),
-                 "the first reply in the transcript")
+        wait_for(
+            lambda: any(
+                b'"output_tokens":80' in path.read_bytes()
+                for path in (project.dir / "home" / ".claude" / "projects").glob("*/*.jsonl")
+            ),
+            "the first reply in the transcript",
+        )
         os.kill(pid, signal.SIGKILL)
         proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 1

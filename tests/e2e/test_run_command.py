@@ -62,8 +62,13 @@ def _out(tmp_path: Path) -> Path:
 
 
 DIAMOND_AND_CHAIN = [
-    ("A", "-"), ("B", "A"), ("C", "A"), ("D", "B, C"),
-    ("E", "-"), ("F", "E"), ("G", "F"),
+    ("A", "-"),
+    ("B", "A"),
+    ("C", "A"),
+    ("D", "B, C"),
+    ("E", "-"),
+    ("F", "E"),
+    ("G", "F"),
 ]
 
 
@@ -75,9 +80,13 @@ def test_dependents_start_after_their_dependencies_end_and_jobs_caps_concurrency
     # A and E (the two roots) wait for each other, so the run provably reaches 2 at once.
     meet = {"command": agent_cmd("record.py", str(out), "{id}", "2")}
     write_cascade(
-        tmp_path, DIAMOND_AND_CHAIN,
-        settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}"),
-                  "retries": "0"},
+        tmp_path,
+        DIAMOND_AND_CHAIN,
+        settings={
+            "agent": "command",
+            "command": agent_cmd("record.py", str(out), "{id}"),
+            "retries": "0",
+        },
         task_settings={"A": meet, "E": meet},
     )
 
@@ -110,7 +119,8 @@ def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents
     """Exit 3 with --retries 1 runs twice, then fails; its dependent is blocked, others finish."""
     out = _out(tmp_path)
     write_cascade(
-        tmp_path, [("X", "-"), ("Y", "X"), ("Z", "-")],
+        tmp_path,
+        [("X", "-"), ("Y", "X"), ("Z", "-")],
         settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}")},
         task_settings={"X": {"command": agent_cmd("fail.py", str(out), "{id}", "3")}},
     )
@@ -120,7 +130,10 @@ def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents
     assert done.returncode == 1, done.stderr
     tasks = read_state(tmp_path)["tasks"]
     assert (tasks["X"]["status"], tasks["X"]["attempts"], tasks["X"]["exit_code"]) == (
-        "failed", 2, 3)
+        "failed",
+        2,
+        3,
+    )
     assert "exited with code 3" in tasks["X"]["reason"]
     assert (tasks["Y"]["status"], tasks["Y"]["attempts"]) == ("blocked", 0)
     assert tasks["Y"]["reason"] == "dependency X failed"
@@ -128,8 +141,14 @@ def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents
     assert (runs(out, "X"), runs(out, "Y"), runs(out, "Z")) == (2, 0, 1)
 
     log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
-    marks = ["· attempt 1 ·", "X run 1 of the failing agent", "X broke on run 1",
-             "· attempt 2 ·", "X run 2 of the failing agent", "X broke on run 2"]
+    marks = [
+        "· attempt 1 ·",
+        "X run 1 of the failing agent",
+        "X broke on run 1",
+        "· attempt 2 ·",
+        "X run 2 of the failing agent",
+        "X broke on run 2",
+    ]
     positions = [log.find(m) for m in marks]
     assert -1 not in positions, log
     assert positions == sorted(positions), log  # the second attempt appended, erased nothing
@@ -146,11 +165,14 @@ def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents
 def test_token_usage_lines_and_stream_json_are_summed_per_model(tmp_path: Path) -> None:
     """`Token usage:` lines add up per model; stream-json counts its result, else messages once."""
     write_cascade(
-        tmp_path, [("L", "-"), ("S", "-"), ("P", "-")],
+        tmp_path,
+        [("L", "-"), ("S", "-"), ("P", "-")],
         settings={"agent": "command", "retries": "0"},
-        task_settings={"L": {"command": agent_cmd("tokens.py", "lines")},
-                       "S": {"command": agent_cmd("tokens.py", "stream")},
-                       "P": {"command": agent_cmd("tokens.py", "partial")}},
+        task_settings={
+            "L": {"command": agent_cmd("tokens.py", "lines")},
+            "S": {"command": agent_cmd("tokens.py", "stream")},
+            "P": {"command": agent_cmd("tokens.py", "partial")},
+        },
     )
 
     done = run_nova(tmp_path, "run", "-j", "3")
@@ -160,15 +182,19 @@ def test_token_usage_lines_and_stream_json_are_summed_per_model(tmp_path: Path) 
     lines, stream = doc["tasks"]["L"], doc["tasks"]["S"]
     assert lines["tokens"] == {"command": _tokens(20, 10, 4, 2), "other": _tokens(10, 5, 2, 1)}
     assert lines["cost_usd"] is None
-    assert stream["tokens"] == {"claude-sonnet-4-5": _tokens(100, 40, 7, 3),
-                                "claude-haiku-4-5": _tokens(20, 4)}
+    assert stream["tokens"] == {
+        "claude-sonnet-4-5": _tokens(100, 40, 7, 3),
+        "claude-haiku-4-5": _tokens(20, 4),
+    }
     assert stream["cost_usd"] == pytest.approx(0.0123)
     assert (stream["session_id"], stream["result"]) == ("sess-1", "all done")
     # Without a result, a message repeated under one id counts once.
     assert doc["tasks"]["P"]["tokens"] == {"claude-sonnet-4-5": _tokens(3, 1, 5, 2)}
     assert doc["totals"]["tokens"] == {
-        "command": _tokens(20, 10, 4, 2), "other": _tokens(10, 5, 2, 1),
-        "claude-sonnet-4-5": _tokens(103, 41, 12, 5), "claude-haiku-4-5": _tokens(20, 4),
+        "command": _tokens(20, 10, 4, 2),
+        "other": _tokens(10, 5, 2, 1),
+        "claude-sonnet-4-5": _tokens(103, 41, 12, 5),
+        "claude-haiku-4-5": _tokens(20, 4),
     }
     assert doc["totals"]["cost_usd"] == pytest.approx(0.0123)
 
@@ -184,8 +210,9 @@ def _peak_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
         while not stop.is_set():
             rss = proc.memory_info().rss
             with open(f"/proc/{pid}/status") as handle:
-                hwm = next((int(ln.split()[1]) * 1024 for ln in handle
-                            if ln.startswith("VmHWM:")), 0)
+                hwm = next(
+                    (int(ln.split()[1]) * 1024 for ln in handle if ln.startswith("VmHWM:")), 0
+                )
             peak[0] = max(peak[0], rss, hwm)
             time.sleep(0.02)
     except (psutil.Error, OSError):
@@ -210,8 +237,9 @@ def test_hostile_output_is_kept_byte_for_byte_with_bounded_memory(
     sums = tmp_path / "written.sha256"
     write_cascade(tmp_path, [("H", "-")])
 
-    nova = Nova(tmp_path, "run", "--retries", "0",
-                "--agent-cmd", agent_cmd("hostile.py", kind, str(sums)))
+    nova = Nova(
+        tmp_path, "run", "--retries", "0", "--agent-cmd", agent_cmd("hostile.py", kind, str(sums))
+    )
     stop, peak = threading.Event(), [0]
     watcher = threading.Thread(target=_peak_rss, args=(nova.pid, stop, peak), daemon=True)
     watcher.start()
@@ -280,12 +308,14 @@ def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path:
     result: no 8 characters of it appear in the human log, the state, or `nova status`; the
     raw output keeps it, byte for byte."""
     key = "sk-ant-api03-" + "S3CRET" * 6 + "0123456789abcdef"
-    write_cascade(tmp_path, [("X", "-")],
-                  settings={"agent": "command", "command": agent_cmd("secrets.py"),
-                            "retries": "0"})
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={"agent": "command", "command": agent_cmd("secrets.py"), "retries": "0"},
+    )
     env_run = run_nova_env(tmp_path, {"NOVA_TEST_API_KEY": key}, "run")
     assert env_run.returncode == 1, env_run.stderr
-    pieces = {key[i:i + 8] for i in range(len(key) - 7)}
+    pieces = {key[i : i + 8] for i in range(len(key) - 7)}
     shown = {
         "log": (tmp_path / "logs" / "X.log").read_text(encoding="utf-8"),
         "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
@@ -309,12 +339,17 @@ def test_a_program_named_by_a_placeholder_is_found_and_run(tmp_path: Path) -> No
     agent = plan_dir / "agent.py"
     agent.write_text(f"#!{sys.executable}\nimport sys\nprint('ran', sys.argv[1])\n")
     agent.chmod(0o755)
-    write_cascade(plan_dir, [("A", "-"), ("B", "A")],
-                  settings={"agent": "command", "command": "{cascade_dir}/agent.py {id}"})
+    write_cascade(
+        plan_dir,
+        [("A", "-"), ("B", "A")],
+        settings={"agent": "command", "command": "{cascade_dir}/agent.py {id}"},
+    )
     done = run_nova(tmp_path, "run", "plan/CASCADE.md")
     assert done.returncode == 0, done.stderr
     assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
-        "A": "done", "B": "done"}
+        "A": "done",
+        "B": "done",
+    }
     assert "ran B" in (tmp_path / "logs" / "B.log").read_text()
 
 
@@ -324,15 +359,22 @@ def test_nova_logs_follow_prints_the_log_as_it_grows_and_ends_with_the_task(
     """`nova logs A -f` started during the run prints lines as the agent says them and exits
     by itself once A is done, with the log's footer last."""
     script = tmp_path / "talk.py"
-    script.write_text("import time\nfor i in range(6):\n    print('step', i, flush=True)\n"
-                      "    time.sleep(0.5)\n")
+    script.write_text(
+        "import time\nfor i in range(6):\n    print('step', i, flush=True)\n    time.sleep(0.5)\n"
+    )
     talk = shlex.join([sys.executable, str(script)])
     write_cascade(tmp_path, [("A", "-")], settings={"agent": "command", "command": talk})
     nova = Nova(tmp_path, "run")
     try:
         wait_until(lambda: (tmp_path / "logs" / "A.log").exists(), "A's log")
-        follow = subprocess.run([*NOVA, "logs", "A", "-f"], cwd=tmp_path, env=nova_env(tmp_path),
-                                capture_output=True, text=True, timeout=60)
+        follow = subprocess.run(
+            [*NOVA, "logs", "A", "-f"],
+            cwd=tmp_path,
+            env=nova_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert nova.wait() == 0, nova.stderr()
     finally:
         nova.kill()

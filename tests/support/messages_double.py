@@ -533,8 +533,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 scen = scen.then or ok()
                 continue
-            if scen.kind == "ok" and scen.hang_from_turn is not None and (
-                    rec.turn >= scen.hang_from_turn):
+            if (
+                scen.kind == "ok"
+                and scen.hang_from_turn is not None
+                and (rec.turn >= scen.hang_from_turn)
+            ):
                 scen = hang(scen.seconds)
                 continue
             if scen.kind == "hang":

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 
-IGNORE = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-          "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(300)")
+IGNORE = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(300)"
+)
 MIDDLE = (
     "import os, subprocess, sys, time\n"
     f"child = subprocess.Popen([sys.executable, '-c', {IGNORE!r}], start_new_session=True,\n"
@@ -27,8 +29,13 @@ MIDDLE = (
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-subprocess.Popen([sys.executable, "-c", MIDDLE], start_new_session=True,
-                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.Popen(
+    [sys.executable, "-c", MIDDLE],
+    start_new_session=True,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
 print("started the middle process", flush=True)
 while True:
     time.sleep(300)

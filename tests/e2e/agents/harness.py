@@ -40,9 +40,14 @@ def write_cascade(
     """Write directory/CASCADE.md: rows are (ID, 'DEP, DEP' or '-'); settings as bullet lists."""
     lines = ["# E2E", ""]
     lines += [f"- {k}: {v}" for k, v in (settings or {}).items()]
-    lines += ["", "## L1: Work", "", "### L2: Steps",
-              "| Task ID | Task Name | What Changes | Depends On |",
-              "|---------|-----------|--------------|------------|"]
+    lines += [
+        "",
+        "## L1: Work",
+        "",
+        "### L2: Steps",
+        "| Task ID | Task Name | What Changes | Depends On |",
+        "|---------|-----------|--------------|------------|",
+    ]
     lines += [f"| {tid} | Task {tid} | change {tid} | {deps} |" for tid, deps in rows]
     for tid, extra in (task_settings or {}).items():
         lines += ["", f"#### {tid}: Task {tid}"]
@@ -65,8 +70,11 @@ def end_tagged(cwd: Path) -> list[int]:
     Cleanup only, so that a failing test does not leave stubborn agents behind.
     """
     tag = f"\0{TAG_VAR}={cwd}\0".encode()
-    found = [int(p) for p in os.listdir("/proc")
-             if p.isdigit() and tag in _environ(p) + b"\0" and not _is_zombie(int(p))]
+    found = [
+        int(p)
+        for p in os.listdir("/proc")
+        if p.isdigit() and tag in _environ(p) + b"\0" and not _is_zombie(int(p))
+    ]
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -76,17 +84,28 @@ def end_tagged(cwd: Path) -> list[int]:
 def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
     """Run `nova ARGS` in cwd to completion; output captured as text."""
     return subprocess.run(
-        [*NOVA, *args], cwd=cwd, env=nova_env(cwd), capture_output=True, text=True,
-        timeout=timeout, stdin=subprocess.DEVNULL,
+        [*NOVA, *args],
+        cwd=cwd,
+        env=nova_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
-def run_nova_env(cwd: Path, extra: Mapping[str, str], *args: str,
-                 timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+def run_nova_env(
+    cwd: Path, extra: Mapping[str, str], *args: str, timeout: float = DEADLINE
+) -> subprocess.CompletedProcess[str]:
     """`run_nova` with variables added to nova's environment."""
     return subprocess.run(
-        [*NOVA, *args], cwd=cwd, env={**nova_env(cwd), **extra}, capture_output=True,
-        text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [*NOVA, *args],
+        cwd=cwd,
+        env={**nova_env(cwd), **extra},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -98,8 +117,13 @@ class Nova:
         self.err_path = cwd / f"{name}.err"
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [*NOVA, *args], cwd=cwd, env=nova_env(cwd), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, start_new_session=True,
+                [*NOVA, *args],
+                cwd=cwd,
+                env=nova_env(cwd),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
         self.pid = self.proc.pid
 
@@ -109,8 +133,9 @@ class Nova:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"nova did not exit within {timeout:g} s; "
-                                 f"stderr: {self.stderr()[-2000:]}") from None
+            raise AssertionError(
+                f"nova did not exit within {timeout:g} s; stderr: {self.stderr()[-2000:]}"
+            ) from None
 
     def stdout(self) -> str:
         return self.out_path.read_text(encoding="utf-8", errors="replace")

@@ -22,7 +22,7 @@ def binary() -> Iterator[bytes]:
     yield b"\xff\xfe\xfd invalid utf-8 \xc3\x28 and \x00NUL\x00 bytes\n"
     yield bytes(range(256)) * 4 + b"\n"
     yield b"\x00" * 1000 + b"\n"
-    yield b"{\"type\":\"assistant\",\"message\":\x00\xff}\n"
+    yield b'{"type":"assistant","message":\x00\xff}\n'
     yield b"Token usage: input=2, output=3\n"
 
 
@@ -32,20 +32,20 @@ def no_newline() -> Iterator[bytes]:
 
 
 def non_objects() -> Iterator[bytes]:
-    yield b"[1,2]\n\"str\"\n42\nnull\ntrue\n[{\"type\":\"result\"}]\n"
-    yield b"{\"type\": 5}\n{\"type\": null}\n{}\n{\"message\": []}\n"
-    yield b"{\"type\":\"assistant\",\"message\":\"not a dict\"}\n"
-    yield b"{\"type\":\"assistant\",\"message\":{\"id\":1,\"usage\":[],\"content\":7}}\n"
-    yield b"{\"type\":\"user\",\"message\":{\"content\":{\"a\":1}}}\n"
-    yield b"{\"type\":\"result\",\"modelUsage\":[1],\"total_cost_usd\":\"much\"}\n"
+    yield b'[1,2]\n"str"\n42\nnull\ntrue\n[{"type":"result"}]\n'
+    yield b'{"type": 5}\n{"type": null}\n{}\n{"message": []}\n'
+    yield b'{"type":"assistant","message":"not a dict"}\n'
+    yield b'{"type":"assistant","message":{"id":1,"usage":[],"content":7}}\n'
+    yield b'{"type":"user","message":{"content":{"a":1}}}\n'
+    yield b'{"type":"result","modelUsage":[1],"total_cost_usd":"much"}\n'
     yield b"Token usage: input=4, output=4\n"
 
 
 def unknown_events() -> Iterator[bytes]:
     for kind in ("stream_event", "telemetry", "system", "x" * 5000, "rate_limit_event"):
-        yield b"{\"type\":\"" + kind.encode() + b"\",\"subtype\":\"???\",\"data\":[1]}\n"
-    yield b"{\"type\":\"rate_limit_event\",\"rate_limit_info\":\"nope\"}\n"
-    yield b"{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":\"a\"}\n"
+        yield b'{"type":"' + kind.encode() + b'","subtype":"???","data":[1]}\n'
+    yield b'{"type":"rate_limit_event","rate_limit_info":"nope"}\n'
+    yield b'{"type":"system","subtype":"api_retry","attempt":"a"}\n'
     yield b"Token usage: input=5, output=5\n"
 
 
@@ -59,9 +59,14 @@ def flood() -> Iterator[bytes]:
 
 def main(kind: str, sumfile: str) -> int:
     digest, size = hashlib.sha256(), 0
-    for data in {"long_line": long_line, "binary": binary, "no_newline": no_newline,
-                 "non_objects": non_objects, "unknown_events": unknown_events,
-                 "flood": flood}[kind]():
+    for data in {
+        "long_line": long_line,
+        "binary": binary,
+        "no_newline": no_newline,
+        "non_objects": non_objects,
+        "unknown_events": unknown_events,
+        "flood": flood,
+    }[kind]():
         view = memoryview(data)
         while view:
             n = os.write(1, view)

@@ -12,8 +12,12 @@ import sys
 
 how = sys.argv[2] if len(sys.argv) > 2 else "same-session"
 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if how == "scrubbed" else None
-child = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL, env=env,
-                         start_new_session=how in ("setsid", "scrubbed"))
+child = subprocess.Popen(
+    ["sleep", "300"],
+    stdin=subprocess.DEVNULL,
+    env=env,
+    start_new_session=how in ("setsid", "scrubbed"),
+)
 with open(sys.argv[1], "w") as handle:
     handle.write(str(child.pid))
 print(f"left sleep {child.pid} holding stdout; exiting", flush=True)

@@ -33,10 +33,30 @@ time.sleep(0.2)
 out(key[12:] + "\n")
 # A tool result whose one-line summary (240 characters) ends inside the secret.
 tool_output = "x" * 230 + key + " and more"
-out(json.dumps({"type": "user", "message": {"role": "user", "content": [
-    {"type": "tool_result", "tool_use_id": "t1", "content": tool_output}]}}) + "\n")
-out(json.dumps({"type": "result", "subtype": "success", "is_error": True,
-                "stop_reason": "end_turn", "num_turns": 1,
-                "result": "y" * 3990 + key}) + "\n")
+out(
+    json.dumps(
+        {
+            "type": "user",
+            "message": {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "content": tool_output}],
+            },
+        }
+    )
+    + "\n"
+)
+out(
+    json.dumps(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": True,
+            "stop_reason": "end_turn",
+            "num_turns": 1,
+            "result": "y" * 3990 + key,
+        }
+    )
+    + "\n"
+)
 err("failed: the server rejected " + key + "\n")
 sys.exit(3)
