@@ -315,64 +315,39 @@ def read_state(data: dict[str, Any]) -> tuple[State, bool]:
 def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
     aside: any number is taken as it is)."""
+    values: Any
     if len(data) == len(_TASK_ORDER) and tuple(data) == _TASK_ORDER:  # as nova writes it
-        (
-            name,
-            branch,
-            group,
-            deps,
-            status,
-            attempts,
-            pid,
-            pid_started,
-            raw_started,
-            raw_ended,
-            duration,
-            exit_code,
-            reason,
-            failure,
-            session_id,
-            raw_tokens,
-            cost,
-            raw_last_output,
-            agent,
-            model,
-            permission_mode,
-            workdir,
-            log,
-            raw_next_attempt_at,
-            result,
-        ) = data.values()
-        clean = True
+        values, clean = data.values(), True
     else:
-        (
-            name,
-            branch,
-            group,
-            deps,
-            status,
-            attempts,
-            pid,
-            pid_started,
-            raw_started,
-            raw_ended,
-            duration,
-            exit_code,
-            reason,
-            failure,
-            session_id,
-            raw_tokens,
-            cost,
-            raw_last_output,
-            agent,
-            model,
-            permission_mode,
-            workdir,
-            log,
-            raw_next_attempt_at,
-            result,
-        ) = [data.get(key) for key in _TASK_ORDER]
+        values = [data.get(key) for key in _TASK_ORDER]
         clean = data.keys() == _TASK_ORDER_SET
+    (
+        name,
+        branch,
+        group,
+        deps,
+        status,
+        attempts,
+        pid,
+        pid_started,
+        raw_started,
+        raw_ended,
+        duration,
+        exit_code,
+        reason,
+        failure,
+        session_id,
+        raw_tokens,
+        cost,
+        raw_last_output,
+        agent,
+        model,
+        permission_mode,
+        workdir,
+        log,
+        raw_next_attempt_at,
+        result,
+    ) = values
     if type(name) is not str or not name:
         name, clean = task_id, False
     if type(branch) is not str:

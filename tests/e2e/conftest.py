@@ -1,4 +1,5 @@
-"""Fixtures for tests that run the real Claude Code CLI against the Messages API double."""
+"""Fixtures of the end-to-end tests: the real Claude Code CLI, the Messages API double, and
+cleaning up after a test whose nova left processes behind."""
 
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.e2e.agents.harness import end_tagged  # noqa: E402
 from tests.support.claude_cli import INSTALL_HINT, find_claude  # noqa: E402
 from tests.support.messages_double import MessagesDouble, Scenario  # noqa: E402
 from tests.support.nova_run import NovaProject  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _end_leftovers(tmp_path: Path) -> Iterator[None]:
+    """After each test, end anything its nova left running (only matters when a test fails)."""
+    yield
+    end_tagged(tmp_path)
 
 
 @pytest.fixture(scope="session")

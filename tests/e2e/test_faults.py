@@ -14,7 +14,6 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from tests.e2e.agents.harness import (
     Nova,
     agent_cmd,
     alive,
-    end_tagged,
     marked_pids,
     nova_env,
+    out_dir,
     read_state,
     run_nova,
     runs,
@@ -37,19 +36,6 @@ from tests.e2e.agents.harness import (
 )
 
 GRAPH = [("Q", "-"), ("S1", "-"), ("S2", "-"), ("D", "S1")]
-
-
-@pytest.fixture(autouse=True)
-def _end_leftovers(tmp_path: Path) -> Iterator[None]:
-    """After each test, end anything its nova left running (only matters when a test fails)."""
-    yield
-    end_tagged(tmp_path)
-
-
-def _out(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    return out
 
 
 def _stubborn_run(tmp_path: Path, out: Path) -> tuple[Nova, str, list[int]]:
@@ -103,7 +89,7 @@ def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
     tmp_path: Path,
 ) -> None:
     """SIGINT ends stubborn agents and their setsid'd sleeps, nova exits 130; a rerun finishes."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     nova, run_id, sleeps = _stubborn_run(tmp_path, out)
     try:
         os.kill(nova.pid, signal.SIGINT)
@@ -131,7 +117,7 @@ def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
 
 def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) -> None:
     """After nova is SIGKILLed the guardian ends its agents and sleeps; the next run finishes."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     nova, run_id, sleeps = _stubborn_run(tmp_path, out)
     watchers = _guardians(tmp_path, run_id)
     assert len(watchers) == 2 and nova.pid in watchers  # nova and the guardian it forked
@@ -171,7 +157,7 @@ def _guardians(cwd: Path, run_id: str) -> list[int]:
 
 def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
     """A second `nova run` on a busy state dir exits 2 naming the first's pid and starts nothing."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     write_cascade(tmp_path, [("G", "-")])
     first = Nova(
         tmp_path, "run", "--retries", "0", "--agent-cmd", agent_cmd("gate.py", str(out), "{id}")
@@ -344,7 +330,7 @@ def test_ctrl_c_ends_a_grandchild_whose_parent_died_and_that_cleared_its_marker(
 
 def test_timeout_fails_the_task_and_ends_its_agent(tmp_path: Path) -> None:
     """--timeout 1s on an agent sleeping 60 s fails it 'timed out after 1s', leaving no process."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     write_cascade(tmp_path, [("T", "-")])
 
     done = run_nova(
@@ -372,7 +358,7 @@ def test_timeout_fails_the_task_and_ends_its_agent(tmp_path: Path) -> None:
 
 def test_stall_timeout_ends_a_silent_agent_and_retries_it(tmp_path: Path) -> None:
     """--stall-timeout 1s ends a quiet agent as stalled, and --retries 1 runs it once more."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     write_cascade(tmp_path, [("T", "-")])
 
     done = run_nova(
@@ -410,7 +396,7 @@ def test_too_few_descriptors_make_tasks_wait_and_run_not_fail(tmp_path: Path) ->
     find no descriptors wait and start later, without spending a retry; every task is done."""
     import resource
 
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     ids = [f"T{i:02d}" for i in range(40)]
     write_cascade(
         tmp_path,
@@ -470,7 +456,7 @@ def test_a_full_disk_is_reported_and_does_not_hang_the_run(tmp_path: Path) -> No
 def test_attempts_go_on_from_the_logs_when_the_state_was_moved_aside(tmp_path: Path) -> None:
     """After `mv state.json` (what nova advises for a broken state) the next run numbers its
     attempts after the ones in logs/raw/, so no raw log mixes two attempts."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     write_cascade(
         tmp_path,
         [("A", "-")],

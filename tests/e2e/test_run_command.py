@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -25,8 +24,8 @@ from tests.e2e.agents.harness import (
     NOVA,
     Nova,
     agent_cmd,
-    end_tagged,
     nova_env,
+    out_dir,
     read_state,
     run_nova,
     run_nova_env,
@@ -42,19 +41,6 @@ RSS_LIMIT = 300 * 1024 * 1024
 
 def _tokens(i: int, o: int, cr: int = 0, cc: int = 0) -> dict[str, int]:
     return {"input": i, "output": o, "cache_read": cr, "cache_creation": cc}
-
-
-@pytest.fixture(autouse=True)
-def _end_leftovers(tmp_path: Path) -> Iterator[None]:
-    """After each test, end anything its nova left running (only matters when a test fails)."""
-    yield
-    end_tagged(tmp_path)
-
-
-def _out(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    out.mkdir()
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -76,7 +62,7 @@ def test_dependents_start_after_their_dependencies_end_and_jobs_caps_concurrency
     tmp_path: Path,
 ) -> None:
     """A diamond and a chain with -j 2 finish, each task after its dependencies, never 3 at once."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     # A and E (the two roots) wait for each other, so the run provably reaches 2 at once.
     meet = {"command": agent_cmd("record.py", str(out), "{id}", "2")}
     write_cascade(
@@ -117,7 +103,7 @@ def test_failing_command_is_retried_once_then_fails_blocking_only_its_dependents
     tmp_path: Path,
 ) -> None:
     """Exit 3 with --retries 1 runs twice, then fails; its dependent is blocked, others finish."""
-    out = _out(tmp_path)
+    out = out_dir(tmp_path)
     write_cascade(
         tmp_path,
         [("X", "-"), ("Y", "X"), ("Z", "-")],

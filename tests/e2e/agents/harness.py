@@ -57,6 +57,13 @@ def write_cascade(
     return path
 
 
+def out_dir(tmp_path: Path) -> Path:
+    """A fresh folder where the agents of this folder write what they did."""
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
 def nova_env(cwd: Path) -> dict[str, str]:
     """nova's environment: ours without NOVA_* variables, tagged for `end_tagged(cwd)`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
