@@ -17,13 +17,11 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import __version__, guardian, procs
 from engine.agents import (
-    CLAUDE_INSTALL_HINT,
     ClaudeParser,
     CommandParser,
     Launch,
@@ -31,24 +29,26 @@ from engine.agents import (
     agent_env,
     claude_argv,
     command_argv,
-    find_program,
 )
 from engine.attempt import Attempt
-from engine.cascade import Cascade, Task, effective_settings
-from engine.errors import ConfigError, ExitCode, StateError
+from engine.cascade import Cascade, Task
+from engine.errors import ExitCode
 from engine.executor import Executor, Limits, LocalExecutor, StopRequest
 from engine.graph import TaskGraph
-from engine.logs import TaskLog, format_footer, format_header, log_path
-from engine.outcome import ROOT_BYPASS_HINT, Exit, Failure, StopCause, TaskStatus, Verdict
+from engine.logs import TaskLog, format_footer, format_header
+from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
+from engine.preflight import Places, check_agents, placeholder_values, resolve_settings
 from engine.progress import Reporter
 from engine.prompt import build_prompt, build_resume_prompt
 from engine.redact import Redactor, secret_values
+from engine.resume import carry_over, end_survivors
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
-from engine.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState, iso
+from engine.state import RESULT_CHARS, RunState, State, TaskState, iso
 from engine.store import StateStore
 from engine.stream import transcript_slug, transcript_tokens
 from engine.usage import Tokens
+from engine.writer import StateWriter
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -66,7 +66,6 @@ MAX_STARVED = 10  # times a task waits for processes, descriptors or disk before
 HEARTBEAT = 5.0
 # A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-WRITE_INTERVAL = 0.25
 
 
 @dataclass
@@ -78,54 +77,6 @@ class RunOptions:
     overrides: Settings = field(default_factory=Settings)
     claude_bin: str = "claude"
     grace: float = 10.0
-
-
-class StateWriter:
-    """Writes the state at most every `interval` seconds, and at once when asked.
-
-    The interval stretches to 4x the time a write takes, so on a huge graph writing never
-    costs more than a fifth of the loop's time; every transition is in the next write. A write
-    that fails (a full disk) leaves the last good file in place; it is said once, and the next
-    write tries again.
-    """
-
-    def __init__(
-        self,
-        store: StateStore,
-        state: State,
-        before_write: Callable[[], None],
-        on_error: Callable[[OSError], None],
-    ) -> None:
-        self.store = store
-        self.state = state
-        self.before_write = before_write
-        self.on_error = on_error
-        self.interval = WRITE_INTERVAL
-        self.encoder = StateEncoder()
-        self.error: OSError | None = None
-        self._handle: asyncio.TimerHandle | None = None
-
-    def touch(self) -> None:
-        if self._handle is None:
-            self._handle = asyncio.get_running_loop().call_later(self.interval, self.flush)
-
-    def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        began = time.perf_counter()
-        self.before_write()
-        try:
-            self.store.write_bytes(self.encoder.encode(self.state))
-        except OSError as exc:
-            if self.error is None:
-                self.on_error(exc)
-            self.error = exc
-            return
-        if self.error is not None:
-            self.error = None
-            self.on_error(OSError(0, "written again"))
-        self.interval = max(WRITE_INTERVAL, 4 * (time.perf_counter() - began))
 
 
 class Runner:
@@ -145,18 +96,8 @@ class Runner:
         self.store = StateStore(options.state_dir)
         self.run_id = os.urandom(6).hex()
         self.state = State(project=cascade.project, cascade=str(options.cascade_path))
-        # Tasks of one section share their Settings object: resolve each one once.
-        resolved: dict[int, Settings] = {}
-        self.settings: dict[str, Settings] = {}
-        for task_id, task in cascade.tasks.items():
-            key = id(task.settings)
-            if key not in resolved:
-                resolved[key] = effective_settings(task, options.overrides)
-            self.settings[task_id] = resolved[key]
-        self.cwd = os.getcwd()
-        self.cascade_dir = str(options.cascade_path.parent.resolve())
-        self.prompts_dir = str((options.state_dir / "prompts").resolve())
-        self._workdirs: dict[str | None, str] = {}
+        self.settings = resolve_settings(cascade, options.overrides)
+        self.places = Places(options.cascade_path, options.state_dir)
         self._described: dict[int, dict[str, str]] = {}
         self.base_env = agent_env(os.environ, {})
         self.attempts: dict[str, Attempt] = {}
@@ -181,145 +122,27 @@ class Runner:
     # ---- preparing ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Check everything that can be checked before a process starts; take the lock."""
-        self._check_agents()
+        """Check everything that can be checked before a process starts; take the lock; carry
+        over what the last run did, ending what it left running."""
+        self.options.claude_bin = check_agents(
+            self.cascade, self.settings, self.places, self.options.claude_bin, self.base_env
+        )
         self.store.acquire()
         try:
             previous = self.store.load()
-            self._reconcile(previous)
+            if previous is not None:
+                end_survivors(previous, lambda message: self.reporter.note(None, message))
+            self.resume_sessions = carry_over(
+                previous,
+                self.state,
+                self.cascade,
+                self.settings,
+                self.options.logs_dir,
+                self.store.path,
+            )
         except BaseException:
             self.store.release()
             raise
-
-    def _check_agents(self) -> None:
-        checked: set[int] = set()  # tasks sharing settings share the answers
-        programs: set[tuple[str, str]] = set()
-        claude_found = False
-        for task_id, s in self.settings.items():
-            workdir = self._workdir(s)
-            if id(s) not in checked:
-                checked.add(id(s))
-                if not os.path.isdir(workdir):
-                    raise ConfigError(
-                        f"task '{task_id}': workdir '{workdir}' does not exist. Create it or "
-                        "fix the task's workdir setting."
-                    )
-                if s.agent == "command" and not s.command:
-                    raise ConfigError(
-                        f"task '{task_id}' uses the command agent but no command is set. Pass "
-                        "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
-                    )
-                if s.agent == "claude":
-                    self._check_bypass(task_id, s)
-                    if not claude_found:
-                        claude_found = True
-                        self.options.claude_bin = find_program(
-                            self.options.claude_bin, self.cwd, "Claude Code", CLAUDE_INSTALL_HINT
-                        )
-            if s.agent == "command" and s.command:
-                # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
-                values = _placeholder_values(
-                    task_id,
-                    os.path.join(self.prompts_dir, f"{task_id}.md"),
-                    self.cascade.tasks[task_id].name,
-                    self.cascade_dir,
-                )
-                program = command_argv(s.command, values)[0]
-                if (program, workdir) not in programs:
-                    programs.add((program, workdir))
-                    find_program(
-                        program,
-                        workdir,
-                        "the agent command",
-                        "Fix --agent-cmd or the command setting in CASCADE.md.",
-                    )
-
-    def _check_bypass(self, task_id: str, s: Settings) -> None:
-        """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1: say so now,
-        not after every task has failed."""
-        sandbox = self.base_env.get("IS_SANDBOX")
-        if s.permission_mode == "bypassPermissions" and os.geteuid() == 0 and sandbox != "1":
-            now = f"is '{sandbox}'" if sandbox is not None else "is not set"
-            raise ConfigError(
-                f"task '{task_id}' uses permission-mode bypassPermissions, nova runs as root, "
-                f"and IS_SANDBOX {now}. {ROOT_BYPASS_HINT}"
-            )
-
-    def _workdir(self, s: Settings) -> str:
-        """Where the task's agent works: its workdir (relative to CASCADE.md) or nova's cwd."""
-        found = self._workdirs.get(s.workdir)
-        if found is None:
-            found = str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir else self.cwd
-            self._workdirs[s.workdir] = found
-        return found
-
-    def _reconcile(self, previous: State | None) -> None:
-        """Carry over what the last run did: done stays done; the rest runs again."""
-        if previous is not None and previous.cascade and previous.cascade != self.state.cascade:
-            raise StateError(
-                f"{self.store.path} belongs to another plan ({previous.cascade}). Use "
-                "--state-dir to keep each plan's state apart, or move the old state aside."
-            )
-        old = previous.tasks if previous else {}
-        if previous is not None:
-            self._end_survivors(previous)
-        on_disk = self._attempts_on_disk() if len(old) < len(self.cascade.tasks) else {}
-        for task_id, task in self.cascade.tasks.items():
-            before = old.get(task_id)
-            if before is None:
-                # A state moved aside (or never written) leaves logs behind: attempt numbers
-                # go on from theirs, so that no raw log is appended to by a different attempt.
-                ts = TaskState(id=task_id, attempts=on_disk.get(task_id, 0))
-            else:
-                ts = before
-            ts.name, ts.branch, ts.group = task.name, task.branch, task.group
-            ts.depends_on = task.depends_on
-            ts.log = str(log_path(self.options.logs_dir, task_id))
-            if ts.status != TaskStatus.DONE:
-                interrupted = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED)
-                if interrupted and ts.session_id and self.settings[task_id].agent == "claude":
-                    self.resume_sessions[task_id] = ts.session_id
-                ts.status = TaskStatus.PENDING
-                ts.pid = ts.pid_started = ts.next_attempt_at = None
-            self.state.tasks[task_id] = ts
-
-    def _attempts_on_disk(self) -> dict[str, int]:
-        """The highest attempt number of each task's raw logs (`raw/<ID>-<n>.stdout`)."""
-        found: dict[str, int] = {}
-        try:
-            names = os.listdir(self.options.logs_dir / "raw")
-        except OSError:
-            return found
-        for name in names:
-            stem, dot, stream = name.rpartition(".")
-            task_id, dash, number = stem.rpartition("-")
-            if dot and dash and number.isdigit() and stream in ("stdout", "stderr"):
-                found[task_id] = max(found.get(task_id, 0), int(number))
-        return found
-
-    def _end_survivors(self, previous: State) -> None:
-        """End agents a killed run left behind: by pid and start time, and by run marker."""
-        pids = [
-            t.pid
-            for t in previous.tasks.values()
-            if t.status == TaskStatus.RUNNING and procs.same_process(t.pid, t.pid_started)
-        ]
-        found: list[int] = []
-        for pid in pids:
-            assert pid is not None
-            found += [pid, *procs.descendants(pid)]
-        if previous.run.id:
-            found += procs.marked(f"{procs.RUN_VAR}={previous.run.id}".encode())
-        found = procs.alive(dict.fromkeys(found))  # zombies are already dead
-        if found:
-            self.reporter.note(
-                None, f"the last run left {len(found)} agent process(es) running; ending them."
-            )
-            procs.send(found, procs.TERM)
-            deadline = time.monotonic() + 3
-            while procs.alive(found) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            procs.send(procs.alive(found), procs.KILL)
 
     # ---- running -----------------------------------------------------------------------------
 
@@ -447,7 +270,7 @@ class Runner:
         ts.status = TaskStatus.RUNNING
         ts.started, ts.ended = time.time(), None
         ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
-        ts.agent, ts.model, ts.workdir = s.agent, s.model, self._workdir(s)
+        ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
         try:
@@ -558,19 +381,21 @@ class Runner:
             "NOVA_ATTEMPT": str(ts.attempts),
         }
         env = {**self.base_env, **markers}
-        cwd = self._workdir(s)
+        cwd = self.places.workdir(s)
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
         if s.agent == "command":
             assert s.command is not None
-            prompt_file = os.path.join(self.prompts_dir, f"{task.id}.md")
+            prompt_file = self.places.prompt_file(task.id)
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
-                os.makedirs(self.prompts_dir, exist_ok=True)
+                os.makedirs(self.places.prompts_dir, exist_ok=True)
                 Path(prompt_file).write_text(
                     build_prompt(self.cascade, task, dep_results), encoding="utf-8"
                 )
             argv = command_argv(
                 s.command,
-                _placeholder_values(task.id, prompt_file, task.name, self.cascade_dir, ts.attempts),
+                placeholder_values(
+                    task.id, prompt_file, task.name, self.places.cascade_dir, ts.attempts
+                ),
             )
             return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
         prompt = (
@@ -834,15 +659,3 @@ _RESOURCE_ERRORS = {
     errno.ENOSPC,
     errno.EDQUOT,
 }
-
-
-def _placeholder_values(
-    task_id: str, prompt_file: str, name: str = "", cascade_dir: str = "", attempt: int = 1
-) -> dict[str, str]:
-    return {
-        "id": task_id,
-        "name": name,
-        "prompt_file": prompt_file,
-        "cascade_dir": cascade_dir,
-        "attempt": str(attempt),
-    }

@@ -1,0 +1,131 @@
+"""What can be known before any agent starts: each task's settings, where its agent works,
+and whether the programs it needs exist and can run as configured.
+
+A missing `claude`, an agent command that is not there, a workdir that does not exist, or a
+permission mode Claude Code will refuse is bad input (exit 2, nothing started), not a failure
+of every task one after the other. Tasks of one section share their `Settings` object, so
+each distinct one is resolved and checked once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from engine.agents import CLAUDE_INSTALL_HINT, command_argv, find_program
+from engine.cascade import Cascade, effective_settings
+from engine.errors import ConfigError
+from engine.outcome import ROOT_BYPASS_HINT
+from engine.settings import Settings
+
+
+def resolve_settings(cascade: Cascade, overrides: Settings) -> dict[str, Settings]:
+    """Each task's settings: the file's, the command line's on top, the defaults beneath."""
+    resolved: dict[int, Settings] = {}
+    out: dict[str, Settings] = {}
+    for task_id, task in cascade.tasks.items():
+        key = id(task.settings)
+        if key not in resolved:
+            resolved[key] = effective_settings(task, overrides)
+        out[task_id] = resolved[key]
+    return out
+
+
+class Places:
+    """The directories a run works with, resolved once."""
+
+    def __init__(self, cascade_path: Path, state_dir: Path) -> None:
+        self.cwd = os.getcwd()
+        self.cascade_dir = str(cascade_path.parent.resolve())
+        self.prompts_dir = str((state_dir / "prompts").resolve())
+        self._workdirs: dict[str | None, str] = {}
+
+    def workdir(self, s: Settings) -> str:
+        """Where a task's agent works: its workdir (relative to CASCADE.md) or nova's cwd."""
+        found = self._workdirs.get(s.workdir)
+        if found is None:
+            found = str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir else self.cwd
+            self._workdirs[s.workdir] = found
+        return found
+
+    def prompt_file(self, task_id: str) -> str:
+        return os.path.join(self.prompts_dir, f"{task_id}.md")
+
+
+def placeholder_values(
+    task_id: str, prompt_file: str, name: str = "", cascade_dir: str = "", attempt: int = 1
+) -> dict[str, str]:
+    """What `{id}`, `{name}`, `{prompt_file}`, `{cascade_dir}` and `{attempt}` stand for."""
+    return {
+        "id": task_id,
+        "name": name,
+        "prompt_file": prompt_file,
+        "cascade_dir": cascade_dir,
+        "attempt": str(attempt),
+    }
+
+
+def check_agents(
+    cascade: Cascade,
+    settings: Mapping[str, Settings],
+    places: Places,
+    claude_bin: str,
+    env: Mapping[str, str],
+) -> str:
+    """ConfigError or AgentNotFoundError for the first thing that cannot work; else the path
+    of the Claude Code program (`claude_bin` as given when no task uses it)."""
+    checked: set[int] = set()  # tasks sharing settings share the answers
+    programs: set[tuple[str, str]] = set()
+    claude_found = False
+    for task_id, s in settings.items():
+        workdir = places.workdir(s)
+        if id(s) not in checked:
+            checked.add(id(s))
+            if not os.path.isdir(workdir):
+                raise ConfigError(
+                    f"task '{task_id}': workdir '{workdir}' does not exist. Create it or "
+                    "fix the task's workdir setting."
+                )
+            if s.agent == "command" and not s.command:
+                raise ConfigError(
+                    f"task '{task_id}' uses the command agent but no command is set. Pass "
+                    "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
+                )
+            if s.agent == "claude":
+                check_bypass(task_id, s, env)
+                if not claude_found:
+                    claude_found = True
+                    claude_bin = find_program(
+                        claude_bin, places.cwd, "Claude Code", CLAUDE_INSTALL_HINT
+                    )
+        if s.agent == "command" and s.command:
+            # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
+            values = placeholder_values(
+                task_id,
+                places.prompt_file(task_id),
+                cascade.tasks[task_id].name,
+                places.cascade_dir,
+            )
+            program = command_argv(s.command, values)[0]
+            if (program, workdir) not in programs:
+                programs.add((program, workdir))
+                find_program(
+                    program,
+                    workdir,
+                    "the agent command",
+                    "Fix --agent-cmd or the command setting in CASCADE.md.",
+                )
+    return claude_bin
+
+
+def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:
+    """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1: say so now, not
+    after every task has failed."""
+    sandbox = env.get("IS_SANDBOX")
+    if s.permission_mode == "bypassPermissions" and os.geteuid() == 0 and sandbox != "1":
+        now = f"is '{sandbox}'" if sandbox is not None else "is not set"
+        raise ConfigError(
+            f"task '{task_id}' uses permission-mode bypassPermissions, nova runs as root, "
+            f"and IS_SANDBOX {now}. {ROOT_BYPASS_HINT}"
+        )

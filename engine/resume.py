@@ -1,0 +1,100 @@
+"""Picking up where the last run stopped: what it finished, what it left running, and which
+sessions its interrupted tasks can continue.
+
+Done tasks stay done; everything else runs again. An interrupted Claude task continues its own
+session. Agents a killed run left behind are recognised by pid and start time (never by a bare
+pid) and by the run's marker, and ended before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from engine import procs
+from engine.cascade import Cascade
+from engine.errors import StateError
+from engine.logs import log_path
+from engine.outcome import TaskStatus
+from engine.settings import Settings
+from engine.state import State, TaskState
+
+
+def carry_over(
+    previous: State | None,
+    state: State,
+    cascade: Cascade,
+    settings: Mapping[str, Settings],
+    logs_dir: Path,
+    where: Path,
+) -> dict[str, str]:
+    """Fill `state.tasks` from the last run's state; return the sessions to resume per task.
+
+    `where` is the state file, for the message when it belongs to another plan.
+    """
+    if previous is not None and previous.cascade and previous.cascade != state.cascade:
+        raise StateError(
+            f"{where} belongs to another plan ({previous.cascade}). Use --state-dir to keep "
+            "each plan's state apart, or move the old state aside."
+        )
+    old = previous.tasks if previous else {}
+    on_disk = attempts_on_disk(logs_dir) if len(old) < len(cascade.tasks) else {}
+    resume: dict[str, str] = {}
+    for task_id, task in cascade.tasks.items():
+        ts = old.get(task_id)
+        if ts is None:
+            # A state moved aside (or never written) leaves logs behind: attempt numbers go on
+            # from theirs, so that no raw log is appended to by a different attempt.
+            ts = TaskState(id=task_id, attempts=on_disk.get(task_id, 0))
+        ts.name, ts.branch, ts.group = task.name, task.branch, task.group
+        ts.depends_on = task.depends_on
+        ts.log = str(log_path(logs_dir, task_id))
+        if ts.status != TaskStatus.DONE:
+            interrupted = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED)
+            if interrupted and ts.session_id and settings[task_id].agent == "claude":
+                resume[task_id] = ts.session_id
+            ts.status = TaskStatus.PENDING
+            ts.pid = ts.pid_started = ts.next_attempt_at = None
+        state.tasks[task_id] = ts
+    return resume
+
+
+def attempts_on_disk(logs_dir: Path) -> dict[str, int]:
+    """The highest attempt number of each task's raw logs (`raw/<ID>-<n>.stdout`)."""
+    found: dict[str, int] = {}
+    try:
+        names = os.listdir(logs_dir / "raw")
+    except OSError:
+        return found
+    for name in names:
+        stem, dot, stream = name.rpartition(".")
+        task_id, dash, number = stem.rpartition("-")
+        if dot and dash and number.isdigit() and stream in ("stdout", "stderr"):
+            found[task_id] = max(found.get(task_id, 0), int(number))
+    return found
+
+
+def end_survivors(previous: State, note: Callable[[str], None]) -> None:
+    """End agents a killed run left behind: by pid and start time, and by run marker."""
+    pids = [
+        t.pid
+        for t in previous.tasks.values()
+        if t.status == TaskStatus.RUNNING and procs.same_process(t.pid, t.pid_started)
+    ]
+    found: list[int] = []
+    for pid in pids:
+        assert pid is not None
+        found += [pid, *procs.descendants(pid)]
+    if previous.run.id:
+        found += procs.marked(f"{procs.RUN_VAR}={previous.run.id}".encode())
+    found = procs.alive(dict.fromkeys(found))  # zombies are already dead
+    if found:
+        note(f"the last run left {len(found)} agent process(es) running; ending them.")
+        procs.send(found, procs.TERM)
+        deadline = time.monotonic() + 3
+        # Not nova's children: nothing to wait on but time.
+        while procs.alive(found) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        procs.send(procs.alive(found), procs.KILL)
