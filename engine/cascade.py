@@ -9,7 +9,7 @@ nova adds two things that keep such a file ordinary markdown:
 * longer instructions for a task, as everything under a `#### <ID>: ...` heading, sub-headings
   included.
 
-Only one list per heading can hold settings (see `_read_body`), so a bullet like
+Only one list per heading can hold settings (see `engine.sections`), so a bullet like
 `- Model: a tiny data model` in a list of notes stays prose instead of becoming a setting.
 
 Parsing is pure (text in, `Cascade` or `CascadeError` out) and collects every problem it can
@@ -18,12 +18,18 @@ find in one pass, each with its line, so a user fixes a file in one go.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import re
 from dataclasses import dataclass, field
 
 from engine.errors import CascadeError, Problem
+from engine.sections import (
+    CODE,
+    SUBHEADING,
+    TASKS,
+    TEXT,
+    Reading,
+    read_body,
+)
 from engine.settings import (
     DEFAULTS,
     SETTING_KEYS,
@@ -41,8 +47,6 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
-_BULLET_SETTING = re.compile(r"^\s*[-*+]\s+\**`?([A-Za-z][A-Za-z _-]*?)`?\**\s*:\s*(.*?)\s*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
 _NO_DEPS = {"", "-", "—", "–", "none", "n/a"}
 
 # Header names accepted for each column nova reads (normalized: lower case, hyphens).
@@ -58,10 +62,6 @@ _COLUMN_MEANING = {
     "description": "what changes",
     "depends": "the dependencies",
 }
-
-# What a line kept in a section's body is: text, part of a code block or non-task table (never
-# settings), the place of a task table, or a sub-heading inside a task's instructions.
-_TEXT, _CODE, _TASKS, _SUBHEADING = range(4)
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,6 @@ class _Section:
 
 
 @dataclass
-class _Reading:
-    """What a section's body says: its settings, its text, and what is wrong with them."""
-
-    settings: dict[str, object] = field(default_factory=dict)
-    text: list[str] = field(default_factory=list)
-    meant_settings: bool = False  # a line would be a valid setting, once a key typo is fixed
-    problems: list[tuple[int, str]] = field(default_factory=list)
-    warnings: list[tuple[int, str]] = field(default_factory=list)
-
-
-@dataclass
 class _Row:
     id: str
     name: str
@@ -161,161 +150,6 @@ def _task_named(title: str) -> str:
     if first.lower() == "task" and len(words) > 1:
         first = words[1].rstrip(":.")
     return _plain(first)
-
-
-@functools.lru_cache(maxsize=1024)  # prose repeats its keys; difflib is the slow part
-def _setting_like(key: str) -> tuple[str, bool] | None:
-    """(setting, exact) for a bullet's key that is a setting's name or close to one."""
-    norm = normalize_key(key)
-    if norm in SETTING_KEYS:
-        return norm, True
-    close = difflib.get_close_matches(norm, SETTING_KEYS, n=1, cutoff=0.6)
-    return (close[0], False) if close else None
-
-
-def _accepts(key: str, value: str) -> bool:
-    try:
-        parse_setting(key, value)
-    except SettingError:
-        return False
-    return True
-
-
-def _list_end(body: list[tuple[int, str, int]], start: int) -> int:
-    """Index after the markdown list that starts at `body[start]`.
-
-    A list goes on over its items and their continuation lines, and over blank lines when an
-    item or an indented line follows them (a loose list); anything else ends it.
-    """
-    end = start + 1
-    while end < len(body) and body[end][2] == _TEXT:
-        if body[end][1].strip():
-            end += 1
-            continue
-        after = end
-        while after < len(body) and body[after][2] == _TEXT and not body[after][1].strip():
-            after += 1
-        if after == len(body) or body[after][2] != _TEXT:
-            break
-        line = body[after][1]
-        if not (_LIST_ITEM.match(line) or line.startswith(("  ", "\t"))):
-            break
-        end = after + 1
-    return end
-
-
-def _read_body(body: list[tuple[int, str, int]], heading: int, task: bool) -> _Reading:
-    """The settings and text of a section's body (the lines under the heading on `heading`).
-
-    Only one list per heading can hold settings: the first list under it. Under a task's
-    heading (`task`) nothing but blank lines may come before that list; under the project, a
-    branch or a group, paragraphs and tables may, but a list that directly follows a line of
-    text (`Goals:` above `- Model: ...`) is a list of notes. The list holds settings when one
-    of its keys is a setting's name, or close to one and with a value that setting accepts;
-    then every key that is or nearly is a setting's name must be a valid setting, and its
-    other lines stay text. Every other list is text; a line in it that would be a valid setting
-    gets a warning, so a misplaced setting is never dropped silently.
-    """
-    reading = _Reading()
-    first_list = 0
-    fix = f"in a list right under the heading on line {heading}"
-    i = 0
-    while i < len(body):
-        lineno, raw, kind = body[i]
-        if kind != _TEXT or not _LIST_ITEM.match(raw):
-            if kind != _TASKS:
-                reading.text.append(raw)
-            i += 1
-            continue
-        end = _list_end(body, i)
-        content_before = False
-        if first_list:
-            why = f"only the first list under a heading holds settings (here, line {first_list})"
-        else:
-            first_list = lineno
-            content_before = any(k != _TEXT or line.strip() for _, line, k in body[:i])
-            before = body[i - 1] if i else (0, "", _TEXT)
-            if task and content_before:
-                why = "a task's settings go in the list right under its heading, before any text"
-            elif before[2] == _TEXT and before[1].strip():
-                why = f"its list follows the text on line {before[0]} directly, as a list of notes"
-            else:
-                why = ""
-        items = []
-        for at in range(i, end):
-            match = _BULLET_SETTING.match(body[at][1])
-            like = _setting_like(match.group(1)) if match else None
-            items.append((match, like))
-        if not why and any(
-            like and match and (like[1] or _accepts(like[0], match.group(2)))
-            for match, like in items
-        ):
-            _read_settings(body[i:end], items, reading, heading, directly=not content_before)
-            fix = f"in the settings list on line {lineno}"
-        else:
-            for (line_no, line, _), (match, like) in zip(body[i:end], items, strict=True):
-                reading.text.append(line)
-                # A list with no setting in its place cannot hold one that a user could mean.
-                if why and match and like and _accepts(like[0], match.group(2)):
-                    name = like[0]
-                    typo = "" if like[1] else f" ('{match.group(1).strip()}' is not a setting)"
-                    reading.warnings.append(
-                        (
-                            line_no,
-                            f"this line looks like the setting '{name}'{typo}, but nova reads "
-                            f"it as text: {why}. To set {name}, put '- {name}: "
-                            f"{match.group(2)}' {fix}.",
-                        )
-                    )
-        i = end
-    return reading
-
-
-def _read_settings(
-    lines: list[tuple[int, str, int]],
-    items: list[tuple[re.Match[str] | None, tuple[str, bool] | None]],
-    reading: _Reading,
-    heading: int,
-    directly: bool,
-) -> None:
-    """Take the settings of a settings list into `reading`; its other lines stay text."""
-    # A list further down than right under its heading may be notes the user did not mean
-    # as settings: say why it is read as settings, and how to make it text.
-    hint = ""
-    if not directly:
-        hint = (
-            " (This list is read as settings because it is the first list under the heading "
-            f"on line {heading}; if it is notes, put a line of text directly above it.)"
-        )
-    first: dict[str, int] = {}
-    for (lineno, raw, _), (match, like) in zip(lines, items, strict=True):
-        if not match or not like:
-            reading.text.append(raw)
-            continue
-        key, value = match.group(1), match.group(2)
-        if not like[1]:
-            reading.meant_settings = reading.meant_settings or _accepts(like[0], value)
-            reading.problems.append(
-                (lineno, f"unknown setting '{key.strip()}'. Did you mean '{like[0]}'?{hint}")
-            )
-            continue
-        try:
-            name, parsed = parse_setting(like[0], value)
-        except SettingError as exc:
-            reading.problems.append((lineno, f"{exc}{hint}"))
-            continue
-        reading.meant_settings = True
-        if name in reading.settings:
-            reading.problems.append(
-                (
-                    lineno,
-                    f"setting '{like[0]}' is given twice in this list (first on line "
-                    f"{first[name]}). Keep one of them.",
-                )
-            )
-            continue
-        reading.settings[name] = parsed
-        first[name] = lineno
 
 
 class _Parser:
@@ -361,11 +195,11 @@ class _Parser:
             lineno = i + 1
             if _FENCE.match(raw):
                 in_fence = not in_fence
-                self._text(raw, lineno, _CODE)
+                self._text(raw, lineno, CODE)
                 i += 1
                 continue
             if in_fence:
-                self._text(raw, lineno, _CODE)
+                self._text(raw, lineno, CODE)
                 i += 1
                 continue
             heading = _HEADING.match(raw)
@@ -376,13 +210,13 @@ class _Parser:
             if raw.lstrip().startswith("|"):
                 end, is_tasks = self._table(i)
                 if is_tasks:
-                    self._text("", lineno, _TASKS)
+                    self._text("", lineno, TASKS)
                 else:
                     for j in range(i, end):
-                        self._text(self.lines[j], j + 1, _CODE)
+                        self._text(self.lines[j], j + 1, CODE)
                 i = end
                 continue
-            self._text(raw, lineno, _TEXT)
+            self._text(raw, lineno, TEXT)
             i += 1
 
     def _text(self, raw: str, lineno: int, kind: int) -> None:
@@ -632,7 +466,7 @@ class _Parser:
                         f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}",
                     )
         for part in self.structure:
-            part.settings = self._take(_read_body(part.body, part.line, task=False))
+            part.settings = self._take(read_body(part.body, part.line, task=False))
         instructions, detail_settings = self._details(by_id)
         project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
         tasks: dict[str, Task] = {}
@@ -673,7 +507,7 @@ class _Parser:
             warnings=tuple(sorted(self.warnings, key=lambda p: p.line)),
         )
 
-    def _take(self, reading: _Reading) -> dict[str, object]:
+    def _take(self, reading: Reading) -> dict[str, object]:
         """Record a section's problems and warnings; its settings."""
         for line, message in reading.problems:
             self.error(line, message)
@@ -707,13 +541,13 @@ class _Parser:
                             f"'{'#' * owner.level} {section.title}'.",
                         )
                     )
-                bodies[task_id].append((section.line, section.raw, _SUBHEADING))
+                bodies[task_id].append((section.line, section.raw, SUBHEADING))
                 bodies[task_id].extend(section.body)
                 continue
             first = _task_named(section.title)
             if first not in by_id:
                 # Its text goes to no agent, so only a setting it would hold is worth a word.
-                if _read_body(section.body, section.line, task=True).meant_settings:
+                if read_body(section.body, section.line, task=True).meant_settings:
                     self.error(
                         section.line,
                         f"heading '{section.title}' has settings but names no task."
@@ -744,7 +578,7 @@ class _Parser:
         instructions: dict[str, str] = {}
         settings: dict[str, dict[str, object]] = {}
         for task_id, head in heads.items():
-            reading = _read_body(bodies[task_id], head.line, task=True)
+            reading = read_body(bodies[task_id], head.line, task=True)
             settings[task_id] = self._take(reading)
             instructions[task_id] = "\n".join(reading.text).strip()
         return instructions, settings
