@@ -18,6 +18,7 @@ from engine.state import State, TaskState
 from engine.status import clock_local, format_duration, summarize_tokens
 from engine.usage import format_cost, format_count
 
+QUIET_PROGRESS = 60.0  # seconds without a line before a progress line is printed
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}
 
 
@@ -39,6 +40,7 @@ class LineReporter:
         self.colour = self.out.isatty() if colour is None else colour
         self.quiet = quiet
         self.started = time.time()
+        self.last_said = self.started
         self.gone = False
         self.total = 0
         self.finished = 0
@@ -47,6 +49,7 @@ class LineReporter:
         return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m" if self.colour else text
 
     def _say(self, text: str) -> None:
+        self.last_said = time.time()
         self._write(f"{self._c('dim', time.strftime('%H:%M:%S'))} {text}\n")
 
     def _write(self, text: str) -> None:
@@ -108,7 +111,12 @@ class LineReporter:
         )
 
     def tick(self, state: State) -> None:
-        pass
+        """After a quiet minute (agents can work for an hour without a word), say where the
+        run is: who runs and for how long, and what is done and waiting."""
+        now = time.time()
+        if self.quiet or now - self.last_said < QUIET_PROGRESS:
+            return
+        self._say(progress_line(state, now))
 
     def run_finished(self, state: State, code: ExitCode, halted: str | None) -> None:
         counts: dict[str, int] = {}
@@ -137,3 +145,21 @@ class LineReporter:
                 "  Not every task is done. Fix what failed and run 'nova run' again; "
                 "done tasks are kept.\n"
             )
+
+
+def progress_line(state: State, now: float) -> str:
+    """`3 running (F1 12m04s, F2 5m10s, S1 40.2s), 10 done, 5 waiting`: where a run stands."""
+    running = [t for t in state.tasks.values() if t.status == TaskStatus.RUNNING]
+    running.sort(key=lambda t: t.started or now)
+    shown = ", ".join(f"{t.id} {format_duration(t.duration(now))}" for t in running[:5])
+    more = f", +{len(running) - 5}" if len(running) > 5 else ""
+    parts = [f"{len(running)} running ({shown}{more})" if running else "0 running"]
+    counts: dict[str, int] = {}
+    for task in state.tasks.values():
+        counts[task.status.value] = counts.get(task.status.value, 0) + 1
+    parts += [f"{counts[s]} {s}" for s in ("done", "failed", "blocked") if counts.get(s)]
+    if counts.get("pending"):
+        parts.append(f"{counts['pending']} waiting")
+    if state.run.paused_until:
+        parts.append(f"paused until {clock_local(state.run.paused_until)}")
+    return "… " + ", ".join(parts)
