@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -110,21 +111,29 @@ class _Child:
         self.error: BaseException | None = None
         self._open: set[int] = set()
         self._prompt = memoryview(launch.stdin or b"")
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        in_r, in_w = os.pipe() if launch.stdin is not None else (devnull, -1)
-        ours, theirs = (out_r, err_r, in_w), (out_w, err_w, in_r)
+        ours: list[int] = []  # nova's ends, kept
+        theirs: list[int] = []  # the agent's ends, closed here once it has them
         try:
+            # Any of these can fail for want of descriptors: whatever was opened is closed.
+            out_r, out_w = os.pipe()
+            ours.append(out_r)
+            theirs.append(out_w)
+            err_r, err_w = os.pipe()
+            ours.append(err_r)
+            theirs.append(err_w)
+            in_r, in_w = devnull, -1
+            if launch.stdin is not None:
+                in_r, in_w = os.pipe()
+                ours.append(in_w)
+                theirs.append(in_r)
             self.pid, self.popen = _spawn(launch, in_r, out_w, err_w)
         except BaseException:
             for fd in ours:
-                if fd >= 0:
-                    os.close(fd)
+                os.close(fd)
             raise
         finally:
             for fd in theirs:
-                if fd != devnull:
-                    os.close(fd)
+                os.close(fd)
         self._watch_exit()
         for fd, deliver in ((out_r, sink.stdout), (err_r, sink.stderr)):
             os.set_blocking(fd, False)
@@ -247,8 +256,15 @@ def _spawn(
             (os.POSIX_SPAWN_DUP2, stdout, 1),
             (os.POSIX_SPAWN_DUP2, stderr, 2),
         ]
+        # Python ignores SIGPIPE and SIGXFSZ; an agent must not inherit that (`head` would
+        # leave `yes | head -1` spinning on EPIPE). Popen's restore_signals does the same.
         pid = os.posix_spawnp(
-            launch.argv[0], launch.argv, launch.env, file_actions=actions, setsid=True
+            launch.argv[0],
+            launch.argv,
+            launch.env,
+            file_actions=actions,
+            setsid=True,
+            setsigdef=_RESTORED_SIGNALS,
         )
         return pid, None
     popen = subprocess.Popen(
@@ -261,6 +277,11 @@ def _spawn(
         start_new_session=True,
     )
     return popen.pid, popen
+
+
+_RESTORED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
+)
 
 
 def _inherit_nothing() -> None:

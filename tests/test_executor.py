@@ -196,3 +196,39 @@ def test_the_timeout_ends_an_agent_and_is_named_as_the_cause() -> None:
     )
     assert exit.stopped_by is StopCause.TIMEOUT
     assert exit.returncode is not None and exit.returncode != 0
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_agents_do_not_inherit_pythons_ignored_sigpipe(tmp_path: Path, elsewhere: bool) -> None:
+    """Python ignores SIGPIPE; an agent must not: `yes | head -1` ends at once (it would spin
+    on EPIPE until its timeout), on both spawn paths."""
+    sink = Recorder()
+    check = "grep SigIgn /proc/self/status; yes | head -1"
+    cwd = str(tmp_path) if elsewhere else None
+    exit = run(launch("sh", "-c", check, cwd=cwd), sink, Limits(timeout=20))
+    assert exit.returncode == 0 and exit.stopped_by is None
+    ignored = int(sink.out.decode().split()[1], 16)
+    assert ignored & (1 << (13 - 1)) == 0  # SIGPIPE is 13
+
+
+def test_running_out_of_descriptors_between_pipes_leaks_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EMFILE on the second or third pipe: the pipes already made are closed again."""
+    real_pipe = os.pipe
+    for fail_at in (2, 3):
+        made: list[int] = []
+
+        def pipe(fail_at: int = fail_at, made: list[int] = made) -> tuple[int, int]:
+            if len(made) // 2 + 1 == fail_at:
+                raise OSError(24, "Too many open files")
+            fds = real_pipe()
+            made.extend(fds)
+            return fds
+
+        monkeypatch.setattr(os, "pipe", pipe)
+        with pytest.raises(OSError):
+            run(launch(PY, "-c", "pass", stdin=b"prompt"), Recorder())
+        monkeypatch.setattr(os, "pipe", real_pipe)
+        still_open = [fd for fd in made if os.path.exists(f"/proc/self/fd/{fd}")]
+        assert still_open == [], fail_at
