@@ -169,7 +169,9 @@ class Runner:
             nova_version=__version__,
         )
         self._start_guardian()
-        for sig in STOP_SIGNALS:
+        # Under nohup SIGHUP is ignored on purpose: the run must then outlive its terminal.
+        stop_signals = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        for sig in stop_signals:
             loop.add_signal_handler(sig, self._interrupt, sig)
         self.writer.flush()
         self.reporter.run_started(self.state, len(done))
@@ -179,7 +181,7 @@ class Runner:
         finally:
             if self._heartbeat_handle is not None:
                 self._heartbeat_handle.cancel()
-            for sig in STOP_SIGNALS:
+            for sig in stop_signals:
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
         if isinstance(self.executor, LocalExecutor):

@@ -155,6 +155,86 @@ def _guardians(cwd: Path, run_id: str) -> list[int]:
     return found
 
 
+def test_a_reader_that_goes_away_does_not_fail_tasks(tmp_path: Path) -> None:
+    """`nova run | head -1`: once nothing reads nova's output, every task still runs and is
+    recorded as done, dependents included, and nova exits 0 without a traceback."""
+    out = out_dir(tmp_path)
+    command = agent_cmd("record.py", str(out), "{id}")
+    write_cascade(
+        tmp_path,
+        [("A", "-"), ("B", "A"), ("C", "B")],
+        settings={"agent": "command", "command": command},
+    )
+    proc = subprocess.Popen(
+        [*NOVA, "run"],
+        cwd=tmp_path,
+        env=nova_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # the first line, as `head -1` would
+    proc.stdout.close()
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read().decode(errors="replace")
+    assert code == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
+        "A": "done",
+        "B": "done",
+        "C": "done",
+    }
+
+
+def test_a_closed_terminal_sighup_stops_the_run_like_ctrl_c(tmp_path: Path) -> None:
+    """SIGHUP (the terminal or SSH session went away, taking nova's output with it) stops
+    the agents in order and saves the state: exit 130, no agent left, the rerun finishes."""
+    out = out_dir(tmp_path)
+    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
+    try:
+        os.kill(nova.pid, signal.SIGHUP)
+        code = nova.wait(timeout=30)
+    finally:
+        nova.kill()
+    assert code == 130, nova.stderr()
+    state = read_state(tmp_path)
+    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
+    assert marked_pids(run_id) == []
+    assert [pid for pid in sleeps if alive(pid)] == []
+    _resume_finishes_without_redoing_done_tasks(tmp_path, out)
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(tmp_path: Path) -> None:
+    """`nohup nova run &` ignores SIGHUP on purpose: the closed terminal's hangup leaves the
+    run going, and it finishes every task."""
+    out = out_dir(tmp_path)
+    slow = shlex.join([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    write_cascade(
+        tmp_path, [("A", "-"), ("B", "A")], settings={"agent": "command", "command": slow}
+    )
+    proc = subprocess.Popen(
+        ["nohup", *NOVA, "run"],
+        cwd=tmp_path,
+        env=nova_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "state" / "state.json").exists(), "the state")
+        os.kill(proc.pid, signal.SIGHUP)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    tasks = read_state(tmp_path)["tasks"]
+    assert {t: s["status"] for t, s in tasks.items()} == {"A": "done", "B": "done"}
+    assert out.exists()
+
+
 def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
     """A second `nova run` on a busy state dir exits 2 naming the first's pid and starts nothing."""
     out = out_dir(tmp_path)
