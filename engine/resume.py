@@ -52,13 +52,21 @@ def carry_over(
         ts.depends_on = task.depends_on
         ts.log = str(log_path(logs_dir, task_id))
         if ts.status != TaskStatus.DONE:
-            interrupted = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED)
-            if interrupted and ts.session_id and settings[task_id].agent == "claude":
+            # Stopped mid-work: interrupted, or waiting to go on (a usage limit's reset, a
+            # continuation) when the run ended. Its session holds that work.
+            unfinished = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED) or (
+                ts.status is TaskStatus.PENDING and ts.failure in _WAITING_TO_GO_ON
+            )
+            if unfinished and ts.session_id and settings[task_id].agent == "claude":
                 resume[task_id] = ts.session_id
             ts.status = TaskStatus.PENDING
             ts.pid = ts.pid_started = ts.next_attempt_at = None
+            ts.reason = ts.failure = None  # what the last run said no longer holds
         state.tasks[task_id] = ts
     return resume
+
+
+_WAITING_TO_GO_ON = ("rate_limit", "incomplete")
 
 
 def attempts_on_disk(logs_dir: Path) -> dict[str, int]:

@@ -456,6 +456,11 @@ def test_a_run_stopped_during_a_usage_limit_pause_leaves_no_stale_pause(
     assert (task["status"], task["next_attempt_at"]) == ("pending", None)
     assert "waiting for rate limit" not in _status(tmp_path, env)
 
+    # The next run picks A's session up where the limit stopped it.
+    again = _nova_run(tmp_path, env)
+    assert again.returncode == 0, _said(again)
+    assert f"--resume {task['session_id']}" in _log(tmp_path, "A")
+
 
 def test_a_session_the_cli_no_longer_has_is_started_afresh_without_a_retry(
     claude_bin: str, messages_double: Double, tmp_path: Path

@@ -1,0 +1,95 @@
+"""Carrying over the last run (engine.resume): done stays done, the rest runs again, and the
+sessions of tasks stopped mid-work are continued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.cascade import parse_cascade
+from engine.outcome import TaskStatus
+from engine.preflight import resolve_settings
+from engine.resume import attempts_on_disk, carry_over
+from engine.settings import Settings
+from engine.state import State, TaskState
+
+PLAN = """# P
+
+## L1: Work
+
+| Task ID | Task Name | What Changes | Depends On |
+|---|---|---|---|
+| A | a | x | - |
+| B | b | x | A |
+| C | c | x | - |
+| D | d | x | - |
+| E | e | x | - |
+"""
+
+
+def previous_state(path: str) -> State:
+    state = State(project="P", cascade=path)
+    state.tasks = {
+        "A": TaskState(id="A", status=TaskStatus.DONE, session_id="s-a"),
+        "B": TaskState(id="B", status=TaskStatus.BLOCKED, reason="dependency X failed"),
+        "C": TaskState(
+            id="C",
+            status=TaskStatus.PENDING,
+            failure="rate_limit",
+            reason="usage limit reached",
+            session_id="s-c",
+        ),
+        "D": TaskState(id="D", status=TaskStatus.RUNNING, session_id="s-d", pid=4242),
+        "E": TaskState(
+            id="E",
+            status=TaskStatus.FAILED,
+            failure="permanent",
+            reason="API error 400",
+            session_id="s-e",
+        ),
+    }
+    return state
+
+
+def test_done_stays_done_and_the_rest_is_pending_again_without_old_reasons(
+    tmp_path: Path,
+) -> None:
+    """B was blocked by a failure of the last run: pending now, with no stale reason."""
+    cascade = parse_cascade(PLAN)
+    state = State(project="P", cascade="/plan")
+    carry_over(
+        previous_state("/plan"),
+        state,
+        cascade,
+        resolve_settings(cascade, Settings()),
+        tmp_path,
+        tmp_path / "state.json",
+    )
+    statuses = {t: s.status for t, s in state.tasks.items()}
+    assert statuses == {"A": TaskStatus.DONE, **dict.fromkeys("BCDE", TaskStatus.PENDING)}
+    assert (state.tasks["B"].reason, state.tasks["E"].failure) == (None, None)
+    assert state.tasks["D"].pid is None
+
+
+def test_sessions_of_tasks_stopped_mid_work_are_continued_and_no_others(tmp_path: Path) -> None:
+    """D was running and C was waiting out a usage limit when the run ended: both continue
+    their sessions; E failed for good, so it starts afresh."""
+    cascade = parse_cascade(PLAN)
+    state = State(project="P", cascade="/plan")
+    resume = carry_over(
+        previous_state("/plan"),
+        state,
+        cascade,
+        resolve_settings(cascade, Settings()),
+        tmp_path,
+        tmp_path / "state.json",
+    )
+    assert resume == {"C": "s-c", "D": "s-d"}
+
+
+def test_attempt_numbers_are_read_from_raw_log_names(tmp_path: Path) -> None:
+    """`raw/F1-3.stdout` means F1 had 3 attempts; IDs with dashes and dots are read whole."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("F1-1.stdout", "F1-3.stderr", "api.v1-x-2.stdout", "junk.txt", "G-x.stdout"):
+        (raw / name).write_bytes(b"")
+    assert attempts_on_disk(tmp_path) == {"F1": 3, "api.v1-x": 2}
