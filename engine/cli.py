@@ -166,7 +166,7 @@ def cli() -> None:
 )
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=10.0,
     show_default=True,
     help="Seconds an agent gets to stop after Ctrl-C before it is terminated.",
@@ -360,7 +360,7 @@ def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot,
 @click.option("-w", "--watch", is_flag=True, help="Redraw every second until the run ends.")
 @click.option(
     "--interval",
-    type=float,
+    type=click.FloatRange(min=0.1),
     default=1.0,
     show_default=True,
     help="Seconds between redraws with --watch.",
@@ -585,6 +585,10 @@ def init(path: Path, project: str) -> None:
 
 def main() -> None:
     """Entry point: run the command, turning nova's errors into messages and exit codes."""
+    # Started with stdout or stderr closed (`nova run >&-`), Python has no file for them.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (for the process' life)
     try:
         cli.main(standalone_mode=False)
     except NovaError as exc:

@@ -362,7 +362,10 @@ class LocalExecutor:
         if not child.drained.done():
             await asyncio.wait({child.drained}, timeout=DRAIN_GRACE)
         if not child.drained.done():
-            sink.note("output pipe still held open by a process nova cannot see; closed it")
+            sink.note(
+                "a process without nova's marker still holds the agent's output; stopped "
+                "reading it (such processes are ended when the run ends)"
+            )
         child.close_pipes()
         return Exit(returncode, cause, time.monotonic() - began)
 

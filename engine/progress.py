@@ -73,7 +73,8 @@ class LineReporter:
         resumed = f", {already_done} already done" if already_done else ""
         self._say(
             self._c("bold", f"nova: {state.project or 'plan'}")
-            + f" — {self.total} tasks{resumed}, up to {state.run.jobs} at once"
+            + f" — {self.total} task{'' if self.total == 1 else 's'}{resumed}, "
+            f"up to {state.run.jobs} at once"
         )
 
     def task_started(self, task: TaskState) -> None:

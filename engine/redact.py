@@ -7,6 +7,7 @@ The raw output files are byte-for-byte copies of what the agent printed and are 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -28,7 +29,15 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
 class Redactor:
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self.secrets = secrets
-        self._encoded = tuple(s.encode("utf-8", "surrogateescape") for s in secrets)
+        # As printed, and as it appears inside a JSON string (a quote or backslash in it is
+        # escaped there), so a secret in an agent's stream-json line is masked too.
+        forms: dict[bytes, None] = {}
+        for secret in secrets:
+            forms[secret.encode("utf-8", "surrogateescape")] = None
+            forms[
+                json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8", "surrogateescape")
+            ] = None
+        self._encoded = tuple(sorted(forms, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:

@@ -550,7 +550,9 @@ class Runner:
         name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(
             signal.Signals(sig), signal.Signals(sig).name
         )
-        if self.interrupts == 1:
+        if self.interrupts == 1 and not self.stops:
+            self.reporter.note(None, f"{name}: stopping the run (no agent is running).")
+        elif self.interrupts == 1:
             self.reporter.note(
                 None,
                 f"{name}: stopping {len(self.stops)} running agent(s) "

@@ -337,7 +337,7 @@ def test_pipe_held_by_a_process_without_the_marker_is_closed_after_a_grace(
     assert (task["status"], task["exit_code"]) == ("done", 0)
     log = (tmp_path / "logs" / "K.log").read_text(encoding="utf-8")
     assert "left sleep" in log
-    assert log.count("output pipe still held open by a process nova cannot see; closed it") == 1
+    assert log.count("a process without nova's marker still holds the agent's output") == 1
     assert "Event loop is closed" not in done.stderr
     assert not was_alive
     # Ended when W, the last agent, ended (no agent could then have started it).
