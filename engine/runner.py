@@ -130,6 +130,9 @@ class Runner:
         self.store.acquire()
         try:
             previous = self.store.load()
+            # Room for the state's last writes when agents' logs fill the disk: twice what
+            # it is likely to grow to (a task takes about 1 KB of it).
+            self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
             if previous is not None:
                 end_survivors(previous, lambda message: self.reporter.note(None, message))
             self.resume_sessions = carry_over(
@@ -197,6 +200,14 @@ class Runner:
         self.state.run.ended = time.time()
         self.state.run.exit_code = int(code)
         self.writer.flush()
+        if self.writer.error is not None:  # even the reserved space did not do
+            self.reporter.note(
+                None,
+                f"could not save the final state to {self.store.path} "
+                f"({self.writer.error.strerror}): it holds an earlier state, so the next "
+                "'nova run' may run some done tasks again. Free some space first.",
+            )
+        self.store.unreserve()
         self._stop_guardian()
         self.reporter.run_finished(self.state, code, self.halted)
         return code

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import fcntl
 import gc
 import json
@@ -25,6 +26,7 @@ from engine.state import State, read_state
 
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"
+RESERVE_FILE = ".space-reserve"  # disk kept for the state while a run goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,16 @@ class StateStore:
         self.write_bytes(data)
 
     def write_bytes(self, data: bytes) -> None:
+        """Replace the state file with `data` atomically. On a full disk, the space reserved
+        by `reserve()` is given up for it: the state must outlive the logs that filled it."""
+        try:
+            self._replace(data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._unreserve():
+                raise
+            self._replace(data)
+
+    def _replace(self, data: bytes) -> None:
         import tempfile  # here: `nova status` never writes, and the import costs 5 ms
 
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +142,27 @@ class StateStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def reserve(self, size: int) -> None:
+        """Set aside `size` bytes of disk beside the state (best effort), for its writes once
+        agents' logs have filled the disk."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.dir / RESERVE_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, size)
+            finally:
+                os.close(fd)
+
+    def _unreserve(self) -> bool:
+        """Give the reserved space back to the disk; True if there was some."""
+        try:
+            os.unlink(self.dir / RESERVE_FILE)
+        except OSError:
+            return False
+        return True
+
+    def unreserve(self) -> None:
+        self._unreserve()
 
     def acquire(self) -> None:
         """Take the run lock, or StateError naming the run that holds it."""

@@ -9,6 +9,7 @@ exit code, the state, the logs, and that no process carrying the run's NOVA_RUN_
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -529,6 +530,36 @@ def test_a_full_disk_is_reported_and_does_not_hang_the_run(tmp_path: Path) -> No
         state = read_state(tmp_path)
         assert state["tasks"]["F"]["status"] == "done"
         assert "logs could not be written (No space left on device" in state["run"]["warning"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_disk_filled_by_logs_still_takes_the_final_state(tmp_path: Path) -> None:
+    """Logs and state on one 4 MB file system, agents printing 6 MB: the logs run out of room,
+    but the state's reserved space takes its writes, so every done task is recorded done and
+    the next run redoes nothing."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        flood = shlex.join([sys.executable, "-c", "[print('x' * 99) for i in range(20000)]"])
+        write_cascade(
+            tmp_path,
+            [("A", "-"), ("B", "-"), ("C", "A")],
+            settings={"agent": "command", "retries": "0", "command": flood},
+        )
+        where = ["--logs-dir", str(disk / "logs"), "--state-dir", str(disk / "state")]
+        done = run_nova(tmp_path, "run", *where, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "No space left on device" in done.stdout
+        doc = json.loads((disk / "state" / "state.json").read_bytes())
+        assert {t: s["status"] for t, s in doc["tasks"].items()} == dict.fromkeys("ABC", "done")
+        assert doc["run"]["running"] is False
+        assert not (disk / "state" / ".space-reserve").exists()  # given back at the end
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
