@@ -18,6 +18,8 @@ find in one pass, each with its line, so a user fixes a file in one go.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -56,6 +58,10 @@ _COLUMNS = {
     "description": ("what-changes", "description", "details", "what"),
     "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
 }
+_KNOWN_COLUMNS = frozenset(name for names in _COLUMNS.values() for name in names)
+# A column name this close to a setting's is a warning. Stricter than for a list's keys (0.6):
+# extra columns are common (`Time`, `Module`, `Comments`), and only typos should be named.
+_COLUMN_CUTOFF = 0.75
 _COLUMN_MEANING = {
     "id": "the task ID",
     "name": "the task name",
@@ -152,6 +158,13 @@ def _task_named(title: str) -> str:
     return _plain(first)
 
 
+@functools.lru_cache(maxsize=256)
+def _near_setting(column: str) -> str:
+    """The setting a table column's (normalized) name is close to, or ''."""
+    close = difflib.get_close_matches(column, SETTING_KEYS, n=1, cutoff=_COLUMN_CUTOFF)
+    return close[0] if close else ""
+
+
 class _Parser:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
@@ -245,7 +258,7 @@ class _Parser:
                     "Merge the two sections or rename one.",
                 )
             self.branches.setdefault(name, lineno)
-            self.branch = _Section(2, name, lineno)
+            self.branch = _Section(2, name, lineno, raw=raw.rstrip())
             self.structure.append(self.branch)
             self.group = self.detail = None
         elif level == 3:
@@ -259,7 +272,7 @@ class _Parser:
                     f"{self.groups[key]}). Merge the two sections or rename one.",
                 )
             self.groups.setdefault(key, lineno)
-            self.group = _Section(3, name, lineno)
+            self.group = _Section(3, name, lineno, raw=raw.rstrip())
             self.structure.append(self.group)
             self.detail = None
         else:
@@ -346,11 +359,30 @@ class _Parser:
                 f"{', '.join(named[:-1])} and {named[-1]}. nova reads only one, so merge them "
                 "into one column.",
             )
+        self._near_setting_columns(header, columns, start + 1)
         # Rows are still read, with the first of each column, so that their other problems show.
         setting_columns = [(at[0], key) for key, at in settings_at.items()]
         for offset in range(start + 2, end):
             self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
         return end, True
+
+    def _near_setting_columns(self, header: list[str], columns: list[str], lineno: int) -> None:
+        """Warn for a column nova does not read whose name is close to a setting's (`Modle`):
+        its cells would be ignored. A warning, not an error: `Mode` may be a column of notes."""
+        for at, column in enumerate(columns):
+            if column in _KNOWN_COLUMNS or column in SETTING_KEYS:
+                continue
+            setting = _near_setting(column)
+            if setting:
+                self.warnings.append(
+                    Problem(
+                        self.path,
+                        lineno,
+                        f"column '{header[at]}' (column {at + 1}) is not a column nova reads, so "
+                        f"its cells are ignored; its name is close to the setting '{setting}'. "
+                        f"To set {setting} per task, name the column '{setting}'.",
+                    )
+                )
 
     def _blank_gap(self, start: int) -> tuple[int, int] | None:
         """Line numbers (first, last) of the blank lines between the last task table and the
@@ -467,6 +499,7 @@ class _Parser:
                     )
         for part in self.structure:
             part.settings = self._take(read_body(part.body, part.line, task=False))
+        self._misplaced_task_headings(by_id)
         instructions, detail_settings = self._details(by_id)
         project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
         tasks: dict[str, Task] = {}
@@ -506,6 +539,28 @@ class _Parser:
             tasks=tasks,
             warnings=tuple(sorted(self.warnings, key=lambda p: p.line)),
         )
+
+    def _misplaced_task_headings(self, by_id: dict[str, _Row]) -> None:
+        """Warn for a branch or group heading that starts with a task ID and has no tasks:
+        `### A2: Second` was meant as A2's instructions, which then reach no agent."""
+        holding = {id(r.branch) for r in self.rows} | {id(r.group) for r in self.rows}
+        for part in self.structure:
+            if part.level == 1 or id(part) in holding:
+                continue
+            named = _task_named(part.title)
+            if named not in by_id:
+                continue
+            kind = "branch" if part.level == 2 else "group"
+            self.warnings.append(
+                Problem(
+                    self.path,
+                    part.line,
+                    f"heading '{part.raw}' starts with the task ID '{named}', but a "
+                    f"'{'#' * part.level}' heading is a {kind}, and this {kind} has no tasks, so "
+                    f"its text and settings reach no agent. Use '#### {part.title}' for a task's "
+                    "instructions.",
+                )
+            )
 
     def _take(self, reading: Reading) -> dict[str, object]:
         """Record a section's problems and warnings; its settings."""

@@ -268,8 +268,12 @@ def _overrides(
 
 
 def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
+    """The waves, and per task its agent, model and every other setting that is not nova's
+    default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time."""
     from engine.cascade import effective_settings
+    from engine.settings import DEFAULTS, describe
 
+    defaults = describe(DEFAULTS)
     lines = [
         f"{cascade.project or cascade.path}: {_count(len(cascade.tasks), 'task')} in "
         f"{_count(len(graph.waves()), 'wave')}"
@@ -280,6 +284,11 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
             task = cascade.tasks[task_id]
             s = effective_settings(task, overrides)
             how = s.agent if s.agent == "command" else f"claude {s.model or '(default model)'}"
+            how += "".join(
+                f" · {key} {value}"
+                for key, value in describe(s).items()
+                if key not in ("agent", "model") and defaults.get(key) != value
+            )
             after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
             lines.append(f"  {task_id:<10} {task.name}  [{how}]{after}")
     return "\n".join(lines) + "\n"

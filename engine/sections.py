@@ -1,10 +1,10 @@
 """What the text under a CASCADE.md heading holds: the settings list that opens it, and text.
 
 Settings are written as a markdown list of `key: value` lines, so plain notes can look like
-settings (`- Model: a tiny data model`). The rule that tells them apart lives here: only the
-first list under a heading can hold settings, and only when one of its keys is a setting's
-name (or nearly, with a value that setting accepts); a line elsewhere that would be a valid
-setting is a warning, never a silent drop. Pure: lines in, a `Reading` out.
+settings (`- Model: a tiny data model`). The rule that tells them apart lives here (see
+`read_body`); a line nova reads as text that would be a valid setting gets a warning, unless
+the user said the list is notes by writing it right below a line of text. Pure: lines in, a
+`Reading` out.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from engine.settings import SETTING_KEYS, SettingError, normalize_key, parse_setting
 
-BULLET_SETTING = re.compile(r"^\s*[-*+]\s+\**`?([A-Za-z][A-Za-z _-]*?)`?\**\s*:\s*(.*?)\s*$")
+# `- key: value`, the key maybe in emphasis or code, closed before the colon (`**Model**:`) or
+# after it (`**Model:**`).
+BULLET_SETTING = re.compile(r"^\s*[-*+]\s+([*_`]*)([A-Za-z][A-Za-z _-]*?)([*_`]*)\s*:\s*(.*?)\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
 
 # What a line kept in a section's body is: text, part of a code block or non-task table (never
@@ -24,6 +26,9 @@ LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
 TEXT, CODE, TASKS, SUBHEADING = range(4)
 
 Body = list[tuple[int, str, int]]  # (line number, text, kind)
+# A list item that is a `key: value` line: (key, value, (setting, exact)), the last None when
+# the key resembles no setting.
+Item = tuple[str, str, tuple[str, bool] | None]
 
 
 @dataclass
@@ -55,6 +60,35 @@ def _accepts(key: str, value: str) -> bool:
     return True
 
 
+def bullet_setting(line: str) -> tuple[str, str] | None:
+    """(key, value) of a `- key: value` line, without the emphasis around the key."""
+    match = BULLET_SETTING.match(line)
+    if not match:
+        return None
+    opened, key, closed, value = match.groups()
+    if opened and not closed and value.startswith(opened[::-1]):
+        value = value[len(opened) :].lstrip()  # `- **Model:** opus`
+    return key, value
+
+
+def _item(line: str) -> Item | None:
+    pair = bullet_setting(line)
+    return (pair[0], pair[1], _setting_like(pair[0])) if pair else None
+
+
+def _valid(item: Item | None) -> bool:
+    """A setting nova would take: the key is (nearly) a setting's name, the value it accepts."""
+    return bool(item and item[2] and _accepts(item[2][0], item[1]))
+
+
+def _meant(item: Item | None) -> bool:
+    """A valid setting, or a setting's exact name with a one-word value (`- timeout: soon`):
+    a mistyped value, not prose like `- Model: a tiny data model`."""
+    if not item or not item[2]:
+        return False
+    return _valid(item) or (item[2][1] and len(item[1].split()) == 1)
+
+
 def _list_end(body: Body, start: int) -> int:
     """Index after the markdown list that starts at `body[start]`.
 
@@ -81,73 +115,149 @@ def _list_end(body: Body, start: int) -> int:
 def read_body(body: Body, heading: int, task: bool) -> Reading:
     """The settings and text of a section's body (the lines under the heading on `heading`).
 
-    Only one list per heading can hold settings: the first list under it. Under a task's
-    heading (`task`) nothing but blank lines may come before that list; under the project, a
-    branch or a group, paragraphs and tables may, but a list that directly follows a line of
-    text (`Goals:` above `- Model: ...`) is a list of notes. The list holds settings when one
-    of its keys is a setting's name, or close to one and with a value that setting accepts;
-    then every key that is or nearly is a setting's name must be a valid setting, and its
-    other lines stay text. Every other list is text; a line in it that would be a valid setting
-    gets a warning, so a misplaced setting is never dropped silently.
+    A list holds settings when (1) it is the first list under the heading; (2) under a task's
+    heading (`task`) only blank lines come before it, and under the project, a branch or a
+    group only paragraphs and blank lines (no task table, other table or code block); (3) it
+    does not directly follow a line of text (`Goals:` above it says it is notes); and (4) every
+    item in it is `key: value` with a key that is a setting's name or close to one, and one
+    item at least is a setting: valid, or a setting's exact name with a one-word value. In a
+    settings list a key close to a setting's name, a bad value or a setting given twice is an
+    error. Every other list is text. A line in it that would be a valid setting gets a warning
+    when its list failed (1), (2) or (4), never when the user wrote it as notes (3); but a
+    line that a blank line separates from the notes above it, in one loose list, gets one.
     """
     reading = Reading()
-    first_list = 0
-    fix = f"in a list right under the heading on line {heading}"
+    place = _Place(heading, task)
     i = 0
     while i < len(body):
         lineno, raw, kind = body[i]
         if kind != TEXT or not LIST_ITEM.match(raw):
             if kind != TASKS:
                 reading.text.append(raw)
+            place.passed(body[i])
             i += 1
             continue
         end = _list_end(body, i)
-        content_before = False
-        if first_list:
-            why = f"only the first list under a heading holds settings (here, line {first_list})"
-        else:
-            first_list = lineno
-            content_before = any(k != TEXT or line.strip() for _, line, k in body[:i])
-            before = body[i - 1] if i else (0, "", TEXT)
-            if task and content_before:
-                why = "a task's settings go in the list right under its heading, before any text"
-            elif before[2] == TEXT and before[1].strip():
-                why = f"its list follows the text on line {before[0]} directly, as a list of notes"
-            else:
-                why = ""
-        items = []
-        for at in range(i, end):
-            match = BULLET_SETTING.match(body[at][1])
-            like = _setting_like(match.group(1)) if match else None
-            items.append((match, like))
-        if not why and any(
-            like and match and (like[1] or _accepts(like[0], match.group(2)))
-            for match, like in items
-        ):
-            _read_settings(body[i:end], items, reading, heading, directly=not content_before)
-            fix = f"in the settings list on line {lineno}"
-        else:
-            for (line_no, line, _), (match, like) in zip(body[i:end], items, strict=True):
-                reading.text.append(line)
-                # A list with no setting in its place cannot hold one that a user could mean.
-                if why and match and like and _accepts(like[0], match.group(2)):
-                    name = like[0]
-                    typo = "" if like[1] else f" ('{match.group(1).strip()}' is not a setting)"
-                    reading.warnings.append(
-                        (
-                            line_no,
-                            f"this line looks like the setting '{name}'{typo}, but nova reads "
-                            f"it as text: {why}. To set {name}, put '- {name}: "
-                            f"{match.group(2)}' {fix}.",
-                        )
-                    )
+        lines = body[i:end]
+        items = [_item(line) if LIST_ITEM.match(line) else None for _, line, _ in lines]
+        before = body[i - 1] if i else None
+        directly = not place.content
+        verdict = place.as_text(before, lines, items)
+        place.first_list = place.first_list or lineno
+        for entry in lines:
+            place.passed(entry)
+        if verdict is None:
+            _read_settings(lines, items, reading, heading, directly=directly)
+            place.settings_list = lineno
+            i = end
+            continue
+        why, fix, quiet, notes = verdict
+        for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
+            reading.text.append(line)
+            if n < notes or not _valid(item):
+                continue
+            assert item is not None and item[2] is not None
+            name = item[2][0]
+            typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
+            reading.warnings.append(
+                (
+                    line_no,
+                    f"this line looks like the setting '{name}'{typo}, but nova reads it as "
+                    f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
+                    f"{quiet}",
+                )
+            )
         i = end
     return reading
 
 
+@dataclass
+class _Place:
+    """Where a list under a heading stands: what came before it, kept up line by line."""
+
+    heading: int
+    task: bool
+    first_list: int = 0
+    settings_list: int = 0
+    content: bool = False  # anything but blank lines so far
+    blocker: tuple[int, str, int] | None = None  # the first table, code block or sub-heading
+    last: tuple[int, str, int] | None = None  # the last line that is not blank
+
+    def passed(self, line: tuple[int, str, int]) -> None:
+        if line[2] != TEXT or line[1].strip():
+            self.content = True
+            self.last = line
+            if line[2] != TEXT and self.blocker is None:
+                self.blocker = line
+
+    def as_text(
+        self, before: tuple[int, str, int] | None, lines: Body, items: list[Item | None]
+    ) -> tuple[str, str, str, int] | None:
+        """None if `lines` (a list) is a settings list; else why it is text, how to make a line
+        of it a setting (a template of name and value), how to say it is notes, and how many
+        of its lines the user wrote as notes (no warning for those)."""
+        fix = (
+            f"add '- {{name}}: {{value}}' to the settings list on line {self.settings_list}"
+            if self.settings_list
+            else "put '- {name}: {value}' in a list right under the heading on line "
+            f"{self.heading}"
+        )
+        if before is not None and before[2] == TEXT and before[1].strip():
+            # Notes, as the user said; only lines that a blank line sets apart may be meant.
+            notes = next(
+                (n for n, (_, line, _) in enumerate(lines) if not line.strip()), len(lines)
+            )
+            why = (
+                "a blank line does not end a markdown list, so it is part of the list of notes "
+                f"below the text on line {before[0]}"
+            )
+            blanks = [line_no for line_no, line, _ in lines if not line.strip()]
+            gap = (
+                f"the blank line on line {blanks[0]}"
+                if len(blanks) == 1
+                else f"the blank lines on lines {', '.join(map(str, blanks))}"
+            )
+            return why, fix, f"If it is a note, remove {gap}.", notes
+        if self.last is not None and self.last[2] == TEXT:
+            quiet = (
+                f"If it is a note, remove the blank line between the list and line {self.last[0]}."
+            )
+        else:
+            quiet = "If it is a note, put a line of text directly above the list."
+        if self.first_list:
+            why = (
+                f"only the first list under a heading holds settings (here, line {self.first_list})"
+            )
+            return why, fix, quiet, 0
+        if self.task and self.content:
+            why = "a task's settings go in the list right under its heading, before any text"
+            return why, fix, quiet, 0
+        if not self.task and self.blocker is not None:
+            what = "task table" if self.blocker[2] == TASKS else "table or code block"
+            why = f"a list below a {what} (line {self.blocker[0]}) is not read for settings"
+            return why, fix, quiet, 0
+        other = next(
+            (
+                line_no
+                for (line_no, line, _), item in zip(lines, items, strict=True)
+                if LIST_ITEM.match(line) and not (item and item[2])
+            ),
+            None,
+        )
+        if other is not None:
+            why = (
+                f"the list also holds line {other}, which is not a setting; a settings list "
+                "holds only settings"
+            )
+            return why, f"keep only settings in this list (move line {other} out of it)", quiet, 0
+        if not any(_meant(item) for item in items):
+            return "", "", "", len(lines)  # no line in it is a setting: nothing to say
+        return None
+
+
 def _read_settings(
     lines: Body,
-    items: list[tuple[re.Match[str] | None, tuple[str, bool] | None]],
+    items: list[Item | None],
     reading: Reading,
     heading: int,
     directly: bool,
@@ -158,23 +268,24 @@ def _read_settings(
     hint = ""
     if not directly:
         hint = (
-            " (This list is read as settings because it is the first list under the heading "
-            f"on line {heading}; if it is notes, put a line of text directly above it.)"
+            " (This list is read as settings: it is the first list under the heading on line "
+            f"{heading}, and every item in it names a setting. If it is notes, put a line of "
+            "text directly above it.)"
         )
     first: dict[str, int] = {}
-    for (lineno, raw, _), (match, like) in zip(lines, items, strict=True):
-        if not match or not like:
+    for (lineno, raw, _), item in zip(lines, items, strict=True):
+        if not item or not item[2]:
             reading.text.append(raw)
             continue
-        key, value = match.group(1), match.group(2)
-        if not like[1]:
-            reading.meant_settings = reading.meant_settings or _accepts(like[0], value)
+        key, value, (setting, exact) = item[0], item[1], item[2]
+        if not exact:
+            reading.meant_settings = reading.meant_settings or _accepts(setting, value)
             reading.problems.append(
-                (lineno, f"unknown setting '{key.strip()}'. Did you mean '{like[0]}'?{hint}")
+                (lineno, f"unknown setting '{key.strip()}'. Did you mean '{setting}'?{hint}")
             )
             continue
         try:
-            name, parsed = parse_setting(like[0], value)
+            name, parsed = parse_setting(setting, value)
         except SettingError as exc:
             reading.problems.append((lineno, f"{exc}{hint}"))
             continue
@@ -183,7 +294,7 @@ def _read_settings(
             reading.problems.append(
                 (
                     lineno,
-                    f"setting '{like[0]}' is given twice in this list (first on line "
+                    f"setting '{setting}' is given twice in this list (first on line "
                     f"{first[name]}). Keep one of them.",
                 )
             )

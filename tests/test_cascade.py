@@ -631,19 +631,11 @@ def test_list_with_no_setting_name_right_under_a_heading_is_prose() -> None:
     assert cascade.warnings == ()
 
 
-def test_valid_setting_in_a_list_of_notes_is_ignored_with_a_warning() -> None:
-    """`- model: opus` under `Goals:` is not applied, but nova says so and how to apply it."""
+def test_valid_setting_in_a_list_right_below_a_line_of_text_is_a_note_without_a_warning() -> None:
+    """`- model: opus` under `Goals:` is a note the user wrote as one: not applied, no warning."""
     cascade = parse_cascade(prose("Goals:\n- model: opus\n- timout: 45m\n", "\n"))
     assert cascade.settings == Settings()
-    assert [str(w) for w in cascade.warnings] == [
-        "CASCADE.md:4: this line looks like the setting 'model', but nova reads it as text: "
-        "its list follows the text on line 3 directly, as a list of notes. To set model, put "
-        "'- model: opus' in a list right under the heading on line 1.",
-        "CASCADE.md:5: this line looks like the setting 'timeout' ('timout' is not a setting), "
-        "but nova reads it as text: its list follows the text on line 3 directly, as a list of "
-        "notes. To set timeout, put '- timeout: 45m' in a list right under the heading on "
-        "line 1.",
-    ]
+    assert cascade.warnings == ()
 
 
 def test_only_the_first_list_under_a_heading_holds_settings() -> None:
@@ -652,8 +644,9 @@ def test_only_the_first_list_under_a_heading_holds_settings() -> None:
     assert cascade.settings == Settings(retries=1)
     assert [str(w) for w in cascade.warnings] == [
         "CASCADE.md:6: this line looks like the setting 'model', but nova reads it as text: "
-        "only the first list under a heading holds settings (here, line 2). To set model, put "
-        "'- model: opus' in the settings list on line 2."
+        "only the first list under a heading holds settings (here, line 2). To set model, add "
+        "'- model: opus' to the settings list on line 2. If it is a note, remove the blank line "
+        "between the list and line 4."
     ]
 
 
@@ -664,10 +657,20 @@ def test_project_settings_list_may_follow_a_paragraph_and_a_blank_line() -> None
     assert cascade.warnings == ()
 
 
-def test_group_settings_list_may_follow_the_task_table() -> None:
-    """Under a group, settings written after its task table still apply to its tasks."""
-    text = one_branch("| F1 | a | x | - |\n") + "- model: haiku\n"
-    assert parse_cascade(text).tasks["F1"].settings.model == "haiku"
+def test_list_below_a_task_table_is_text_with_a_warning_not_the_sections_settings() -> None:
+    """`- Timeout: 30s` below a branch's task table describes the server, not the agents'
+    timeout: it sets nothing, and the warning says where the branch's settings go."""
+    text = one_branch("| F1 | a | x | - |\n| F2 | b | x | F1 |\n") + (
+        "\n- Timeout: 30s\n- Max body: 1 MiB\n"
+    )
+    cascade = parse_cascade(text)
+    assert [t.settings.timeout for t in cascade.tasks.values()] == [None, None]
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:9: this line looks like the setting 'timeout', but nova reads it as text: a "
+        "list below a task table (line 4) is not read for settings. To set timeout, put "
+        "'- timeout: 30s' in a list right under the heading on line 3. If it is a note, put a "
+        "line of text directly above the list."
+    ]
 
 
 def test_task_settings_after_its_instructions_text_are_a_warning_not_a_setting() -> None:
@@ -680,7 +683,8 @@ def test_task_settings_after_its_instructions_text_are_a_warning_not_a_setting()
     assert [str(w) for w in cascade.warnings] == [
         "CASCADE.md:11: this line looks like the setting 'model', but nova reads it as text: a "
         "task's settings go in the list right under its heading, before any text. To set model, "
-        "put '- model: opus' in a list right under the heading on line 8."
+        "put '- model: opus' in a list right under the heading on line 8. If it is a note, "
+        "remove the blank line between the list and line 9."
     ]
 
 
@@ -692,14 +696,28 @@ def test_typo_in_a_settings_list_that_has_real_settings_is_an_error() -> None:
 
 
 def test_model_with_spaces_in_a_settings_list_is_an_error_that_says_how_to_make_it_prose() -> None:
-    """A first list that is really notes gets an error that says why it is read as settings."""
-    text = prose("- Model: a tiny SQLite data model\n- API: JSON\n", "\nWhat we build:\n\n")
+    """A first list below a paragraph, every key a setting, one valid: its bad model is an error
+    that says why the list is read as settings and how to make it notes."""
+    text = prose("- Model: a tiny SQLite data model\n- timeout: 45m\n", "\nWhat we build:\n\n")
     assert errors_of(text) == [
         "CASCADE.md:5: model 'a tiny SQLite data model' is not a model name; a model is one "
-        "word, like sonnet, opus or claude-sonnet-4-5. (This list is read as settings because "
-        "it is the first list under the heading on line 1; if it is notes, put a line of text "
-        "directly above it.)"
+        "word, like sonnet, opus or claude-sonnet-4-5. (This list is read as settings: it is the "
+        "first list under the heading on line 1, and every item in it names a setting. If it is "
+        "notes, put a line of text directly above it.)"
     ]
+
+
+def test_prose_list_after_the_project_paragraph_with_a_model_key_stays_prose() -> None:
+    """`- Model: a tiny data model layer` beside `- Query: ...` after a description is prose:
+    not every key is a setting's, and its model is no model name. No error, no warning."""
+    lists = [
+        "- Model: a tiny data model layer\n- Query: a query builder\n- Session: unit of work\n",
+        "- Model: a tiny data model layer\n",
+    ]
+    for lines in lists:
+        cascade = parse_cascade(prose(lines, "\nA small ORM for Python, in three parts:\n\n"))
+        assert cascade.settings == Settings()
+        assert cascade.warnings == ()
 
 
 def test_a_setting_given_twice_in_one_list_is_an_error() -> None:
@@ -710,14 +728,22 @@ def test_a_setting_given_twice_in_one_list_is_an_error() -> None:
     ]
 
 
-def test_lines_of_a_settings_list_that_are_not_settings_stay_instructions() -> None:
-    """In a task's settings list, `- Keep it small` is text for the agent, in any position."""
+def test_list_with_an_item_that_is_no_setting_is_instructions_with_a_warning() -> None:
+    """`- Keep it small` beside `- model: opus` makes the list text: all of it reaches the agent,
+    no model is set, and the warning names the line that is not a setting."""
     text = one_branch("| F4 | a | x | - |\n") + (
         "\n#### F4: A\n- Keep it small\n- model: opus\n- Owner: Ana\n\nDo it.\n"
     )
-    task = parse_cascade(text).tasks["F4"]
-    assert task.settings.model == "opus"
-    assert task.instructions == "- Keep it small\n- Owner: Ana\n\nDo it."
+    cascade = parse_cascade(text)
+    task = cascade.tasks["F4"]
+    assert task.settings.model is None
+    assert task.instructions == "- Keep it small\n- model: opus\n- Owner: Ana\n\nDo it."
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:10: this line looks like the setting 'model', but nova reads it as text: the "
+        "list also holds line 9, which is not a setting; a settings list holds only settings. To "
+        "set model, keep only settings in this list (move line 9 out of it). If it is a note, "
+        "put a line of text directly above the list."
+    ]
 
 
 def test_settings_list_with_blank_lines_between_items_is_one_list() -> None:
@@ -757,3 +783,151 @@ def test_example_files_read_their_settings_with_no_warning(path: str) -> None:
     if path == "CASCADE.md":
         assert cascade.tasks["S3"].settings.max_turns == 40
         assert cascade.tasks["S3"].instructions.startswith("Read `shortener/store.py`")
+
+
+# ---- settings or prose: plans as people write them -------------------------------------------
+
+
+def test_spec_list_right_under_a_task_heading_is_instructions_not_the_agents_settings() -> None:
+    """`- Timeout: 5s` / `- Retries: 3` / `- Backoff: exponential` under `#### H1` describe the
+    HTTP client H1 builds: the agent keeps the default timeout, and gets all three lines."""
+    text = one_branch("| H1 | HTTP client | x | - |\n") + (
+        "\n#### H1: HTTP client\n- Timeout: 5s\n- Retries: 3\n- Backoff: exponential\n"
+    )
+    cascade = parse_cascade(text)
+    task = cascade.tasks["H1"]
+    assert (task.settings.timeout, task.settings.retries) == (None, None)
+    assert task.instructions == "- Timeout: 5s\n- Retries: 3\n- Backoff: exponential"
+    assert [w.line for w in cascade.warnings] == [9, 10]
+    assert "the list also holds line 11, which is not a setting" in cascade.warnings[0].message
+
+
+def test_list_of_settings_only_right_under_a_task_heading_is_still_its_settings() -> None:
+    """The README's shape: `#### F4` then `- model: opus` and `- timeout: 5s` sets them."""
+    text = (
+        one_branch("| F4 | a | x | - |\n") + "\n#### F4: A\n- model: opus\n- Timeout: 5s\n\nDo.\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["F4"].settings == Settings(model="opus", timeout=5.0)
+    assert cascade.tasks["F4"].instructions == "Do."
+    assert cascade.warnings == ()
+
+
+def test_setting_name_with_a_one_word_bad_value_alone_in_a_list_is_still_an_error() -> None:
+    """`- timeout: soon` is a mistyped setting, not prose: the list is settings, and it is
+    reported, while `- timeout: every query within 30s` alone is prose."""
+    assert errors_of(prose("- timeout: soon\n")) == [
+        "CASCADE.md:2: 'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+    ]
+    assert parse_cascade(prose("- timeout: every query within 30s\n")).settings == Settings()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "- **Model:** opus",
+        "- **Model**: opus",
+        "- *Model:* opus",
+        "- __Model:__ opus",
+        "- `model:` opus",
+    ],
+)
+def test_bold_key_with_the_colon_inside_the_emphasis_is_a_setting(line: str) -> None:
+    """`- **Model:** opus` closes the bold after the colon: the model is `opus`, not `** opus`."""
+    assert parse_cascade(prose(line + "\n- **Timeout:** 30m\n")).settings == Settings(
+        model="opus", timeout=1800.0
+    )
+
+
+def test_group_heading_that_starts_with_a_task_id_and_has_no_tasks_is_a_warning() -> None:
+    """`### A2: Second` (one `#` short of a task heading) has no table: its instructions and
+    `- model: opus` reach no agent, so nova says to write `#### A2: Second`."""
+    text = one_branch("| A1 | First | x | - |\n| A2 | Second | y | A1 |\n") + (
+        "\n### A2: Second\n- model: opus\n\nDetailed instructions for A2.\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["A2"].instructions == ""
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:9: heading '### A2: Second' starts with the task ID 'A2', but a '###' heading "
+        "is a group, and this group has no tasks, so its text and settings reach no agent. Use "
+        "'#### A2: Second' for a task's instructions."
+    ]
+
+
+def test_group_heading_that_starts_with_a_task_id_but_has_tasks_gives_no_warning() -> None:
+    """A group called `### F1 follow-ups` with its own task table is a group like any other."""
+    text = one_branch("| F1 | a | x | - |\n") + (
+        f"\n### F1 follow-ups\n{HEADER}| F2 | b | x | F1 |\n"
+    )
+    assert parse_cascade(text).warnings == ()
+
+
+def test_task_table_column_close_to_a_setting_name_is_a_warning_naming_both() -> None:
+    """`Modle` and `Timout` columns are ignored, so nova says which settings they resemble;
+    `Owner` and `Time` (an estimate) resemble none closely enough to be named."""
+    text = (
+        "# P\n## L1: A\n"
+        "| Task ID | Task Name | What Changes | Depends On | Modle | Timout | Owner | Time |\n"
+        "|---|---|---|---|---|---|---|---|\n| A1 | a | x | - | opus | 2h | Ana | 2d |\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["A1"].settings == Settings()
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:3: column 'Modle' (column 5) is not a column nova reads, so its cells are "
+        "ignored; its name is close to the setting 'model'. To set model per task, name the "
+        "column 'model'.",
+        "CASCADE.md:3: column 'Timout' (column 6) is not a column nova reads, so its cells are "
+        "ignored; its name is close to the setting 'timeout'. To set timeout per task, name the "
+        "column 'timeout'.",
+    ]
+
+
+def test_spec_list_right_below_a_line_of_text_in_a_task_gives_no_warning() -> None:
+    """`Defaults it must use:` then `- timeout: 30s` is the user saying these are notes: they
+    reach the agent as text, and validate/plan/run stay quiet about them."""
+    text = one_branch("| H1 | a | x | - |\n") + (
+        "\n#### H1: HTTP client\nBuild the client. Defaults it must use:\n- timeout: 30s\n"
+        "- retries: 3\n- workdir: ./api\n- command: make\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["H1"].settings == Settings()
+    assert cascade.tasks["H1"].instructions.endswith("- workdir: ./api\n- command: make")
+    assert cascade.warnings == ()
+
+
+def test_setting_a_blank_line_sets_apart_from_a_list_of_notes_warns_with_the_blank_line() -> None:
+    """`Goals:`, notes, a blank line, `- model: opus`: markdown makes it one list of notes, so
+    the model is not set; the warning says so, and which blank line joins them."""
+    cascade = parse_cascade(
+        prose("Goals:\n- model: the data model must stay compatible\n\n- model: opus\n", "\n")
+    )
+    assert cascade.settings == Settings()
+    assert [str(w) for w in cascade.warnings] == [
+        "CASCADE.md:6: this line looks like the setting 'model', but nova reads it as text: a "
+        "blank line does not end a markdown list, so it is part of the list of notes below the "
+        "text on line 3. To set model, put '- model: opus' in a list right under the heading on "
+        "line 1. If it is a note, remove the blank line on line 5."
+    ]
+
+
+def test_warning_for_a_list_below_text_and_a_blank_line_says_to_remove_the_blank_line() -> None:
+    """Text, a blank line, then a list in a task: the list is not settings (text comes first),
+    and the way to mark it as notes is to remove the blank line, not to add text."""
+    text = one_branch("| H2 | a | x | - |\n") + (
+        "\n#### H2: Worker\nConfig keys it reads:\n\n- workdir: /var/lib/worker\n"
+    )
+    assert [str(w) for w in parse_cascade(text).warnings] == [
+        "CASCADE.md:11: this line looks like the setting 'workdir', but nova reads it as text: a "
+        "task's settings go in the list right under its heading, before any text. To set "
+        "workdir, put '- workdir: /var/lib/worker' in a list right under the heading on line 8. "
+        "If it is a note, remove the blank line between the list and line 9."
+    ]
+
+
+def test_nova_init_template_reads_its_settings_with_no_warning() -> None:
+    """The file `nova init` writes keeps its project settings under the settings-list rule."""
+    from engine.cli import TEMPLATE
+
+    cascade = parse_cascade(TEMPLATE.format(project="P"))
+    assert cascade.settings == Settings(model="sonnet", timeout=2700.0, retries=2)
+    assert cascade.warnings == ()

@@ -677,15 +677,32 @@ def test_main_init_under_a_file_exits_2_with_a_clear_error(
     assert (tmp_path / "notes").read_text() == "mine\n"
 
 
-def test_nova_validate_prints_a_warning_for_a_setting_in_a_list_of_notes(tmp_path: Path) -> None:
-    """A setting nova will not apply (it is in a list of notes) is a Warning line; exit 0."""
-    notes = "# Solo\n\nGoals:\n- model: opus\n"
-    write(tmp_path / "CASCADE.md", ONE_TASK.replace("# Solo\n", notes))
+def test_nova_validate_prints_a_warning_for_a_setting_below_the_task_table(tmp_path: Path) -> None:
+    """A setting nova will not apply (its list is below the task table) is a Warning line;
+    exit 0."""
+    write(tmp_path / "CASCADE.md", ONE_TASK + "\n- model: opus\n")
     proc = nova("validate", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "CASCADE.md: OK — 1 task in 1 section, 1 wave.\n"
     assert proc.stderr == (
-        "Warning: CASCADE.md:4: this line looks like the setting 'model', but nova reads it as "
-        "text: its list follows the text on line 3 directly, as a list of notes. To set model, "
-        "put '- model: opus' in a list right under the heading on line 1.\n"
+        "Warning: CASCADE.md:8: this line looks like the setting 'model', but nova reads it as "
+        "text: a list below a task table (line 4) is not read for settings. To set model, put "
+        "'- model: opus' in a list right under the heading on line 3. If it is a note, put a "
+        "line of text directly above the list.\n"
     )
+
+
+def test_plan_shows_each_tasks_settings_that_are_not_the_defaults(tmp_path: Path) -> None:
+    """`nova plan` shows a task's timeout, retries and max-turns when they are not nova's
+    defaults, so a setting read from a list is never a surprise; defaults are not shown."""
+    text = ONE_TASK.replace(
+        "| F1 | Only | the one thing | - |", "| F1 | Only | x | - |\n| F2 | Two | y | - |"
+    )
+    text += "\n#### F1: Only\n- model: opus\n- timeout: 5s\n- retries: 3\n- max-turns: 40\n"
+    text += "\n#### F2: Two\n- retries: 2\n- timeout: 1h\n"
+    write(tmp_path / "CASCADE.md", text)
+    result = invoke("plan")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[2] == "  F1         Only  [claude opus · max-turns 40 · timeout 5s · retries 3]"
+    assert lines[3] == "  F2         Two  [claude (default model)]"
