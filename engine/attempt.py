@@ -99,8 +99,10 @@ class Attempt:
         on_change: Callable[[], None],
         on_note: Callable[[str, str], None],
         redact: Redactor | None = None,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         self.task = task
+        self._on_started = on_started
         self.parser = parser
         self.log = log
         self.redact = redact or Redactor(())
@@ -121,6 +123,8 @@ class Attempt:
     def started(self, pid: int) -> None:
         self.task.pid = pid
         self.task.pid_started = None  # read by `refresh`, once the agent has finished starting
+        if self._on_started is not None:
+            self._on_started()
         self._on_change()
 
     def stdout(self, chunk: bytes) -> None:

@@ -8,6 +8,7 @@ few system calls while `nova logs -f` still sees lines within a fraction of a se
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -102,6 +103,7 @@ def format_footer(
 
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 FLUSH_AT = 64 * 1024  # characters of log text held before they are written anyway
+HELD_LIMIT = 1024 * 1024  # text kept while no descriptor is free to open the log
 TEXT_LIMIT = 64 * 1024 * 1024  # characters of human log per attempt; the raw log has all
 
 
@@ -114,13 +116,15 @@ def _open_append(path: Path) -> int:
 
 
 class TaskLog:
-    """The open log files of one attempt.
+    """The log files of one attempt, each opened when it is first written to.
 
     Raw output is written as it comes, one write per chunk read from the agent; the human log
     is held as text and written when the runner flushes (a few times a second), when it grows
     past `FLUSH_AT`, and at `close()`. The human log of one attempt stops at `TEXT_LIMIT`
-    (the raw log has everything). A failed write (a full disk) never raises: the first error
-    is kept in `error`, and what could not be written is dropped.
+    (the raw log has everything). Nothing is opened before there is something to write, so an
+    attempt that never starts leaves no file (`discard`). A failed open or write (a full disk,
+    no descriptor left) never raises: the first error is kept in `error`; log text waits for
+    the next flush, raw output that could not be written is dropped.
     """
 
     def __init__(
@@ -130,13 +134,7 @@ class TaskLog:
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
-        self._log = _open_append(self.path)
-        try:
-            self._out = _open_append(self.raw_out)
-        except BaseException:
-            os.close(self._log)
-            raise
-        self._err = -1
+        self._fds: dict[Path, int] = {}
         self._text: list[str] = []
         self._held = 0
         self._written = 0  # characters of human log this attempt
@@ -168,41 +166,50 @@ class TaskLog:
         self.write(text)
 
     def raw_stdout(self, chunk: bytes) -> None:
-        self._write(self._out, chunk)
+        self._write(self.raw_out, chunk)
 
     def raw_stderr(self, chunk: bytes) -> None:
-        if self._err < 0:
-            try:
-                self._err = _open_append(self.raw_err)
-            except OSError as exc:
-                self.error = self.error or exc
-                return
-        self._write(self._err, chunk)
+        self._write(self.raw_err, chunk)
 
     def flush(self) -> None:
         if self._text:
             # Text decoded from JSON may hold lone surrogates: they must not stop the log.
             data = "".join(self._text).encode("utf-8", "replace")
-            self._text = []
-            self._held = 0
-            self._write(self._log, data)
+            failed = self._write(self.path, data)
+            # Kept for the next flush only when no descriptor was free (that passes) and not
+            # much is held; a full disk drops it, or it would grow without end.
+            short = failed is not None and failed.errno in (errno.EMFILE, errno.ENFILE)
+            if not short or self._held > HELD_LIMIT:
+                self._text = []
+                self._held = 0
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            for fd in (self._log, self._out, self._err):
-                if fd >= 0:
-                    os.close(fd)
-            self._log = self._out = self._err = -1
+            self.discard()
 
-    def _write(self, fd: int, data: bytes) -> None:
-        if fd < 0:
-            return
+    def discard(self) -> None:
+        """Close the files, dropping what was not written yet (an attempt that never ran)."""
+        self._text = []
+        self._held = 0
+        for fd in self._fds.values():
+            if fd >= 0:
+                os.close(fd)
+        self._fds = {}
+
+    def _write(self, path: Path, data: bytes) -> OSError | None:
+        """Append `data` to `path`; the error if it could not be (the first one is kept in
+        `error`, to be said once)."""
+        fd = self._fds.get(path)
         try:
+            if fd is None:
+                fd = self._fds[path] = _open_append(path)
             _write_all(fd, data)
-        except OSError as exc:  # ENOSPC, EDQUOT, EIO: keep the run going, say it once
+        except OSError as exc:  # ENOSPC, EDQUOT, EIO, EMFILE: keep the run going
             self.error = self.error or exc
+            return exc
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -106,6 +106,8 @@ class Runner:
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
         self.starved: dict[str, int] = {}  # attempts that found no resources to start
+        self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
+        self._ended_at_cap = 0
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
@@ -247,7 +249,7 @@ class Runner:
     def _launch_ready(self) -> None:
         if self.interrupts or self.halted or self.paused_until is not None:
             return
-        while len(self.running) < self.options.jobs:
+        while len(self.running) < min(self.options.jobs, self.cap):
             task_id = self.scheduler.pop_ready()
             if task_id is None:
                 return
@@ -274,6 +276,15 @@ class Runner:
             self.running.pop(task_id, None)
             self.writer.touch()
             self._wake_up()
+
+    def _widen(self) -> None:
+        """After a shortage of resources lowered `cap`, raise it by one for every `cap` agents
+        that ended: back to -j, gradually, as the machine keeps up."""
+        if self.cap >= self.options.jobs:
+            return
+        self._ended_at_cap += 1
+        if self._ended_at_cap >= self.cap:
+            self.cap, self._ended_at_cap = self.cap + 1, 0
 
     async def _attempt(self, task_id: str) -> None:
         task = self.cascade.tasks[task_id]
@@ -312,10 +323,28 @@ class Runner:
                 shown | ({"resume": resume} if resume else {}),
             )
         )
-        attempt = Attempt(ts, parser, log, self.writer.touch, self.reporter.note, self.redact)
+        attempt = Attempt(
+            ts,
+            parser,
+            log,
+            self.writer.touch,
+            self.reporter.note,
+            self.redact,
+            on_started=lambda: self.reporter.task_started(ts),
+        )
         try:
             self.attempts[task_id] = attempt
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
+            if exit.returncode is None and verdict.failure is Failure.RESOURCES:
+                # The agent never started: no attempt, no log of one.
+                log.discard()
+                ts.attempts -= 1
+                if resume:
+                    self.resume_sessions[task_id] = resume
+                self._apply(task_id, ts, s, verdict)
+                self.reporter.task_finished(ts, verdict)
+                return
+            self._widen()
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
             log.write(
                 format_footer(
@@ -340,7 +369,6 @@ class Runner:
     ) -> tuple[Verdict, Exit]:
         """Run one attempt to its end and judge it; the task state then holds its results."""
         stop = self.stops[task_id] = StopRequest()
-        self.reporter.task_started(ts)
         self.writer.touch()
         limits = Limits(timeout=s.timeout, stall_timeout=s.stall_timeout, grace=self.options.grace)
         token = f"{self.run_id}/{task_id}/{ts.attempts}"
@@ -350,7 +378,8 @@ class Runner:
         except OSError as exc:
             exit = Exit(None)
             spawned = _os_verdict(exc, "could not start the agent")
-            attempt.note(spawned.reason)
+            if spawned.failure is not Failure.RESOURCES:  # that one is only a wait
+                attempt.note(spawned.reason)
         finally:
             self.stops.pop(task_id, None)
         ts.pid = ts.pid_started = None
@@ -463,17 +492,27 @@ class Runner:
             self.scheduler.delay(task_id)
             self._schedule(task_id, 0.0)
             return "will continue"
-        if failure is Failure.RESOURCES and self.starved.get(task_id, 0) < MAX_STARVED:
-            # Out of processes, descriptors or disk space: wait for some to free up, without
-            # spending a retry (the task did nothing wrong).
-            starved = self.starved[task_id] = self.starved.get(task_id, 0) + 1
-            delay = min(30.0, 0.5 * 2 ** (starved - 1))
-            ts.status = TaskStatus.PENDING
-            ts.next_attempt_at = time.time() + delay
-            ts.reason = f"{verdict.reason}; trying again in {delay:g}s"
-            self.scheduler.delay(task_id)
-            self._schedule(task_id, delay)
-            return "will try again"
+        if failure is Failure.RESOURCES:
+            # Out of processes, descriptors or disk: no fault of the task, no retry spent.
+            others = len(self.running) - 1  # agents running besides this one
+            if others > 0:
+                # The machine runs `others` agents, not one more: run that many at once for
+                # now, and start this task as soon as one of them ends.
+                self.cap = others
+                ts.status = TaskStatus.PENDING
+                ts.reason = f"{verdict.reason}; starts when a running agent ends"
+                self.scheduler.delay(task_id)
+                self.scheduler.requeue(task_id)
+                return "waiting for resources"
+            if self.starved.get(task_id, 0) < MAX_STARVED:  # nothing runs, yet none is free
+                starved = self.starved[task_id] = self.starved.get(task_id, 0) + 1
+                delay = min(30.0, 0.5 * 2 ** (starved - 1)) * random.uniform(0.8, 1.2)
+                ts.status = TaskStatus.PENDING
+                ts.next_attempt_at = time.time() + delay
+                ts.reason = f"{verdict.reason}; trying again in {delay:.1f}s"
+                self.scheduler.delay(task_id)
+                self._schedule(task_id, delay)
+                return "will try again"
         if failure is Failure.SESSION_LOST and resumed:
             # The CLI no longer has the session (another machine, a cleaned config): the
             # work it held is gone, so the task starts afresh, at once and without a retry.

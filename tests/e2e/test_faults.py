@@ -505,8 +505,11 @@ def test_too_few_descriptors_make_tasks_wait_and_run_not_fail(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     tasks = read_state(tmp_path)["tasks"]
     assert {s["status"] for s in tasks.values()} == {"done"}
-    assert "Too many open files; trying again in" in done.stdout
+    assert "Too many open files; starts when a running agent ends" in done.stdout
     assert sum(runs(out, t) for t in ids) == 40  # each agent ran once: waiting is no attempt
+    for t in ids:  # and no log of attempts that never started
+        assert (tmp_path / "logs" / f"{t}.log").read_text().count(" · attempt ") == 1
+        assert tasks[t]["attempts"] == 1
 
 
 def test_a_full_disk_is_reported_and_does_not_hang_the_run(tmp_path: Path) -> None:
