@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine import procs
+from engine import guardian, procs
 from engine.agents import Launch
 from engine.outcome import Exit, StopCause
 
@@ -91,9 +91,25 @@ class StopRequest:
 
 
 class Executor(Protocol):
+    """Runs agents somewhere, for one run at a time."""
+
+    def begin(self, run_id: str) -> str | None:
+        """Before the first agent of run `run_id`; a problem worth saying, or None."""
+        ...
+
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
-    ) -> Exit: ...
+    ) -> Exit:
+        """Run one attempt's agent to its end (see `LocalExecutor.run`)."""
+        ...
+
+    async def end_strays(self) -> int:
+        """Once no agent runs: end what agents left behind; how many processes that was."""
+        ...
+
+    def end(self) -> None:
+        """After the run: release what `begin` took."""
+        ...
 
 
 class _Child:
@@ -315,10 +331,39 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.managed: set[int] = set()  # nova's own children: running agents, the guardian
         self._agents: set[int] = set()  # running agents
+        self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         _inherit_nothing()
         _allow_more_files()
         procs.enable_subreaper()
+
+    def begin(self, run_id: str) -> str | None:
+        """Fork the guardian, which ends this run's agents should nova die without doing so."""
+        try:
+            self._guardian = guardian.start(run_id)
+        except OSError as exc:
+            return (
+                f"could not start the guardian process ({exc}); agents may outlive nova "
+                "if it is killed."
+            )
+        self.managed.add(self._guardian[0])
+        return None
+
+    def end(self) -> None:
+        """Tell the guardian the run ended cleanly, and reap it."""
+        if self._guardian is None:
+            return
+        pid, pipe = self._guardian
+        self._guardian = None
+        with contextlib.suppress(OSError):
+            os.write(pipe, guardian.DONE)
+        os.close(pipe)
+        # It exits on reading DONE and the end of the pipe: at once.
+        if not procs.wait_exit(pid, 5.0):
+            procs.send([pid], procs.KILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        self.managed.discard(pid)
 
     def reap(self) -> None:
         """Collect the exit status of orphans that have ended (no zombies left behind)."""

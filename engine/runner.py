@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, guardian, procs
+from engine import __version__, procs
 from engine.agents import (
     ClaudeParser,
     CommandParser,
@@ -114,7 +114,6 @@ class Runner:
         self.halted: str | None = None
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
-        self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self.writer = StateWriter(
             self.store, self.state, self._refresh_live, self._state_write_failed
@@ -173,7 +172,9 @@ class Runner:
             jobs=self.options.jobs,
             nova_version=__version__,
         )
-        self._start_guardian()
+        problem = self.executor.begin(self.run_id)
+        if problem:
+            self.reporter.note(None, problem)
         # Under nohup SIGHUP is ignored on purpose: the run must then outlive its terminal.
         stop_signals = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
         for sig in stop_signals:
@@ -189,14 +190,12 @@ class Runner:
             for sig in stop_signals:
                 loop.remove_signal_handler(sig)
         code = self._exit_code()
-        if isinstance(self.executor, LocalExecutor):
-            ended = await self.executor.end_strays()
-            if ended:
-                self.reporter.note(
-                    None,
-                    f"{ended} process(es) that agents left running "
-                    "without nova's marker were ended.",
-                )
+        ended = await self.executor.end_strays()
+        if ended:
+            self.reporter.note(
+                None,
+                f"{ended} process(es) that agents left running without nova's marker were ended.",
+            )
         self._settle_unstarted()
         self.state.run.running = False
         self.state.run.ended = time.time()
@@ -210,7 +209,7 @@ class Runner:
                 "'nova run' may run some done tasks again. Free some space first.",
             )
         self.store.unreserve()
-        self._stop_guardian()
+        self.executor.end()
         self.reporter.run_finished(self.state, code, self.halted)
         return code
 
@@ -647,41 +646,6 @@ class Runner:
         if all(t.status == TaskStatus.DONE for t in self.state.tasks.values()):
             return ExitCode.OK
         return ExitCode.TASKS_NOT_DONE
-
-    # ---- the guardian --------------------------------------------------------------------------
-
-    def _start_guardian(self) -> None:
-        """Fork the process that ends this run's agents should nova die without doing so.
-
-        Only local agents need it: another executor owns its processes elsewhere.
-        """
-        if not isinstance(self.executor, LocalExecutor):
-            return
-        try:
-            self._guardian = guardian.start(self.run_id)
-        except OSError as exc:
-            self.reporter.note(
-                None,
-                f"could not start the guardian process ({exc}); agents "
-                "may outlive nova if it is killed.",
-            )
-            return
-        self.executor.managed.add(self._guardian[0])
-
-    def _stop_guardian(self) -> None:
-        """Tell the guardian the run ended cleanly, and reap it."""
-        if self._guardian is None:
-            return
-        pid, pipe = self._guardian
-        self._guardian = None
-        with contextlib.suppress(OSError):
-            os.write(pipe, guardian.DONE)
-        os.close(pipe)
-        # It exits on reading DONE and the end of the pipe: at once.
-        if not procs.wait_exit(pid, 5.0):
-            procs.send([pid], procs.KILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
 
 
 def _transcript_usage(launch: Launch, session_id: str, since: float) -> dict[str, Tokens]:

@@ -51,6 +51,15 @@ class ScriptedExecutor:
     peak: int = 0
     starts: dict[str, int] = field(default_factory=dict)
 
+    def begin(self, run_id: str) -> str | None:
+        return None
+
+    async def end_strays(self) -> int:
+        return 0
+
+    def end(self) -> None:
+        pass
+
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
