@@ -37,6 +37,7 @@ from engine.settings import (
     SETTING_KEYS,
     SettingError,
     Settings,
+    key_of,
     normalize_key,
     parse_setting,
     suggest,
@@ -59,6 +60,9 @@ _COLUMNS = {
     "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
 }
 _KNOWN_COLUMNS = frozenset(name for names in _COLUMNS.values() for name in names)
+# A table with one of these columns but no Task ID column was meant as a task table: an error.
+# Any other table without a Task ID column (`| Component | Owner |`) is text.
+_TASK_TABLE_COLUMNS = frozenset(("task-name", "what-changes", *_COLUMNS["depends"])) - {"after"}
 # A column name this close to a setting's is a warning. Stricter than for a list's keys (0.6):
 # extra columns are common (`Time`, `Module`, `Comments`), and only typos should be named.
 _COLUMN_CUTOFF = 0.75
@@ -182,6 +186,7 @@ class _Parser:
         self.branches: dict[str, int] = {}
         self.groups: dict[tuple[str, str], int] = {}
         self.rows: list[_Row] = []
+        self.rejected: dict[str, int] = {}  # ID -> line of a task row reported as an error
 
     def _suggest(
         self, value: str, by_id: dict[str, _Row], not_this: str = "", cutoff: float = 0.6
@@ -220,6 +225,14 @@ class _Parser:
                 self._heading(len(heading.group(1)), heading.group(2).strip(), lineno, raw)
                 i += 1
                 continue
+            if "|" in raw and not raw.lstrip().startswith("|") and self._pipeless_header(i):
+                self.error(
+                    lineno,
+                    "this line looks like the header of a task table, but nova reads a table "
+                    "only from rows that start with '|', so it holds no tasks. Start every row "
+                    "of the table with '|', like '| Task ID | Task Name | What Changes | "
+                    "Depends On |' and '|---|---|---|---|'.",
+                )
             if raw.lstrip().startswith("|"):
                 end, is_tasks = self._table(i)
                 if is_tasks:
@@ -231,6 +244,18 @@ class _Parser:
                 continue
             self._text(raw, lineno, TEXT)
             i += 1
+
+    def _pipeless_header(self, i: int) -> bool:
+        """Whether line index `i` heads a task table written without its outer pipes
+        (`Task ID | Task Name | ...` above `---|---|...`)."""
+        if i + 1 >= len(self.lines) or "-" not in self.lines[i + 1]:
+            return False
+        header = split_row(self.lines[i])
+        return (
+            len(header) >= 2
+            and _is_separator(split_row(self.lines[i + 1]))
+            and any(normalize_key(c) in _COLUMNS["id"] for c in header)
+        )
 
     def _text(self, raw: str, lineno: int, kind: int) -> None:
         section = self.current
@@ -309,7 +334,8 @@ class _Parser:
             self.error(start + 1, f"this row looks like part of the task table above, but {where}")
             return end, True
         if index["id"] is None:
-            if in_section and self.detail is None and has_separator:
+            meant = any(c in _TASK_TABLE_COLUMNS for c in columns)
+            if in_section and self.detail is None and has_separator and meant:
                 self.error(
                     start + 1,
                     f"this table has no 'Task ID' column (it has: {', '.join(header)}). "
@@ -403,6 +429,9 @@ class _Parser:
         setting_columns: list[tuple[int, str]],
     ) -> None:
         if len(cells) != len(header):
+            at = index["id"]
+            if at is not None and at < len(cells) and _plain(cells[at]):
+                self.rejected.setdefault(_plain(cells[at]), lineno)
             self.error(
                 lineno,
                 f"this row has {len(cells)} cells but the table header has {len(header)}. "
@@ -419,6 +448,7 @@ class _Parser:
             self.error(lineno, "this row has an empty Task ID. Give every task an ID like F1.")
             return
         if not TASK_ID.match(task_id):
+            self.rejected.setdefault(task_id, lineno)
             self.error(
                 lineno,
                 f"task ID '{task_id}' is not allowed: IDs name files (logs/<ID>.log), so they "
@@ -489,6 +519,13 @@ class _Parser:
             for dep, lineno in row.depends:
                 if dep == row.id:
                     self.error(lineno, f"task '{row.id}' depends on itself. Remove '{dep}'.")
+                elif dep not in by_id and dep in self.rejected:
+                    self.error(
+                        lineno,
+                        f"task '{row.id}' depends on '{dep}', whose row (line "
+                        f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
+                        "that row.",
+                    )
                 elif dep not in by_id:
                     self.error(
                         lineno,
@@ -499,7 +536,7 @@ class _Parser:
                     )
         for part in self.structure:
             part.settings = self._take(read_body(part.body, part.line, task=False))
-        self._misplaced_task_headings(by_id)
+        self._sections_without_tasks(by_id)
         instructions, detail_settings = self._details(by_id)
         project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
         tasks: dict[str, Task] = {}
@@ -540,17 +577,22 @@ class _Parser:
             warnings=tuple(sorted(self.warnings, key=lambda p: p.line)),
         )
 
-    def _misplaced_task_headings(self, by_id: dict[str, _Row]) -> None:
-        """Warn for a branch or group heading that starts with a task ID and has no tasks:
-        `### A2: Second` was meant as A2's instructions, which then reach no agent."""
+    def _sections_without_tasks(self, by_id: dict[str, _Row]) -> None:
+        """Warn for a branch or group with no tasks that starts with a task ID (`### A2:
+        Second` was meant as A2's instructions, which then reach no agent) or has settings
+        (`## Settings` was meant for the project, and its settings apply to no task)."""
         holding = {id(r.branch) for r in self.rows} | {id(r.group) for r in self.rows}
         for part in self.structure:
             if part.level == 1 or id(part) in holding:
                 continue
             named = _task_named(part.title)
-            if named not in by_id:
-                continue
             kind = "branch" if part.level == 2 else "group"
+            if named not in by_id:
+                if part.settings:
+                    self.warnings.append(
+                        Problem(self.path, part.line, self._settings_for_nothing(part, kind))
+                    )
+                continue
             self.warnings.append(
                 Problem(
                     self.path,
@@ -561,6 +603,20 @@ class _Parser:
                     "instructions.",
                 )
             )
+
+    def _settings_for_nothing(self, part: _Section, kind: str) -> str:
+        keys = ", ".join(key_of(name) for name in part.settings)
+        project = (
+            f"the '# {self.project.title}' heading (line {self.project.line})"
+            if self.project
+            else "a '# <project>' heading at the top of the file"
+        )
+        return (
+            f"heading '{part.raw}' is a {kind}, and this {kind} has no tasks, so its settings "
+            f"({keys}) apply to no task. Settings for the whole project go in a list under "
+            f"{project}, before the first '##' heading; a branch's or a group's go in a list "
+            "under its own heading, above its task table."
+        )
 
     def _take(self, reading: Reading) -> dict[str, object]:
         """Record a section's problems and warnings; its settings."""

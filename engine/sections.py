@@ -3,8 +3,8 @@
 Settings are written as a markdown list of `key: value` lines, so plain notes can look like
 settings (`- Model: a tiny data model`). The rule that tells them apart lives here (see
 `read_body`); a line nova reads as text that would be a valid setting gets a warning, unless
-the user said the list is notes by writing it right below a line of text. Pure: lines in, a
-`Reading` out.
+the user said the list is notes by writing it right below a line of text and not every line
+of it is a setting. Pure: lines in, a `Reading` out.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from engine.settings import SETTING_KEYS, SettingError, normalize_key, parse_set
 # after it (`**Model:**`).
 BULLET_SETTING = re.compile(r"^\s*[-*+]\s+([*_`]*)([A-Za-z][A-Za-z _-]*?)([*_`]*)\s*:\s*(.*?)\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
+# A line that only says "settings" (`Settings:`, `**Settings**`, `_Settings:_`): a label for the
+# list below it, not a line of text that makes the list notes.
+SETTINGS_LABEL = re.compile(r"^\s*[*_]*\s*settings\s*:?\s*[*_]*\s*:?\s*$", re.IGNORECASE)
 
 # What a line kept in a section's body is: text, part of a code block or non-task table (never
 # settings), the place of a task table, or a sub-heading inside a task's instructions.
@@ -73,7 +76,14 @@ def bullet_setting(line: str) -> tuple[str, str] | None:
 
 def _item(line: str) -> Item | None:
     pair = bullet_setting(line)
-    return (pair[0], pair[1], _setting_like(pair[0])) if pair else None
+    if not pair:
+        return None
+    like = _setting_like(pair[0])
+    if like and not like[1] and not _accepts(like[0], pair[1]):
+        # Only close to a setting's name, with a value that setting would reject
+        # (`- Context: see docs/proxy.md`): prose, not a misspelt setting.
+        like = None
+    return pair[0], pair[1], like
 
 
 def _valid(item: Item | None) -> bool:
@@ -119,19 +129,28 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
     heading (`task`) only blank lines come before it, and under the project, a branch or a
     group only paragraphs and blank lines (no task table, other table or code block); (3) it
     does not directly follow a line of text (`Goals:` above it says it is notes); and (4) every
-    item in it is `key: value` with a key that is a setting's name or close to one, and one
-    item at least is a setting: valid, or a setting's exact name with a one-word value. In a
-    settings list a key close to a setting's name, a bad value or a setting given twice is an
-    error. Every other list is text. A line in it that would be a valid setting gets a warning
-    when its list failed (1), (2) or (4), never when the user wrote it as notes (3); but a
-    line that a blank line separates from the notes above it, in one loose list, gets one.
+    item in it is `key: value` with a key that is a setting's name, or close to one with a
+    value that setting accepts, and one item at least is a setting: valid, or a setting's exact
+    name with a one-word value. A line that only says "settings" (`Settings:`, `**Settings**`)
+    is a label: it counts as neither text nor content for (2) and (3), and is dropped once the
+    list below it is read as settings. In a settings list a key close to a setting's name, a
+    bad value or a setting given twice is an error. Every other list is text. A line in it that
+    would be a valid setting gets a warning when its list failed (1), (2) or (4), or when every
+    item of the list is a valid setting; not when the user wrote the list as notes (3) and
+    some item is not a setting, but a line that a blank line separates from the notes above it,
+    in one loose list, gets one.
     """
     reading = Reading()
     place = _Place(heading, task)
+    label_at: int | None = None  # where in `reading.text` a `Settings:` label above a list is
     i = 0
     while i < len(body):
         lineno, raw, kind = body[i]
         if kind != TEXT or not LIST_ITEM.match(raw):
+            if kind == TEXT and SETTINGS_LABEL.match(raw):
+                label_at = len(reading.text)
+            elif kind != TEXT or raw.strip():
+                label_at = None
             if kind != TASKS:
                 reading.text.append(raw)
             place.passed(body[i])
@@ -147,10 +166,14 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
         for entry in lines:
             place.passed(entry)
         if verdict is None:
+            if label_at is not None:
+                del reading.text[label_at]  # the label says what the list is: no instruction
             _read_settings(lines, items, reading, heading, directly=directly)
             place.settings_list = lineno
+            label_at = None
             i = end
             continue
+        label_at = None
         why, fix, quiet, notes = verdict
         for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
             reading.text.append(line)
@@ -164,7 +187,7 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
                     line_no,
                     f"this line looks like the setting '{name}'{typo}, but nova reads it as "
                     f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
-                    f"{quiet}",
+                    f"{quiet}".rstrip(),
                 )
             )
         i = end
@@ -179,12 +202,17 @@ class _Place:
     task: bool
     first_list: int = 0
     settings_list: int = 0
-    content: bool = False  # anything but blank lines so far
+    content: bool = False  # anything but blank lines (and a `Settings:` label) so far
     blocker: tuple[int, str, int] | None = None  # the first table, code block or sub-heading
-    last: tuple[int, str, int] | None = None  # the last line that is not blank
+    last: tuple[int, str, int] | None = None  # the last line that is not blank (nor a label)
+    label: tuple[int, str, int] | None = None  # a `Settings:` label, and only blanks since
 
     def passed(self, line: tuple[int, str, int]) -> None:
+        if line[2] == TEXT and SETTINGS_LABEL.match(line[1]):
+            self.label = line
+            return
         if line[2] != TEXT or line[1].strip():
+            self.label = None
             self.content = True
             self.last = line
             if line[2] != TEXT and self.blocker is None:
@@ -202,7 +230,17 @@ class _Place:
             else "put '- {name}: {value}' in a list right under the heading on line "
             f"{self.heading}"
         )
-        if before is not None and before[2] == TEXT and before[1].strip():
+        listed = [
+            item for (_, line, _), item in zip(lines, items, strict=True) if LIST_ITEM.match(line)
+        ]
+        every = all(_valid(item) for item in listed)  # every item a setting nova would take
+        below = (
+            before is not None
+            and before[2] == TEXT
+            and bool(before[1].strip())
+            and not SETTINGS_LABEL.match(before[1])
+        )
+        if before is not None and below and not every:
             # Notes, as the user said; only lines that a blank line sets apart may be meant.
             notes = next(
                 (n for n, (_, line, _) in enumerate(lines) if not line.strip()), len(lines)
@@ -218,7 +256,13 @@ class _Place:
                 else f"the blank lines on lines {', '.join(map(str, blanks))}"
             )
             return why, fix, f"If it is a note, remove {gap}.", notes
-        if self.last is not None and self.last[2] == TEXT:
+        if below:
+            quiet = (
+                "If the list is notes, reword one of its lines so that not every line is a setting."
+            )
+        elif self.label is not None:
+            quiet = ""  # the user labelled the list as settings: it is no note
+        elif self.last is not None and self.last[2] == TEXT:
             quiet = (
                 f"If it is a note, remove the blank line between the list and line {self.last[0]}."
             )
@@ -236,6 +280,9 @@ class _Place:
             what = "task table" if self.blocker[2] == TASKS else "table or code block"
             why = f"a list below a {what} (line {self.blocker[0]}) is not read for settings"
             return why, fix, quiet, 0
+        if before is not None and below:
+            why = f"a list directly below a line of text (line {before[0]}) is read as notes"
+            return why, f"put a blank line between line {before[0]} and the list", quiet, 0
         other = next(
             (
                 line_no
@@ -278,8 +325,8 @@ def _read_settings(
             reading.text.append(raw)
             continue
         key, value, (setting, exact) = item[0], item[1], item[2]
-        if not exact:
-            reading.meant_settings = reading.meant_settings or _accepts(setting, value)
+        if not exact:  # its value is one the setting accepts (`_item`): a typo of its name
+            reading.meant_settings = True
             reading.problems.append(
                 (lineno, f"unknown setting '{key.strip()}'. Did you mean '{setting}'?{hint}")
             )

@@ -17,8 +17,17 @@ AGENTS = ("claude", "command")
 PERMISSION_MODES = ("default", "acceptEdits", "bypassPermissions", "plan", "dontAsk")
 DEFAULT_ALLOWED_TOOLS = "Bash Edit Write Read Glob Grep"
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# A number and its unit, then maybe `,` or `and` before the next one: `1h30m`, `1h 30m`,
+# `2 hours 30 minutes`, `1 hour and 30 minutes`.
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)\s*(?:(?:,|\band\b)\s*(?=\d))?", re.IGNORECASE)
+_UNIT_WORDS = {
+    0.001: ("ms", "msec", "msecs", "millisecond", "milliseconds"),
+    1.0: ("", "s", "sec", "secs", "second", "seconds"),
+    60.0: ("m", "min", "mins", "minute", "minutes"),
+    3600.0: ("h", "hr", "hrs", "hour", "hours"),
+    86400.0: ("d", "day", "days"),
+}
+_UNIT_SECONDS = {word: seconds for seconds, words in _UNIT_WORDS.items() for word in words}
 
 
 class SettingError(ValueError):
@@ -117,19 +126,22 @@ def suggest(value: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in `90`, `90s`, `30m`, `1h30m` or `1.5h`."""
-    compact = text.strip().replace(" ", "")
+def parse_duration(text: str, key: str = "") -> float:
+    """Seconds in `90`, `90s`, `30m`, `1h30m`, `1.5h`, `45 minutes` or `2 hours 30 minutes`;
+    the error names `key`, the setting, when given."""
+    what = f"{key} '{text}'" if key else f"'{text}'"
+    written = text.strip()
     pos, total = 0, 0.0
-    while pos < len(compact):
-        match = _DURATION.match(compact, pos)
-        if not match or match.end() == pos:
-            raise SettingError(f"'{text}' is not a duration; write it like 90s, 30m, 2h or 1h30m.")
-        unit = match.group(2).lower() if match.group(2) else None
+    while pos < len(written):
+        match = _DURATION.match(written, pos)
+        unit = match.group(2).lower() if match else ""
+        # A number without a unit is seconds, and only last: `1 30` is no duration.
+        if not match or unit not in _UNIT_SECONDS or (not unit and match.end() < len(written)):
+            raise SettingError(f"{what} is not a duration; write it like 90s, 30m, 2h or 1h30m.")
         total += float(match.group(1)) * _UNIT_SECONDS[unit]
         pos = match.end()
-    if not compact or total <= 0:
-        raise SettingError(f"'{text}' is not a positive duration; write it like 90s or 30m.")
+    if not written or total <= 0:
+        raise SettingError(f"{what} is not a positive duration; write it like 90s or 30m.")
     return total
 
 
@@ -171,7 +183,7 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
     elif norm == "permission-mode":
         parsed = _parse_choice(value, norm, PERMISSION_MODES)
     elif norm in ("timeout", "stall-timeout", "retry-delay"):
-        parsed = parse_duration(value)
+        parsed = parse_duration(value, norm)
     elif norm in ("max-turns",):
         parsed = _parse_int(value, norm, 1)
     elif norm in ("retries", "continues"):

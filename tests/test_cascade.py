@@ -302,13 +302,14 @@ def test_task_table_missing_depends_on_column() -> None:
     ]
 
 
-def test_table_without_task_id_column_in_a_section_is_an_error() -> None:
-    """Under a branch or group, a table must be a task table (notes go under `####`)."""
-    text = (
-        one_branch("| F1 | a | x | - |\n") + "\n### L2: G\n| Name | Owner |\n|---|---|\n| x | y |\n"
+def test_table_with_task_columns_but_no_task_id_column_in_a_section_is_an_error() -> None:
+    """Under a branch or group, a table with a Depends On column was meant as a task table:
+    without its Task ID column its rows would be lost tasks."""
+    text = one_branch("| F1 | a | x | - |\n") + (
+        "\n### L2: G\n| Name | Depends On |\n|---|---|\n| x | F1 |\n"
     )
     assert errors_of(text) == [
-        "CASCADE.md:9: this table has no 'Task ID' column (it has: Name, Owner). Task tables "
+        "CASCADE.md:9: this table has no 'Task ID' column (it has: Name, Depends On). Task tables "
         "need the columns Task ID | Task Name | What Changes | Depends On; put other tables "
         "under a '#### Notes' heading."
     ]
@@ -374,7 +375,10 @@ def test_bullet_that_resembles_no_setting_is_prose() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("- timeout: soon", "'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."),
+        (
+            "- timeout: soon",
+            "timeout 'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m.",
+        ),
         ("- retries: -1", "retries must be at least 0, not -1."),
         ("- retries: two", "retries must be a whole number, not 'two'."),
         ("- agent: gpt", "agent 'gpt' is not one of claude, command."),
@@ -400,7 +404,8 @@ def test_bad_setting_in_a_table_column_names_the_task() -> None:
         "|---|---|---|---|---|\n| F1 | a | x | - | later |\n"
     )
     assert errors_of(text) == [
-        "CASCADE.md:5: task 'F1': 'later' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+        "CASCADE.md:5: task 'F1': timeout 'later' is not a duration; write it like 90s, 30m, 2h "
+        "or 1h30m."
     ]
 
 
@@ -631,9 +636,10 @@ def test_list_with_no_setting_name_right_under_a_heading_is_prose() -> None:
     assert cascade.warnings == ()
 
 
-def test_valid_setting_in_a_list_right_below_a_line_of_text_is_a_note_without_a_warning() -> None:
-    """`- model: opus` under `Goals:` is a note the user wrote as one: not applied, no warning."""
-    cascade = parse_cascade(prose("Goals:\n- model: opus\n- timout: 45m\n", "\n"))
+def test_valid_setting_in_a_list_of_notes_right_below_a_line_of_text_gives_no_warning() -> None:
+    """`- model: opus` beside `- Ship by June` under `Goals:` is a note the user wrote as one:
+    not applied, no warning."""
+    cascade = parse_cascade(prose("Goals:\n- model: opus\n- timout: 45m\n- Ship by June\n", "\n"))
     assert cascade.settings == Settings()
     assert cascade.warnings == ()
 
@@ -817,7 +823,7 @@ def test_setting_name_with_a_one_word_bad_value_alone_in_a_list_is_still_an_erro
     """`- timeout: soon` is a mistyped setting, not prose: the list is settings, and it is
     reported, while `- timeout: every query within 30s` alone is prose."""
     assert errors_of(prose("- timeout: soon\n")) == [
-        "CASCADE.md:2: 'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+        "CASCADE.md:2: timeout 'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."
     ]
     assert parse_cascade(prose("- timeout: every query within 30s\n")).settings == Settings()
 
@@ -883,15 +889,15 @@ def test_task_table_column_close_to_a_setting_name_is_a_warning_naming_both() ->
 
 
 def test_spec_list_right_below_a_line_of_text_in_a_task_gives_no_warning() -> None:
-    """`Defaults it must use:` then `- timeout: 30s` is the user saying these are notes: they
-    reach the agent as text, and validate/plan/run stay quiet about them."""
+    """`Defaults it must use:` then `- timeout: 30s` and `- Backoff: exponential` is the user
+    saying these are notes: they reach the agent as text, and validate/plan/run stay quiet."""
     text = one_branch("| H1 | a | x | - |\n") + (
         "\n#### H1: HTTP client\nBuild the client. Defaults it must use:\n- timeout: 30s\n"
-        "- retries: 3\n- workdir: ./api\n- command: make\n"
+        "- retries: 3\n- workdir: ./api\n- Backoff: exponential\n"
     )
     cascade = parse_cascade(text)
     assert cascade.tasks["H1"].settings == Settings()
-    assert cascade.tasks["H1"].instructions.endswith("- workdir: ./api\n- command: make")
+    assert cascade.tasks["H1"].instructions.endswith("- workdir: ./api\n- Backoff: exponential")
     assert cascade.warnings == ()
 
 
@@ -931,3 +937,167 @@ def test_nova_init_template_reads_its_settings_with_no_warning() -> None:
     cascade = parse_cascade(TEMPLATE.format(project="P"))
     assert cascade.settings == Settings(model="sonnet", timeout=2700.0, retries=2)
     assert cascade.warnings == ()
+
+
+# ---- settings the author meant, prose that only looks like them, tables that are text ------
+
+
+@pytest.mark.parametrize(
+    "label", ["Settings:", "**Settings**", "settings", "**Settings:**", "_Settings_:"]
+)
+def test_a_line_that_only_says_settings_above_a_list_labels_it_as_the_settings(label: str) -> None:
+    """`Settings:` right above the list is a label, not a line of text that makes it notes: the
+    project's settings are read, after a description too, with no warning."""
+    cascade = parse_cascade(prose(f"{label}\n- model: opus\n- retries: 3\n", "\nA plan.\n\n"))
+    assert cascade.settings == Settings(model="opus", retries=3)
+    assert cascade.warnings == ()
+
+
+def test_settings_label_under_a_task_heading_gives_its_settings_and_is_not_an_instruction() -> None:
+    """`#### F4` then `Settings:` and a list: the task's settings; the label reaches no agent."""
+    text = one_branch("| F4 | a | x | - |\n") + "\n#### F4: A\nSettings:\n- model: opus\n\nDo it.\n"
+    cascade = parse_cascade(text)
+    assert cascade.tasks["F4"].settings == Settings(model="opus")
+    assert cascade.tasks["F4"].instructions == "Do it."
+    assert cascade.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("heading", "kind"), [("## Settings", "branch"), ("### Settings", "group")]
+)
+def test_settings_of_a_branch_or_group_with_no_tasks_are_a_warning_saying_where_they_go(
+    heading: str, kind: str
+) -> None:
+    """`## Settings` is a branch like any other: with no tasks its settings apply to nothing, so
+    nova says so, and where the project's settings go."""
+    text = f"# Atlas\n\n{heading}\n- model: opus\n- timeout: 2h\n\n## L1: A\n"
+    text += HEADER + "| F1 | a | x | - |\n"
+    cascade = parse_cascade(text)
+    assert cascade.tasks["F1"].settings == Settings()
+    assert [str(w) for w in cascade.warnings] == [
+        f"CASCADE.md:3: heading '{heading}' is a {kind}, and this {kind} has no tasks, so its "
+        "settings (model, timeout) apply to no task. Settings for the whole project go in a list "
+        "under the '# Atlas' heading (line 1), before the first '##' heading; a branch's or a "
+        "group's go in a list under its own heading, above its task table."
+    ]
+
+
+def test_settings_of_a_branch_whose_tasks_are_all_in_groups_give_no_warning() -> None:
+    """A branch's settings apply to its groups' tasks, so a branch with no table of its own is
+    not a branch with no tasks."""
+    text = f"# P\n## L1: A\n- model: opus\n\n### L2: G\n{HEADER}| F1 | a | x | - |\n"
+    cascade = parse_cascade(text)
+    assert cascade.tasks["F1"].settings == Settings(model="opus")
+    assert cascade.warnings == ()
+
+
+def test_list_right_below_a_line_of_text_whose_every_item_is_a_setting_is_a_warning() -> None:
+    """`Atlas is our catalogue.` then `- model: opus` / `- timeout: 2h`: notes by the rule, but
+    every line is a setting, so nova says how to make them the project's settings."""
+    text = "# P\nAtlas is our catalogue.\n- model: opus\n- timeout: 2h\n\n## L1: A\n"
+    cascade = parse_cascade(text + HEADER + "| F1 | a | x | - |\n")
+    assert cascade.settings == Settings()
+    assert [str(w) for w in cascade.warnings] == [
+        f"CASCADE.md:{n}: this line looks like the setting '{name}', but nova reads it as text: a "
+        "list directly below a line of text (line 2) is read as notes. To set "
+        f"{name}, put a blank line between line 2 and the list. If the list is notes, reword one "
+        "of its lines so that not every line is a setting."
+        for n, name in ((3, "model"), (4, "timeout"))
+    ]
+
+
+def test_task_list_right_below_one_sentence_whose_every_item_is_a_setting_is_a_warning() -> None:
+    """`Use opus, it is tricky.` then `- model: opus` under `#### A1`: text first, so no
+    settings; the warning says to move the list right under the task's heading."""
+    text = one_branch("| A1 | a | x | - |\n") + (
+        "\n#### A1: Endpoints\nUse opus for this one, it is tricky.\n"
+        "- model: opus\n- max-turns: 50\n"
+    )
+    cascade = parse_cascade(text)
+    assert cascade.tasks["A1"].settings == Settings()
+    assert [w.line for w in cascade.warnings] == [10, 11]
+    assert cascade.warnings[0].message.startswith(
+        "this line looks like the setting 'model', but nova reads it as text: a task's settings "
+        "go in the list right under its heading, before any text. To set model, put "
+        "'- model: opus' in a list right under the heading on line 8."
+    )
+
+
+@pytest.mark.parametrize(
+    "prose_line",
+    ["- Context: see docs/proxy.md", "- Ticket: JIRA-123", "- Review: the security team signs off"],
+)
+def test_key_only_close_to_a_setting_with_a_value_it_rejects_is_prose_not_a_typo(
+    prose_line: str,
+) -> None:
+    """`- Context: see docs/proxy.md` beside `- Retries: 3` is no misspelt `continues` (it is no
+    number): the list is the task's instructions, and only the Retries line gets a warning."""
+    text = one_branch("| G1 | a | x | - |\n") + f"\n#### G1: Proxy\n- Retries: 3\n{prose_line}\n"
+    cascade = parse_cascade(text)
+    assert cascade.tasks["G1"].settings == Settings()
+    assert cascade.tasks["G1"].instructions == f"- Retries: 3\n{prose_line}"
+    assert [w.line for w in cascade.warnings] == [9]
+    assert "the list also holds line 10, which is not a setting" in cascade.warnings[0].message
+
+
+@pytest.mark.parametrize(
+    ("typo", "name"), [("- modle: opus", "model"), ("- retires: 3", "retries")]
+)
+def test_key_close_to_a_setting_with_a_value_it_accepts_is_still_an_error(
+    typo: str, name: str
+) -> None:
+    """A near-miss key whose value the setting takes is a typo in a settings list."""
+    key = typo[2 : typo.index(":")]
+    assert errors_of(prose(f"- timeout: 1h\n{typo}\n")) == [
+        f"CASCADE.md:3: unknown setting '{key}'. Did you mean '{name}'?"
+    ]
+
+
+def test_table_without_task_columns_under_a_branch_heading_is_text() -> None:
+    """`| Component | Owner | Status |` under `## Context` is a table of notes, left alone."""
+    text = (
+        "# Search\n\n## Context\nThe current search.\n\n| Component | Owner | Status |\n"
+        "|---|---|---|\n| Indexer | Sam | new |\n\n## L1: A\n" + HEADER + "| X1 | a | x | - |\n"
+    )
+    cascade = parse_cascade(text)
+    assert list(cascade.tasks) == ["X1"]
+    assert cascade.warnings == ()
+
+
+def test_duration_settings_may_be_written_in_words() -> None:
+    """`- Timeout: 45 minutes` sets a 45-minute timeout."""
+    cascade = parse_cascade(prose("- Timeout: 45 minutes\n- retry-delay: 1 hour 30 sec\n"))
+    assert cascade.settings == Settings(timeout=2700.0, retry_delay=3630.0)
+
+
+def test_dependency_on_a_row_with_an_error_says_that_row_has_the_error() -> None:
+    """F2 depends on `F 1`, whose row was refused for its ID: nova says so, not "not defined"."""
+    errors = errors_of(
+        one_branch(
+            "| F 1 | a | x | - |\n| F2 | b | x | F 1 |\n| F3 | c | x |\n| F4 | d | x | F3 |\n"
+        )
+    )
+    assert [e for e in errors if "depends on" in e] == [
+        "CASCADE.md:7: task 'F2' depends on 'F 1', whose row (line 6) has an error, so there is "
+        "no task 'F 1'. Fix that row.",
+        "CASCADE.md:9: task 'F4' depends on 'F3', whose row (line 8) has an error, so there is "
+        "no task 'F3'. Fix that row.",
+    ]
+
+
+def test_task_table_without_outer_pipes_is_an_error_saying_rows_start_with_a_pipe() -> None:
+    """`Task ID | Task Name | ...` above `---|---`: nova names the line and the fix instead of
+    only saying that no tasks were found."""
+    text = "# P\n\n## L1: App\n\nTask ID | Task Name | What Changes | Depends On\n---|---|---|---\n"
+    assert errors_of(text + "F1 | Types | t | -\n") == [
+        "CASCADE.md:5: this line looks like the header of a task table, but nova reads a table "
+        "only from rows that start with '|', so it holds no tasks. Start every row of the table "
+        "with '|', like '| Task ID | Task Name | What Changes | Depends On |' and "
+        "'|---|---|---|---|'."
+    ]
+
+
+def test_prose_with_a_bar_is_no_task_table() -> None:
+    """A line of text with `|` in it, even above a rule, is text."""
+    text = one_branch("| F1 | a | x | - |\n") + "\nRead | write the ID | store\n---\n"
+    assert parse_cascade(text).warnings == ()

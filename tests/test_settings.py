@@ -32,6 +32,13 @@ from engine.settings import (
         ("1d", 86400.0),
         (" 1h 30m ", 5400.0),
         ("2H", 7200.0),
+        ("45 minutes", 2700.0),
+        ("1 hour", 3600.0),
+        ("2 hours 30 minutes", 9000.0),
+        ("90 sec", 90.0),
+        ("1 hour and 30 minutes", 5400.0),
+        ("2 hrs, 15 mins", 8100.0),
+        ("3 Days", 259200.0),
     ],
 )
 def test_durations_in_every_written_form(text: str, seconds: float) -> None:
@@ -39,7 +46,23 @@ def test_durations_in_every_written_form(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["soon", "", "0", "0s", "-5m", "5x", "m", "1h-30m"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "soon",
+        "",
+        "0",
+        "0s",
+        "-5m",
+        "5x",
+        "m",
+        "1h-30m",
+        "1 30",
+        "1 hourly",
+        "1h and",
+        "30s for a call",
+    ],
+)
 def test_bad_durations_are_refused(text: str) -> None:
     """Words, zero, negatives and unknown units are SettingErrors with an example."""
     with pytest.raises(SettingError, match="duration"):
@@ -113,6 +136,16 @@ def test_bad_settings_say_what_is_wrong(key: str, value: str, message: str) -> N
     with pytest.raises(SettingError) as info:
         parse_setting(key, value)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("key", ["timeout", "stall-timeout", "retry-delay"])
+def test_a_rejected_duration_names_its_setting(key: str) -> None:
+    """`timeout 'soon' is not a duration`: the message says which setting it was for."""
+    with pytest.raises(SettingError) as info:
+        parse_setting(key, "soon")
+    assert (
+        str(info.value) == f"{key} 'soon' is not a duration; write it like 90s, 30m, 2h or 1h30m."
+    )
 
 
 def test_model_with_spaces_is_not_a_model_name() -> None:
