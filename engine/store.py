@@ -119,13 +119,14 @@ class StateStore:
         data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         self.write_bytes(data)
 
-    def write_bytes(self, data: bytes) -> None:
-        """Replace the state file with `data` atomically. On a full disk, the space reserved
-        by `reserve()` is given up for it: the state must outlive the logs that filled it."""
+    def write_bytes(self, data: bytes, last: bool = False) -> None:
+        """Replace the state file with `data` atomically. The last write of a run may give up
+        the space `reserve()` set aside, on a full disk: the state must outlive the logs that
+        filled it (earlier writes leave it, or the logs would fill it too)."""
         try:
             self._replace(data)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._unreserve():
+            if not last or exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._unreserve():
                 raise
             self._replace(data)
 
@@ -165,10 +166,16 @@ class StateStore:
         self._unreserve()
 
     def acquire(self) -> None:
-        """Take the run lock, or StateError naming the run that holds it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        lock = self.dir / LOCK_FILE
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the run lock, or StateError naming the run that holds it, or saying why the
+        state directory cannot be used."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StateError(
+                f"cannot use {self.dir} as the state directory ({exc.strerror}). Point "
+                "--state-dir at a directory nova can create and write."
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -176,10 +183,15 @@ class StateStore:
             os.close(fd)
             raise StateError(
                 f"another nova run (pid {holder}) is using {self.dir}. Wait for it to finish, "
-                f"stop it (kill -INT {holder}), or use another --state-dir."
+                f"stop it (kill {holder}), or use another --state-dir."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:  # the pid is for the message above only: the lock holds anyway
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                os.close(fd)
+                raise StateError(f"cannot write {self.dir / LOCK_FILE} ({exc.strerror}).") from None
         self._lock_fd = fd
 
     def release(self) -> None:

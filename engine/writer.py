@@ -48,15 +48,15 @@ class StateWriter:
         if self._handle is None:
             self._handle = asyncio.get_running_loop().call_later(self.interval, self.flush)
 
-    def flush(self) -> None:
-        """Write now (and cancel the pending write)."""
+    def flush(self, last: bool = False) -> None:
+        """Write now (and cancel the pending write); `last` for the run's final state."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
         began = time.perf_counter()
         self.before_write()
         try:
-            self.store.write_bytes(self.encoder.encode(self.state))
+            self.store.write_bytes(self.encoder.encode(self.state), last=last)
         except OSError as exc:
             if self.error is None:
                 self.on_error(exc)

@@ -367,7 +367,7 @@ def test_second_run_cannot_take_the_lock_and_is_told_the_holders_pid(tmp_path: P
         with pytest.raises(StateError) as info:
             StateStore(tmp_path).acquire()
         assert f"another nova run (pid {holder.pid}) is using {tmp_path}" in str(info.value)
-        assert f"kill -INT {holder.pid}" in str(info.value)
+        assert f"kill {holder.pid}" in str(info.value)
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
