@@ -39,6 +39,10 @@ DRAIN_GRACE = 2.0
 FILES_WANTED = 65536
 
 
+class SpawnError(OSError):
+    """The agent could not be started (nothing of it runs); any other OSError is nova's."""
+
+
 class Sink(Protocol):
     """Receives what an agent process does, as it happens."""
 
@@ -386,7 +390,10 @@ class LocalExecutor:
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
         began = time.monotonic()
-        child = _Child(launch, sink, self._devnull)
+        try:
+            child = _Child(launch, sink, self._devnull)
+        except OSError as exc:
+            raise SpawnError(exc.errno, exc.strerror) from exc
         self.managed.add(child.pid)
         self._agents.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()

@@ -22,7 +22,7 @@ import pytest
 from engine.agents import Launch
 from engine.cascade import parse_cascade
 from engine.errors import ExitCode
-from engine.executor import Limits, Sink, StopRequest
+from engine.executor import Limits, Sink, SpawnError, StopRequest
 from engine.graph import build_graph
 from engine.outcome import Exit
 from engine.progress import LineReporter
@@ -37,7 +37,8 @@ class Play:
     lines: Sequence[bytes] = ()
     code: int = 0
     seconds: float = 0.0
-    raises: OSError | None = None
+    raises: SpawnError | None = None  # the agent could not be started
+    fails_after: OSError | None = None  # the executor fails once the agent has run
 
 
 @dataclass
@@ -79,6 +80,8 @@ class ScriptedExecutor:
             await asyncio.sleep(play.seconds)
         finally:
             self.running -= 1
+        if play.fails_after is not None:
+            raise play.fails_after
         return Exit(play.code, None, play.seconds)
 
 
@@ -256,7 +259,7 @@ def test_an_authentication_failure_halts_launches_and_says_how_to_log_in(
 
 def test_no_descriptors_to_start_an_agent_is_a_wait_not_a_failure(tmp_path: Path) -> None:
     """EMFILE at spawn: the task waits and starts again, no retry spent (retries is 0)."""
-    script = {"A": [Play(raises=OSError(errno.EMFILE, "Too many open files")), Play()]}
+    script = {"A": [Play(raises=SpawnError(errno.EMFILE, "Too many open files")), Play()]}
     code, executor, tasks, said = run(tmp_path, [("A", "-")], script, settings="- retries: 0")
     assert code is ExitCode.OK
     assert [t for t, _ in executor.launches] == ["A", "A"]
@@ -267,10 +270,22 @@ def test_no_descriptors_to_start_an_agent_is_a_wait_not_a_failure(tmp_path: Path
 
 def test_a_program_that_cannot_be_started_fails_at_once(tmp_path: Path) -> None:
     """ENOENT at spawn is permanent: no retry, its dependents blocked."""
-    script = {"A": [Play(raises=FileNotFoundError(errno.ENOENT, "No such file or directory"))]}
+    script = {"A": [Play(raises=SpawnError(errno.ENOENT, "No such file or directory"))]}
     code, executor, tasks, _ = run(
         tmp_path, [("A", "-"), ("B", "A")], script, settings="- retries: 3\n- retry-delay: 10ms"
     )
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert (tasks["A"]["failure"], tasks["B"]["status"]) == ("permanent", "blocked")
+
+
+def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failure(
+    tmp_path: Path,
+) -> None:
+    """EMFILE raised after the agent ran (while cleaning up) is nova's error, not 'could not
+    start': the task is not run again, so its work is not done twice."""
+    script = {"A": [Play(lines=[b"did the work"], fails_after=OSError(errno.EMFILE, "x"))]}
+    code, executor, tasks, _ = run(tmp_path, [("A", "-")], script, settings="- retries: 3")
+    assert code is ExitCode.TASKS_NOT_DONE
+    assert len(executor.launches) == 1
+    assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
