@@ -8,6 +8,7 @@ few system calls while `nova logs -f` still sees lines within a fraction of a se
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shlex
@@ -116,15 +117,17 @@ def _open_append(path: Path) -> int:
 
 
 class TaskLog:
-    """The log files of one attempt, each opened when it is first written to.
+    """The log files of one attempt.
 
-    Raw output is written as it comes, one write per chunk read from the agent; the human log
-    is held as text and written when the runner flushes (a few times a second), when it grows
-    past `FLUSH_AT`, and at `close()`. The human log of one attempt stops at `TEXT_LIMIT`
-    (the raw log has everything). Nothing is opened before there is something to write, so an
-    attempt that never starts leaves no file (`discard`). A failed open or write (a full disk,
-    no descriptor left) never raises: the first error is kept in `error`; log text waits for
-    the next flush, raw output that could not be written is dropped.
+    `open()` opens the human log and the raw stdout before the agent starts, so a shortage of
+    descriptors shows then, when the attempt can still wait, not after its output is lost; the
+    raw stderr is opened when the agent first writes to it. Raw output is written as it comes,
+    one write per chunk read from the agent; the human log is held as text and written when
+    the runner flushes (a few times a second), when it grows past `FLUSH_AT`, and at
+    `close()`. The human log of one attempt stops at `TEXT_LIMIT` (the raw log has
+    everything). Once open, a failed write (a full disk) never raises: the first error is kept
+    in `error`. Text, and stderr that found no descriptor, wait (up to `HELD_LIMIT`) for the
+    next try; anything else that could not be written is dropped.
     """
 
     def __init__(
@@ -135,6 +138,8 @@ class TaskLog:
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
         self._fds: dict[Path, int] = {}
+        self._stderr_held: list[bytes] = []
+        self._stderr_bytes = 0
         self._text: list[str] = []
         self._held = 0
         self._written = 0  # characters of human log this attempt
@@ -143,6 +148,20 @@ class TaskLog:
     @property
     def dirty(self) -> bool:
         return bool(self._text)
+
+    def open(self) -> None:
+        """Open the human log and the raw stdout; OSError if either fails, and then nothing is
+        left open, nor a file this made that is still empty."""
+        try:
+            for path in (self.path, self.raw_out):
+                self._fds[path] = _open_append(path)
+        except OSError:
+            for path, fd in self._fds.items():
+                with contextlib.suppress(OSError):
+                    if os.fstat(fd).st_size == 0:
+                        os.unlink(path)
+            self.discard()
+            raise
 
     def write(self, text: str) -> None:
         """Add framing text (header, footer): always kept, whatever the size limit."""
@@ -169,7 +188,22 @@ class TaskLog:
         self._write(self.raw_out, chunk)
 
     def raw_stderr(self, chunk: bytes) -> None:
-        self._write(self.raw_err, chunk)
+        if self._stderr_held:  # still waiting for a descriptor: keep the order
+            self._hold_stderr(chunk)
+            self._release_stderr()
+            return
+        failed = self._write(self.raw_err, chunk)
+        if failed is not None and failed.errno in (errno.EMFILE, errno.ENFILE):
+            self._hold_stderr(chunk)
+
+    def _hold_stderr(self, chunk: bytes) -> None:
+        if self._stderr_bytes + len(chunk) <= HELD_LIMIT:
+            self._stderr_held.append(chunk)
+            self._stderr_bytes += len(chunk)
+
+    def _release_stderr(self) -> None:
+        if self._stderr_held and self._write(self.raw_err, b"".join(self._stderr_held)) is None:
+            self._stderr_held, self._stderr_bytes = [], 0
 
     def flush(self) -> None:
         if self._text:
@@ -185,6 +219,7 @@ class TaskLog:
 
     def close(self) -> None:
         try:
+            self._release_stderr()
             self.flush()
         finally:
             self.discard()
@@ -193,6 +228,7 @@ class TaskLog:
         """Close the files, dropping what was not written yet (an attempt that never ran)."""
         self._text = []
         self._held = 0
+        self._stderr_held, self._stderr_bytes = [], 0
         for fd in self._fds.values():
             if fd >= 0:
                 os.close(fd)

@@ -132,7 +132,9 @@ class LineReporter:
         self._write(f"  cost {format_cost(cost)}\n")
         failed = [t for t in state.tasks.values() if t.status == TaskStatus.FAILED]
         for task in failed[:10]:
-            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason} (nova logs {task.id})\n")
+            # Only point at a log that exists: a task that never started has none.
+            see = f" (nova logs {task.id})" if task.log and os.path.exists(task.log) else ""
+            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason}{see}\n")
         if len(failed) > 10:
             self._write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
         if halted:

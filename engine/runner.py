@@ -33,7 +33,7 @@ from engine.agents import (
 from engine.attempt import Attempt
 from engine.cascade import Cascade, Task
 from engine.errors import ExitCode
-from engine.executor import Executor, Limits, LocalExecutor, StopRequest
+from engine.executor import Executor, Limits, LocalExecutor, SpawnError, StopRequest
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header
 from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
@@ -62,7 +62,7 @@ def _env_seconds(name: str, default: float) -> float:
 RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
-MAX_STARVED = 10  # times a task waits for processes, descriptors or disk before it fails
+MAX_STARVED = 10  # starts in a row, with no agent running, that found no resources
 HEARTBEAT = 5.0
 # A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -105,7 +105,8 @@ class Runner:
         self.resume_sessions: dict[str, str] = {}
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
-        self.starved: dict[str, int] = {}  # attempts that found no resources to start
+        self.starving = 0  # starts in a row that failed for want of resources, none running
+        self.holding = False  # launches held while resources are short and nothing runs
         self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
         self._ended_at_cap = 0
         self.running: dict[str, asyncio.Task[None]] = {}
@@ -145,6 +146,7 @@ class Runner:
                 self.store.path,
             )
         except BaseException:
+            self.store.unreserve()
             self.store.release()
             raise
 
@@ -176,7 +178,13 @@ class Runner:
         if problem:
             self.reporter.note(None, problem)
         # Under nohup SIGHUP is ignored on purpose: the run must then outlive its terminal.
-        stop_signals = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        # SIGINT and SIGTERM are always nova's (a script's `nova run &` starts with SIGINT
+        # ignored): handled, they also reach agents at their default, so a stop is gentle.
+        stop_signals = [
+            s
+            for s in STOP_SIGNALS
+            if s != signal.SIGHUP or signal.getsignal(s) is not signal.SIG_IGN
+        ]
         for sig in stop_signals:
             loop.add_signal_handler(sig, self._interrupt, sig)
         self.writer.flush()
@@ -200,7 +208,7 @@ class Runner:
         self.state.run.running = False
         self.state.run.ended = time.time()
         self.state.run.exit_code = int(code)
-        self.writer.flush()
+        self.writer.flush(last=True)
         if self.writer.error is not None:  # even the reserved space did not do
             self.reporter.note(
                 None,
@@ -220,11 +228,12 @@ class Runner:
         for ts in self.state.tasks.values():
             if ts.status is not TaskStatus.PENDING:
                 continue
-            ts.next_attempt_at = None
             if self.halted and not ts.reason:
                 ts.reason = "not started: the run stopped (see the run's warning)"
-            elif self.interrupts and not ts.reason:
-                ts.reason = "not started: interrupted; runs on the next 'nova run'"
+            elif self.interrupts and (not ts.reason or ts.next_attempt_at is not None):
+                # A retry or a wait it was promised will not come in this run.
+                ts.reason = "interrupted; runs on the next 'nova run'"
+            ts.next_attempt_at = None
 
     async def _loop(self) -> None:
         assert self._wake is not None
@@ -242,11 +251,11 @@ class Runner:
             self.timers.clear()
 
     def _waiting(self) -> bool:
-        """Something will make progress later: a retry or usage-limit timer is pending."""
-        return bool(self.timers) or self.paused_until is not None
+        """Something will make progress later: a retry, usage-limit or resources timer."""
+        return bool(self.timers) or self.paused_until is not None or self.holding
 
     def _launch_ready(self) -> None:
-        if self.interrupts or self.halted or self.paused_until is not None:
+        if self.interrupts or self.halted or self.paused_until is not None or self.holding:
             return
         while len(self.running) < min(self.options.jobs, self.cap):
             task_id = self.scheduler.pop_ready()
@@ -276,14 +285,24 @@ class Runner:
             self.writer.touch()
             self._wake_up()
 
+    def _hold(self, delay: float) -> None:
+        """Start nothing for `delay` seconds."""
+        self.holding = True
+
+        def release() -> None:
+            self.holding = False
+            self._wake_up()
+
+        asyncio.get_running_loop().call_later(delay, release)
+
     def _widen(self) -> None:
-        """After a shortage of resources lowered `cap`, raise it by one for every `cap` agents
-        that ended: back to -j, gradually, as the machine keeps up."""
+        """After a shortage of resources lowered `cap`, double it every time `cap` agents have
+        ended without another shortage: back to -j in a few rounds, not one agent at a time."""
         if self.cap >= self.options.jobs:
             return
         self._ended_at_cap += 1
         if self._ended_at_cap >= self.cap:
-            self.cap, self._ended_at_cap = self.cap + 1, 0
+            self.cap, self._ended_at_cap = min(self.options.jobs, 2 * self.cap), 0
 
     async def _attempt(self, task_id: str) -> None:
         task = self.cascade.tasks[task_id]
@@ -299,6 +318,7 @@ class Runner:
         try:
             launch, parser = self._launch(task, s, ts, resume)
             log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
+            log.open()
         except OSError as exc:  # the prompt file or the log could not be written
             if resume:
                 self.resume_sessions[task_id] = resume
@@ -344,6 +364,7 @@ class Runner:
                 self.reporter.task_finished(ts, verdict)
                 return
             self._widen()
+            self.starving = 0
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
             log.write(
                 format_footer(
@@ -374,7 +395,7 @@ class Runner:
         spawned: Verdict | None = None
         try:
             exit = await self.executor.run(launch, token, attempt, limits, stop)
-        except OSError as exc:
+        except SpawnError as exc:
             exit = Exit(None)
             spawned = _os_verdict(exc, "could not start the agent")
             if spawned.failure is not Failure.RESOURCES:  # that one is only a wait
@@ -438,7 +459,7 @@ class Runner:
                     task.id, prompt_file, task.name, self.places.cascade_dir, ts.attempts
                 ),
             )
-            return Launch(argv, cwd, env, None), CommandParser(s.model or "command")
+            return Launch(argv, cwd, env, None), CommandParser("command")
         prompt = (
             build_resume_prompt(task) if resume else build_prompt(self.cascade, task, dep_results)
         )
@@ -497,21 +518,37 @@ class Runner:
             if others > 0:
                 # The machine runs `others` agents, not one more: run that many at once for
                 # now, and start this task as soon as one of them ends.
-                self.cap = others
+                if others < self.cap:
+                    self.reporter.note(
+                        None,
+                        f"only {others} agent(s) fit ({verdict.reason.split(': ')[-1]}): "
+                        f"running {others} at once until more do.",
+                    )
+                self.cap, self._ended_at_cap = others, 0
                 ts.status = TaskStatus.PENDING
                 ts.reason = f"{verdict.reason}; starts when a running agent ends"
                 self.scheduler.delay(task_id)
                 self.scheduler.requeue(task_id)
                 return "waiting for resources"
-            if self.starved.get(task_id, 0) < MAX_STARVED:  # nothing runs, yet none is free
-                starved = self.starved[task_id] = self.starved.get(task_id, 0) + 1
-                delay = min(30.0, 0.5 * 2 ** (starved - 1)) * random.uniform(0.8, 1.2)
+            # Nothing runs, yet nothing starts: hold every launch for a while (one timer for
+            # the run, not one per task), and give up once that has gone on for long.
+            self.starving += 1
+            if self.starving <= MAX_STARVED:
+                delay = min(30.0, 0.5 * 2 ** (self.starving - 1)) * random.uniform(0.8, 1.2)
+                self._hold(delay)
                 ts.status = TaskStatus.PENDING
                 ts.next_attempt_at = time.time() + delay
                 ts.reason = f"{verdict.reason}; trying again in {delay:.1f}s"
                 self.scheduler.delay(task_id)
-                self._schedule(task_id, delay)
+                self.scheduler.requeue(task_id)
                 return "will try again"
+            self.halted = (
+                f"no agent could be started ({verdict.reason.split(': ')[-1]}) although none "
+                f"was running, {MAX_STARVED} times in a row. Raise the limit that ran out "
+                "(ulimit -n for open files, ulimit -u for processes), free memory or disk "
+                "space, or run fewer agents at once (-j), then run nova again."
+            )
+            self.state.run.warning = self.halted
         if failure is Failure.SESSION_LOST and resumed:
             # The CLI no longer has the session (another machine, a cleaned config): the
             # work it held is gone, so the task starts afresh, at once and without a retry.
@@ -621,9 +658,14 @@ class Runner:
         )
 
     def _log_failed(self, task_id: str, exc: OSError) -> None:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = f"free some space under {self.options.logs_dir}"
+        elif exc.errno in (errno.EMFILE, errno.ENFILE):
+            fix = "raise the limit on open files (ulimit -n) or run fewer agents at once (-j)"
+        else:
+            fix = f"check that nova can write to {self.options.logs_dir}"
         warning = (
-            f"logs could not be written ({exc.strerror or exc}; first in task "
-            f"{task_id}): free some space under {self.options.logs_dir}."
+            f"logs could not be written ({exc.strerror or exc}; first in task {task_id}): {fix}."
         )
         if self.state.run.warning is None:
             self.state.run.warning = warning
