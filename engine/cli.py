@@ -449,10 +449,13 @@ def _print(*parts: str | memoryview) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("task_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines while the task runs.")
-@click.option("--raw", is_flag=True, help="Print the agent's raw output of the last attempt.")
+@click.option("--raw", is_flag=True, help="Print the agent's raw stdout of the last attempt.")
+@click.option("--stderr", is_flag=True, help="With --raw: its raw stderr instead.")
 @LOGS_DIR
 @STATE_DIR
-def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path) -> None:
+def logs(
+    task_id: str, follow: bool, raw: bool, stderr: bool, logs_dir: Path, state_dir: Path
+) -> None:
     """Print the log of TASK_ID (what its agent said and did), or follow it with -f."""
     from engine.cascade import TASK_ID
     from engine.errors import ConfigError
@@ -460,15 +463,22 @@ def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path)
 
     if not TASK_ID.match(task_id):
         raise ConfigError(f"'{task_id}' is not a task ID.")
+    if follow:
+        _check_known(state_dir, task_id)
     path = log_path(logs_dir, task_id)
-    if raw:
+    if raw or stderr:
+        stream = "stderr" if stderr else "stdout"
         # The glob for F1 also matches task F1-x's files: keep only <task_id>-<attempt>.
-        found = [p.stem.rsplit("-", 1) for p in logs_dir.glob(f"raw/{task_id}-*.stdout")]
-        numbers = sorted(int(n) for t, n in found if t == task_id and n.isdigit())
-        attempts = [raw_path(logs_dir, task_id, n) for n in numbers]
-        if not attempts:
-            raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/.")
-        path = attempts[-1] if attempts else raw_path(logs_dir, task_id, 1)
+        found = [p.stem.rsplit("-", 1) for p in logs_dir.glob(f"raw/{task_id}-*.std*")]
+        numbers = sorted({int(n) for t, n in found if t == task_id and n.isdigit()})
+        if not numbers:
+            raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/ yet.")
+        path = raw_path(logs_dir, task_id, numbers[-1], stream)
+        other = raw_path(logs_dir, task_id, numbers[-1], "stdout" if stderr else "stderr")
+        if other.exists() and other.stat().st_size and not stderr:
+            click.echo(f"(its stderr is in {other}; --stderr prints it)", err=True)
+        if not path.exists() and not follow:
+            raise ConfigError(f"attempt {numbers[-1]} of '{task_id}' wrote nothing to {stream}.")
     if not path.exists() and not follow:
         raise ConfigError(
             f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
@@ -490,8 +500,26 @@ def logs(task_id: str, follow: bool, raw: bool, logs_dir: Path, state_dir: Path)
                 with open(path, "rb") as handle:
                     handle.seek(position)
                     out.write(handle.read())
+            elif follow:  # it will not run in this run (blocked, failed to start, or over)
+                raise ConfigError(
+                    f"task '{task_id}' has no log and is not running. 'nova status' says why."
+                )
             return
         time.sleep(0.25)
+
+
+def _check_known(state_dir: Path, task_id: str) -> None:
+    """With -f: a task the state does not know would be followed forever for nothing."""
+    from engine.errors import ConfigError
+
+    state, _ = _read_state(state_dir)  # StateError (exit 2) when there is no state yet
+    if task_id not in state.tasks:
+        from engine.settings import suggest
+
+        raise ConfigError(
+            f"no task '{task_id}' in {state_dir}/.{suggest(task_id, list(state.tasks), 0.5)} "
+            "'nova status' lists the tasks."
+        )
 
 
 class _TaskWatch:

@@ -15,6 +15,9 @@ from click.testing import CliRunner, Result
 from engine.cascade import parse_cascade
 from engine.cli import TEMPLATE, cli, main
 from engine.errors import AgentNotFoundError, CascadeError, ConfigError, StateError
+from engine.outcome import TaskStatus
+from engine.state import RunState, State, TaskState
+from engine.store import StateStore
 
 _BIN = Path(sys.executable).parent / "nova"
 NOVA = [str(_BIN)] if _BIN.exists() else [sys.executable, "-m", "engine"]
@@ -706,3 +709,38 @@ def test_plan_shows_each_tasks_settings_that_are_not_the_defaults(tmp_path: Path
     lines = result.stdout.splitlines()
     assert lines[2] == "  F1         Only  [claude opus · max-turns 40 · timeout 5s · retries 3]"
     assert lines[3] == "  F2         Two  [claude (default model)]"
+
+
+def test_logs_raw_points_at_the_stderr_and_prints_it_with_stderr(tmp_path: Path) -> None:
+    """An agent that wrote only a traceback: `--raw` says where its stderr is, `--raw --stderr`
+    prints it."""
+    raw = tmp_path / "logs" / "raw"
+    raw.mkdir(parents=True)
+    write(raw / "E-1.stdout", "")
+    write(raw / "E-1.stderr", "Traceback (most recent call last): ...\n")
+    plain = invoke("logs", "E", "--raw")
+    assert plain.exit_code == 0 and plain.stdout == ""
+    assert "its stderr is in logs/raw/E-1.stderr" in plain.stderr
+    err = invoke("logs", "E", "--raw", "--stderr")
+    assert err.exit_code == 0 and err.stdout.startswith("Traceback")
+
+
+def test_logs_follow_of_a_task_the_state_does_not_know_is_an_error(tmp_path: Path) -> None:
+    """`-f` on a typo would wait for nothing: nova says which tasks there are."""
+    state = State(project="P", run=RunState(id="r", ended=1.0))
+    state.tasks["F1"] = TaskState(id="F1", status=TaskStatus.DONE)
+    StateStore(tmp_path / "state").write(state.to_json())
+    result = invoke("logs", "F2", "-f")
+    assert isinstance(result.exception, ConfigError)
+    assert "no task 'F2' in state/." in str(result.exception)
+    assert "Did you mean 'F1'?" in str(result.exception)
+
+
+def test_logs_follow_of_a_task_that_will_not_run_is_an_error(tmp_path: Path) -> None:
+    """A blocked task has no log and will not get one in this run: say so, do not exit 0."""
+    state = State(project="P", run=RunState(id="r", ended=1.0))
+    state.tasks["B"] = TaskState(id="B", status=TaskStatus.BLOCKED, reason="dependency A failed")
+    StateStore(tmp_path / "state").write(state.to_json())
+    result = invoke("logs", "B", "-f")
+    assert isinstance(result.exception, ConfigError)
+    assert "has no log and is not running" in str(result.exception)
