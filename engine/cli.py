@@ -171,6 +171,14 @@ def cli() -> None:
     show_default=True,
     help="Seconds an agent gets to stop after Ctrl-C before it is terminated.",
 )
+@click.option(
+    "--rerun",
+    "rerun_ids",
+    metavar="ID",
+    multiple=True,
+    help="Run task ID again even if it is done, and every task that depends on it (repeatable).",
+)
+@click.option("--fresh", is_flag=True, help="Run every task again, done or not.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (waves) and exit without running.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @STATE_DIR
@@ -189,6 +197,8 @@ def run(
     allowed_tools: str | None,
     claude_bin: str,
     grace: float,
+    rerun_ids: tuple[str, ...],
+    fresh: bool,
     dry_run: bool,
     quiet: bool,
     state_dir: Path,
@@ -196,8 +206,9 @@ def run(
 ) -> None:
     """Run the tasks of CASCADE (default ./CASCADE.md), each as soon as its dependencies are done.
 
-    Running it again resumes: done tasks are kept, everything else runs again. Logs go to
-    LOGS_DIR/<ID>.log, state to STATE_DIR/state.json (read it with 'nova status').
+    Running it again resumes: done tasks are kept, everything else runs again (--rerun ID or
+    --fresh runs done tasks again). Logs go to LOGS_DIR/<ID>.log, state to
+    STATE_DIR/state.json (read it with 'nova status').
     """
     from engine.progress import LineReporter
     from engine.runner import Runner, RunOptions
@@ -214,6 +225,7 @@ def run(
         permission_mode,
         allowed_tools,
     )
+    rerun = frozenset(parsed.tasks) if fresh else _rerun_set(parsed, graph, rerun_ids)
     if dry_run:
         click.echo(_render_plan(parsed, graph, overrides), nl=False)
         return
@@ -225,10 +237,28 @@ def run(
         overrides=overrides,
         claude_bin=claude_bin,
         grace=grace,
+        rerun=rerun,
     )
     runner = Runner(parsed, graph, options, LineReporter(quiet=quiet))
     runner.prepare()
     sys.exit(int(runner.run()))
+
+
+def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
+    """The tasks `--rerun` names and every task that depends on them (their input changes)."""
+    from engine.errors import ConfigError
+    from engine.settings import suggest
+
+    chosen: set[str] = set()
+    for task_id in ids:
+        if task_id not in parsed.tasks:
+            raise ConfigError(
+                f"--rerun: there is no task '{task_id}' in the plan."
+                f"{suggest(task_id, list(parsed.tasks), 0.5)} 'nova plan' lists the tasks."
+            )
+        chosen.add(task_id)
+        chosen.update(graph.downstream(task_id))
+    return frozenset(chosen)
 
 
 def _overrides(

@@ -129,3 +129,22 @@ def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:
             f"task '{task_id}' uses permission-mode bypassPermissions, nova runs as root, "
             f"and IS_SANDBOX {now}. {ROOT_BYPASS_HINT}"
         )
+
+
+def check_logs_dir(logs_dir: Path) -> None:
+    """Make `logs_dir` and its `raw/` (a run makes them anyway), or ConfigError saying why it
+    cannot hold logs: found now, not as every task failing to start."""
+    raw = logs_dir / "raw"
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write task logs to {logs_dir} ({exc.strerror or exc}). Point --logs-dir "
+            "at a directory nova can create and write."
+        ) from None
+    for where in (logs_dir, raw):
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"cannot write task logs to {where} (permission denied). Make it writable, "
+                "or point --logs-dir at a directory nova can write."
+            )

@@ -1,9 +1,10 @@
 """Picking up where the last run stopped: what it finished, what it left running, and which
 sessions its interrupted tasks can continue.
 
-Done tasks stay done; everything else runs again. An interrupted Claude task continues its own
-session. Agents a killed run left behind are recognised by pid and start time (never by a bare
-pid) and by the run's marker, and ended before anything starts.
+Done tasks stay done (unless asked to run again: `--rerun`, `--fresh`); everything else runs
+again. An interrupted Claude task continues its own session. Agents a killed run left behind
+are recognised by pid and start time (never by a bare pid) and by the run's marker, and ended
+before anything starts.
 """
 
 from __future__ import annotations
@@ -29,19 +30,25 @@ def carry_over(
     settings: Mapping[str, Settings],
     logs_dir: Path,
     where: Path,
+    rerun: frozenset[str] = frozenset(),
+    note: Callable[[str], None] = lambda message: None,
 ) -> dict[str, str]:
     """Fill `state.tasks` from the last run's state; return the sessions to resume per task.
 
-    `where` is the state file, for the message when it belongs to another plan.
+    `where` is the state file, for the message when it belongs to another plan. Tasks in
+    `rerun` start afresh even if done; their tokens and cost so far are kept (they were spent).
     """
     if previous is not None and previous.cascade and previous.cascade != state.cascade:
-        raise StateError(
-            f"{where} belongs to another plan ({previous.cascade}). Use --state-dir to keep "
-            "each plan's state apart, or move the old state aside."
-        )
+        if not _moved(previous, state):
+            raise StateError(
+                f"{where} belongs to another plan ({previous.cascade}). Use --state-dir to "
+                "keep each plan's state apart, or move the old state aside."
+            )
+        note(f"the plan moved from {previous.cascade}: its state is carried over.")
     old = previous.tasks if previous else {}
     on_disk = attempts_on_disk(logs_dir) if len(old) < len(cascade.tasks) else {}
     resume: dict[str, str] = {}
+    redone: list[str] = []
     for task_id, task in cascade.tasks.items():
         ts = old.get(task_id)
         if ts is None:
@@ -51,6 +58,11 @@ def carry_over(
         ts.name, ts.branch, ts.group = task.name, task.branch, task.group
         ts.depends_on = task.depends_on
         ts.log = str(log_path(logs_dir, task_id))
+        if task_id in rerun:
+            if ts.status is TaskStatus.DONE:
+                redone.append(task_id)
+            ts.status = TaskStatus.PENDING  # afresh: no session to continue, no old result
+            ts.session_id = ts.result = ts.started = ts.ended = ts.exit_code = None
         if ts.status != TaskStatus.DONE:
             # Stopped mid-work: interrupted, or waiting to go on (a usage limit's reset, a
             # continuation) when the run ended. Its session holds that work.
@@ -63,7 +75,18 @@ def carry_over(
             ts.pid = ts.pid_started = ts.next_attempt_at = None
             ts.reason = ts.failure = None  # what the last run said no longer holds
         state.tasks[task_id] = ts
+    if redone:
+        shown = ", ".join(redone[:10]) + (
+            f" and {len(redone) - 10} more" if len(redone) > 10 else ""
+        )
+        note(f"running {len(redone)} done task(s) again, as asked: {shown}.")
     return resume
+
+
+def _moved(previous: State, state: State) -> bool:
+    """Whether the last run's plan is this one, moved: the same project name, and its old
+    path holds no file any more (a renamed or moved checkout)."""
+    return previous.project == state.project and not os.path.exists(previous.cascade)
 
 
 _WAITING_TO_GO_ON = ("rate_limit", "incomplete")

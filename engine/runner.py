@@ -37,7 +37,13 @@ from engine.executor import Executor, Limits, LocalExecutor, SpawnError, StopReq
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header
 from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
-from engine.preflight import Places, check_agents, placeholder_values, resolve_settings
+from engine.preflight import (
+    Places,
+    check_agents,
+    check_logs_dir,
+    placeholder_values,
+    resolve_settings,
+)
 from engine.progress import Reporter
 from engine.prompt import build_prompt, build_resume_prompt
 from engine.redact import Redactor, secret_values
@@ -77,6 +83,7 @@ class RunOptions:
     overrides: Settings = field(default_factory=Settings)
     claude_bin: str = "claude"
     grace: float = 10.0
+    rerun: frozenset[str] = frozenset()  # done tasks to run again (dependents included)
 
 
 class Runner:
@@ -129,6 +136,7 @@ class Runner:
         self.options.claude_bin = check_agents(
             self.cascade, self.settings, self.places, self.options.claude_bin, self.base_env
         )
+        check_logs_dir(self.options.logs_dir)
         self.store.acquire()
         try:
             previous = self.store.load()
@@ -144,6 +152,8 @@ class Runner:
                 self.settings,
                 self.options.logs_dir,
                 self.store.path,
+                self.options.rerun,
+                lambda message: self.reporter.note(None, message),
             )
         except BaseException:
             self.store.unreserve()

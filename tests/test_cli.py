@@ -595,6 +595,73 @@ def test_nova_run_with_a_failing_task_exits_1_and_blocks_its_dependents(tmp_path
     assert tasks["F2"]["exit_code"] == 3
 
 
+def test_rerun_runs_a_done_task_and_its_dependents_again_and_fresh_runs_all(
+    tmp_path: Path,
+) -> None:
+    """--rerun F2 redoes F2 and T1 (it depends on F2), not F1 or F3; attempts go on, so no
+    log is overwritten; --fresh redoes everything; tokens spent so far are kept."""
+    write(tmp_path / "CASCADE.md", GOOD)
+    said = "print('did {id} {attempt}'); print('Token usage: input=3, output=2')"
+    agent = f'{sys.executable} -c "{said}"'
+    assert nova("run", "-q", "--agent-cmd", agent, cwd=tmp_path).returncode == 0
+    again = nova("run", "--rerun", "F2", "--agent-cmd", agent, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "running 2 done task(s) again, as asked: F2, T1." in again.stdout
+    tasks = json.loads(invoke("status", "--json").stdout)["tasks"]
+    assert {k: v["attempts"] for k, v in tasks.items()} == {"F1": 1, "F2": 2, "F3": 1, "T1": 2}
+    assert {v["status"] for v in tasks.values()} == {"done"}
+    log = (tmp_path / "logs" / "F2.log").read_text()
+    assert "did F2 1" in log and "did F2 2" in log
+    assert tasks["F2"]["tokens"]["command"]["input"] == 6
+    fresh = nova("run", "-q", "--fresh", "--agent-cmd", agent, cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    tasks = json.loads(invoke("status", "--json").stdout)["tasks"]
+    assert {k: v["attempts"] for k, v in tasks.items()} == {"F1": 2, "F2": 3, "F3": 2, "T1": 3}
+
+
+def test_rerun_of_an_unknown_task_exits_2_with_a_suggestion(tmp_path: Path) -> None:
+    write(tmp_path / "CASCADE.md", GOOD)
+    proc = nova("run", "--rerun", "F22", "--agent-cmd", "true", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "Error: --rerun: there is no task 'F22' in the plan. Did you mean 'F2'? 'nova plan' "
+        "lists the tasks.\n"
+    )
+    assert leftovers(tmp_path) == []
+
+
+def test_a_logs_dir_nova_cannot_make_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    """--logs-dir under a file: refused up front (exit 2), no state written, no task failed."""
+    write(tmp_path / "CASCADE.md", GOOD)
+    write(tmp_path / "blocker", "")
+    proc = nova("run", "--logs-dir", "blocker/logs", "--agent-cmd", "true", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "Error: cannot write task logs to blocker/logs (Not a directory). Point --logs-dir at "
+        "a directory nova can create and write.\n"
+    )
+    assert leftovers(tmp_path) == ["blocker"]
+
+
+def test_the_state_of_a_moved_plan_is_carried_over(tmp_path: Path) -> None:
+    """A checkout moved elsewhere (same project, old path gone) keeps its done tasks; a
+    different plan file next to a live one is still refused."""
+    old = tmp_path / "old"
+    old.mkdir()
+    write(old / "CASCADE.md", GOOD)
+    assert nova("run", "-q", "--agent-cmd", "true", cwd=old).returncode == 0
+    new = tmp_path / "new"
+    old.rename(new)
+    moved = nova("run", "--agent-cmd", "true", cwd=new)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"the plan moved from {old / 'CASCADE.md'}: its state is carried over." in moved.stdout
+    assert "4 already done" in moved.stdout
+    write(new / "Other.md", GOOD)
+    other = nova("run", "Other.md", "--agent-cmd", "true", cwd=new)
+    assert other.returncode == 2
+    assert "belongs to another plan" in other.stderr
+
+
 # ---- help ------------------------------------------------------------------------------------
 
 

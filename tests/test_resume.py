@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.cascade import parse_cascade
+from engine.errors import StateError
 from engine.outcome import TaskStatus
 from engine.preflight import resolve_settings
 from engine.resume import attempts_on_disk, carry_over
@@ -93,3 +96,59 @@ def test_attempt_numbers_are_read_from_raw_log_names(tmp_path: Path) -> None:
     for name in ("F1-1.stdout", "F1-3.stderr", "api.v1-x-2.stdout", "junk.txt", "G-x.stdout"):
         (raw / name).write_bytes(b"")
     assert attempts_on_disk(tmp_path) == {"F1": 3, "api.v1-x": 2}
+
+
+def test_rerun_starts_tasks_afresh_done_or_not_and_keeps_what_they_spent(tmp_path: Path) -> None:
+    """A (done) and D (interrupted) asked to run again: both pending, neither continues its
+    session, and A's tokens so far stay counted; the note names the done one."""
+    cascade = parse_cascade(PLAN)
+    previous = previous_state("/plan")
+    previous.tasks["A"].prior_cost = 0.25
+    previous.tasks["A"].result = "made the types"
+    state = State(project="P", cascade="/plan")
+    notes: list[str] = []
+    resume = carry_over(
+        previous,
+        state,
+        cascade,
+        resolve_settings(cascade, Settings()),
+        tmp_path,
+        tmp_path / "state.json",
+        frozenset({"A", "D"}),
+        notes.append,
+    )
+    assert resume == {"C": "s-c"}
+    a = state.tasks["A"]
+    assert (a.status, a.session_id, a.result, a.cost_usd) == (TaskStatus.PENDING, None, None, 0.25)
+    assert notes == ["running 1 done task(s) again, as asked: A."]
+
+
+def test_a_state_from_another_live_plan_is_refused_and_a_moved_one_adopted(
+    tmp_path: Path,
+) -> None:
+    cascade = parse_cascade(PLAN)
+    settings = resolve_settings(cascade, Settings())
+    live = tmp_path / "other.md"
+    live.write_text(PLAN)
+    with pytest.raises(StateError, match="belongs to another plan"):
+        carry_over(
+            previous_state(str(live)),
+            State(project="P", cascade="/plan"),
+            cascade,
+            settings,
+            tmp_path,
+            tmp_path / "state.json",
+        )
+    state = State(project="P", cascade="/plan")
+    notes: list[str] = []
+    carry_over(
+        previous_state(str(tmp_path / "gone.md")),
+        state,
+        cascade,
+        settings,
+        tmp_path,
+        tmp_path / "state.json",
+        note=notes.append,
+    )
+    assert state.tasks["A"].status is TaskStatus.DONE
+    assert notes == [f"the plan moved from {tmp_path / 'gone.md'}: its state is carried over."]
