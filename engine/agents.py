@@ -169,29 +169,35 @@ def claude_argv(
     return tuple(argv)
 
 
-def command_argv(template: str, values: Mapping[str, str]) -> tuple[str, ...]:
+def command_argv(
+    template: str, values: Mapping[str, str], what: str = "agent command"
+) -> tuple[str, ...]:
     """Split a command template as a shell would split words, then fill its placeholders.
 
     Placeholders are filled after splitting, so a task name with spaces or quotes stays one
-    argument and can never inject another.
+    argument and can never inject another. `what` names the template in errors.
     """
     fill = lambda m: values[m.group(1)]  # noqa: E731
-    return tuple(_PLACEHOLDER.sub(fill, w) if "{" in w else w for w in split_command(template))
+    words = split_command(template, what)
+    return tuple(_PLACEHOLDER.sub(fill, w) if "{" in w else w for w in words)
+
+
+_EXAMPLES = {
+    "agent command": "--agent-cmd 'python3 agent.py {id} {prompt_file}'",
+    "check command": "'- check: pytest -q tests/test_{id}.py'",
+}
 
 
 @functools.lru_cache(maxsize=64)
-def split_command(template: str) -> tuple[str, ...]:
+def split_command(template: str, what: str = "agent command") -> tuple[str, ...]:
     """The words of a command template (split once per template, not once per task)."""
     try:
         words = shlex.split(template)
     except ValueError as exc:
-        raise ConfigError(
-            f"agent command '{template}' cannot be split into words: {exc}."
-        ) from None
+        raise ConfigError(f"{what} '{template}' cannot be split into words: {exc}.") from None
     if not words:
         raise ConfigError(
-            "the agent command is empty. Give a program to run, like "
-            "--agent-cmd 'python3 agent.py {id} {prompt_file}'."
+            f"the {what} is empty. Give a program to run, like {_EXAMPLES.get(what, '')}."
         )
     return tuple(words)
 

@@ -212,3 +212,57 @@ class Attempt:
             self.task.session_id = self.parser.session_id
         if self.last_output is not None:
             self.task.last_output = self.last_output
+
+
+class CheckOutput:
+    """Receives a check command's output (the executor's `Sink`): its lines go to the task's
+    human log, marked `check:`, and the last of them are kept for the verdict and the agent."""
+
+    TAIL_LINES = 60
+    TAIL_CHARS = 8000
+
+    def __init__(
+        self,
+        task: TaskState,
+        log: TaskLog,
+        on_change: Callable[[], None],
+        on_note: Callable[[str, str], None],
+        redact: Redactor,
+    ) -> None:
+        self.task = task
+        self.log = log
+        self.redact = redact
+        self._on_change = on_change
+        self._on_note = on_note
+        self._out = LineSplitter()
+        self._err = LineSplitter()
+        self._tail: deque[str] = deque(maxlen=self.TAIL_LINES)
+
+    def started(self, pid: int) -> None:
+        self.task.pid, self.task.pid_started = pid, None
+        self._on_change()
+
+    def stdout(self, chunk: bytes) -> None:
+        self._lines(self._out.feed(chunk))
+
+    def stderr(self, chunk: bytes) -> None:
+        self._lines(self._err.feed(chunk))
+
+    def note(self, message: str) -> None:
+        self.log.lines(time.time(), [message], "nova: ")
+        self._on_note(self.task.id, message)
+
+    def finish(self) -> None:
+        self._lines(self._out.finish() + self._err.finish())
+
+    def tail(self) -> str:
+        text = "\n".join(self._tail)
+        return text[-self.TAIL_CHARS :]
+
+    def _lines(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        decoded = [self.redact(line.decode("utf-8", "replace").rstrip("\r")) for line in lines]
+        self._tail.extend(decoded)
+        self.log.lines(time.time(), decoded, "check: ")
+        self._on_change()

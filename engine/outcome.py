@@ -38,10 +38,11 @@ class Failure(StrEnum):
     SESSION_LOST = "session_lost"  # the session to continue is gone: start afresh, no retry
     SETUP = "setup"  # how nova runs the agent cannot work: every task would fail alike
     RESOURCES = "resources"  # no process, descriptor or disk space to start it: wait
+    CHECK = "check"  # the agent said done, the task's check command disagreed: retried
 
     @property
     def retryable(self) -> bool:
-        return self in (Failure.TRANSIENT, Failure.STALLED)
+        return self in (Failure.TRANSIENT, Failure.STALLED, Failure.CHECK)
 
     @property
     def halts(self) -> bool:
@@ -265,6 +266,32 @@ def classify_command(
 
 def _first_line(text: str) -> str:
     for line in text.splitlines():
+        if line.strip():
+            flat = " ".join(line.split())
+            return flat if len(flat) <= 300 else flat[:299] + "…"
+    return ""
+
+
+def check_verdict(exit: Exit, output_tail: str, timeout: float | None) -> Verdict:
+    """A task's check command: exit 0 means the task is done; anything else is a `check`
+    failure (retried, with the check's output for the agent), or the user's stop."""
+    if exit.stopped_by is StopCause.CANCEL:
+        return Verdict(Failure.CANCELLED, "stopped by the user during the check")
+    if exit.stopped_by is StopCause.TIMEOUT:
+        return Verdict(Failure.CHECK, f"the check timed out after {_seconds(timeout)}")
+    if exit.returncode == 0:
+        return DONE
+    how = (
+        f"was killed by signal {exit.signal}"
+        if exit.signal
+        else f"failed with exit code {exit.returncode}"
+    )
+    last = _last_line(output_tail)
+    return Verdict(Failure.CHECK, f"the check {how}" + (f": {last}" if last else ""))
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
         if line.strip():
             flat = " ".join(line.split())
             return flat if len(flat) <= 300 else flat[:299] + "…"

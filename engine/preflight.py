@@ -116,6 +116,20 @@ def check_agents(
                     "the agent command",
                     "Fix --agent-cmd or the command setting in CASCADE.md.",
                 )
+        if s.check:
+            values = placeholder_values(
+                task_id, "", cascade.tasks[task_id].name, places.cascade_dir
+            )
+            program = command_argv(s.check, values, "check command")[0]
+            if (program, workdir) not in programs:
+                programs.add((program, workdir))
+                find_program(
+                    program,
+                    workdir,
+                    f"task '{task_id}': the check command",
+                    f"Fix the check setting in CASCADE.md (check: {s.check}); if that line "
+                    "is a note, not a setting, reword it.",
+                )
     return claude_bin
 
 

@@ -56,3 +56,26 @@ def build_resume_prompt(task: Task) -> str:
         "reply with a short summary of what you changed.\n\n"
         f"nova-task: {task.id}\n"
     )
+
+
+CHECK_OUTPUT_CHARS = 4000
+
+
+def check_feedback(command: str, outcome: str, output: str) -> str:
+    """What an agent is told when the task's check failed after its last attempt."""
+    shown = output.strip()
+    if len(shown) > CHECK_OUTPUT_CHARS:
+        shown = "…" + shown[-(CHECK_OUTPUT_CHARS - 1) :]
+    return (
+        f"The check that decides whether this task is done, `{command}`, {outcome} after your "
+        "last attempt."
+        + (f" The end of its output:\n\n```\n{shown}\n```\n" if shown else " It printed nothing.\n")
+    )
+
+
+def build_check_prompt(task: Task, feedback: str) -> str:
+    """The prompt for `claude --resume` of a task whose check failed: what failed, fix it."""
+    return (
+        f"{feedback}\nFind the cause and fix it, then reply with a short summary of what you "
+        f"changed.\n\nnova-task: {task.id}\n"
+    )

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import random
+import shlex
 import signal
 import sys
 import time
@@ -30,13 +31,13 @@ from engine.agents import (
     claude_argv,
     command_argv,
 )
-from engine.attempt import Attempt
+from engine.attempt import Attempt, CheckOutput
 from engine.cascade import Cascade, Task
 from engine.errors import ExitCode
 from engine.executor import Executor, Limits, LocalExecutor, SpawnError, StopRequest
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header
-from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict
+from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict, check_verdict
 from engine.preflight import (
     Places,
     check_agents,
@@ -45,7 +46,7 @@ from engine.preflight import (
     resolve_settings,
 )
 from engine.progress import Reporter
-from engine.prompt import build_prompt, build_resume_prompt
+from engine.prompt import build_check_prompt, build_prompt, build_resume_prompt, check_feedback
 from engine.redact import Redactor, secret_values
 from engine.resume import carry_over, end_survivors
 from engine.scheduler import Phase, Scheduler
@@ -112,6 +113,7 @@ class Runner:
         self.resume_sessions: dict[str, str] = {}
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
+        self.feedback: dict[str, str] = {}  # what a failed check said, for the next attempt
         self.starving = 0  # starts in a row that failed for want of resources, none running
         self.holding = False  # launches held while resources are short and nothing runs
         self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
@@ -375,6 +377,8 @@ class Runner:
                 return
             self._widen()
             self.starving = 0
+            if verdict.ok and s.check and not self.interrupts:
+                verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
             log.write(
                 format_footer(
@@ -443,6 +447,45 @@ class Runner:
         ts.close_attempt()
         return Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit), exit
 
+    async def _check(
+        self, task: Task, ts: TaskState, s: Settings, agent: Launch, log: TaskLog
+    ) -> Verdict:
+        """Run the task's check command after its agent said done: exit 0 or the task is
+        not done. It runs where the agent worked, marked as the attempt's (contained alike)."""
+        assert s.check is not None
+        values = placeholder_values(
+            task.id, self.places.prompt_file(task.id), task.name, self.places.cascade_dir
+        )
+        values["attempt"] = str(ts.attempts)
+        argv = command_argv(s.check, values, "check command")
+        log.lines(time.time(), [f"running the check: {shlex.join(argv)}"], "nova: ")
+        ts.reason = f"checking: {s.check}"
+        output = CheckOutput(ts, log, self.writer.touch, self.reporter.note, self.redact)
+        stop = self.stops[task.id] = StopRequest()
+        if self.interrupts:  # Ctrl-C came while the agent was ending
+            stop.request(StopCause.CANCEL)
+        token = f"{self.run_id}/{task.id}/{ts.attempts}"
+        limits = Limits(timeout=s.timeout, grace=self.options.grace)
+        try:
+            exit = await self.executor.run(
+                Launch(argv, agent.cwd, agent.env, None), token, output, limits, stop
+            )
+        except SpawnError as exc:
+            failed = _os_verdict(exc, "could not start the check")
+            return Verdict(Failure.TRANSIENT, failed.reason)  # the agent's work needs a check
+        finally:
+            self.stops.pop(task.id, None)
+            ts.pid = ts.pid_started = None
+            ts.reason = None
+        output.finish()
+        ts.ended = time.time()
+        verdict = check_verdict(exit, output.tail(), s.timeout)
+        log.lines(ts.ended, [verdict.reason or "the check passed"], "nova: ")
+        if verdict.failure is Failure.CHECK:
+            what = verdict.reason.removeprefix("the check ").split(":")[0]
+            self.feedback[task.id] = check_feedback(s.check, what, output.tail())
+        return Verdict(verdict.failure, self.redact(verdict.reason))
+
     def _launch(
         self, task: Task, s: Settings, ts: TaskState, resume: str | None
     ) -> tuple[Launch, OutputParser]:
@@ -455,13 +498,15 @@ class Runner:
         env = {**self.base_env, **markers}
         cwd = self.places.workdir(s)
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
+        feedback = self.feedback.get(task.id)
         if s.agent == "command":
             assert s.command is not None
             prompt_file = self.places.prompt_file(task.id)
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
                 os.makedirs(self.places.prompts_dir, exist_ok=True)
+                prompt = build_prompt(self.cascade, task, dep_results)
                 Path(prompt_file).write_text(
-                    build_prompt(self.cascade, task, dep_results), encoding="utf-8"
+                    prompt + (f"\n{feedback}" if feedback else ""), encoding="utf-8"
                 )
             argv = command_argv(
                 s.command,
@@ -470,9 +515,14 @@ class Runner:
                 ),
             )
             return Launch(argv, cwd, env, None), CommandParser("command")
-        prompt = (
-            build_resume_prompt(task) if resume else build_prompt(self.cascade, task, dep_results)
-        )
+        if resume and feedback:
+            prompt = build_check_prompt(task, feedback)
+        elif resume:
+            prompt = build_resume_prompt(task)
+        else:
+            prompt = build_prompt(self.cascade, task, dep_results)
+            if feedback:
+                prompt += f"\n{feedback}"
         argv = claude_argv(self.options.claude_bin, s, resume)
         return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
 
@@ -482,6 +532,7 @@ class Runner:
         """Update state and scheduler for an attempt's verdict; return the footer's word."""
         if verdict.ok:
             ts.status = TaskStatus.DONE
+            self.feedback.pop(task_id, None)
             self.scheduler.done(task_id)
             return "done"
         ts.reason, ts.failure = verdict.reason, verdict.failure.value if verdict.failure else None
@@ -572,11 +623,16 @@ class Runner:
         failed_before = self.failures.get(task_id, 0)
         if failure is not None and failure.retryable and failed_before < retries:
             self.failures[task_id] = failed_before + 1
+            if failure is Failure.CHECK and ts.session_id and s.agent == "claude":
+                self.resume_sessions[task_id] = ts.session_id  # fix it in the same session
             base = s.retry_delay if s.retry_delay is not None else 10.0
             delay = min(MAX_BACKOFF, base * 2**failed_before) * random.uniform(0.8, 1.2)
+            if failure is Failure.CHECK:
+                delay = 0.0  # nothing to wait out: the agent has a problem to fix
             ts.status = TaskStatus.PENDING
             ts.next_attempt_at = time.time() + delay
-            ts.reason = f"{verdict.reason}; retry {failed_before + 1}/{retries} in {delay:.1f}s"
+            when = f"in {delay:.1f}s" if delay else "now"
+            ts.reason = f"{verdict.reason}; retry {failed_before + 1}/{retries} {when}"
             self.scheduler.delay(task_id)
             self._schedule(task_id, delay)
             return "will retry"

@@ -40,6 +40,7 @@ class Settings:
 
     agent: str | None = None
     command: str | None = None
+    check: str | None = None  # a command whose exit 0 the task must pass to be done
     model: str | None = None
     max_turns: int | None = None
     max_budget_usd: float | None = None

@@ -783,11 +783,13 @@ def test_example_files_read_their_settings_with_no_warning(path: str) -> None:
             "command": "python3 {cascade_dir}/agent.py {id} {prompt_file}",
             "workdir": ".",
             "retries": 1,
+            "check": "test -s out/{id}.txt",
         },
     }[path]
     assert cascade.settings.as_dict() == expected
     if path == "CASCADE.md":
         assert cascade.tasks["S3"].settings.max_turns == 40
+        assert cascade.tasks["S3"].settings.check == "python3 -m pytest -q"
         assert cascade.tasks["S3"].instructions.startswith("Read `shortener/store.py`")
 
 

@@ -15,6 +15,7 @@ from engine.outcome import (
     Exit,
     Failure,
     StopCause,
+    Verdict,
     classify_claude,
     classify_command,
     parse_limit_text,
@@ -308,9 +309,14 @@ def test_stops_by_nova_override_whatever_the_agent_printed(
     assert (verdict.failure, verdict.reason) == (failure, reason)
 
 
-def test_only_transient_and_stalled_failures_are_retryable() -> None:
-    """Retrying a permanent, auth, incomplete, limit, timeout or cancelled failure is wrong."""
-    assert {f for f in Failure if f.retryable} == {Failure.TRANSIENT, Failure.STALLED}
+def test_only_transient_stalled_and_check_failures_are_retryable() -> None:
+    """Retrying a permanent, auth, incomplete, limit, timeout or cancelled failure is wrong; a
+    failed check is retried, with its output for the agent."""
+    assert {f for f in Failure if f.retryable} == {
+        Failure.TRANSIENT,
+        Failure.STALLED,
+        Failure.CHECK,
+    }
 
 
 def test_timeout_without_a_configured_limit_still_reads_well() -> None:
@@ -418,3 +424,37 @@ def test_an_impossible_reset_date_does_not_break_classification() -> None:
     """ "resets Feb 30" cannot be a date: still a usage limit, never an exception."""
     limit = parse_limit_text("You've hit your weekly limit · resets Feb 30, 2am (UTC)", NOW)
     assert limit is not None and limit.status == "rejected"
+
+
+def test_check_verdicts_name_how_the_check_ended_and_its_last_line() -> None:
+    from engine.outcome import check_verdict
+
+    tail = "collecting\n\nFAILED tests/test_a.py::test_x - assert 1 == 2\n\n"
+    assert check_verdict(Exit(0), tail, 60.0).ok
+    assert check_verdict(Exit(1), tail, 60.0) == Verdict(
+        Failure.CHECK,
+        "the check failed with exit code 1: FAILED tests/test_a.py::test_x - assert 1 == 2",
+    )
+    assert check_verdict(Exit(-9), "", 60.0) == Verdict(
+        Failure.CHECK, "the check was killed by signal 9"
+    )
+    assert check_verdict(Exit(-15, StopCause.TIMEOUT), tail, 90.0) == Verdict(
+        Failure.CHECK, "the check timed out after 1m30s"
+    )
+    stopped = check_verdict(Exit(-2, StopCause.CANCEL), tail, 90.0)
+    assert stopped.failure is Failure.CANCELLED
+    assert Failure.CHECK.retryable and not Failure.CHECK.halts
+
+
+def test_check_feedback_keeps_the_end_of_long_output() -> None:
+    from engine.prompt import CHECK_OUTPUT_CHARS, check_feedback
+
+    told = check_feedback("pytest -q", "failed with exit code 1", "x" * 10_000 + "\nLAST")
+    assert told.startswith(
+        "The check that decides whether this task is done, `pytest -q`, failed with exit code "
+        "1 after your last attempt. The end of its output:"
+    )
+    assert told.rstrip().endswith("LAST\n```") and len(told) < CHECK_OUTPUT_CHARS + 300
+    assert check_feedback("true", "failed with exit code 1", " \n").endswith(
+        "It printed nothing.\n"
+    )

@@ -506,3 +506,36 @@ def test_bypass_permissions_as_root_without_is_sandbox_exits_2_before_anything_r
     assert "IS_SANDBOX is 'yes'" in proc.stderr and "IS_SANDBOX=1" in proc.stderr
     assert api.requests == []
     assert not (tmp_path / "state").exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_failed_check_sends_its_output_to_the_same_session_and_then_passes(
+    claude_bin: str, messages_double: Double, tmp_path: Path
+) -> None:
+    """A's check fails the first time it runs and passes the second. So attempt 2 continues
+    A's session (--resume) with the check's verdict and output in its prompt, and A is done
+    after two attempts, with --retries 1."""
+    api, env = _setup(tmp_path, messages_double, claude_bin, {"A": ok(tool_calls=1)}, ["A"])
+    check = (
+        "sh -c 'echo run >> checks.txt; n=$(wc -l < checks.txt); "
+        "[ $n -ge 2 ] || { echo check run $n: tests failed; exit 1; }'"
+    )
+    plan = (tmp_path / "CASCADE.md").read_text(encoding="utf-8")
+    (tmp_path / "CASCADE.md").write_text(
+        plan.replace("# Faults\n", f"# Faults\n\n- check: {check}\n"), encoding="utf-8"
+    )
+
+    proc = _nova_run(tmp_path, env, "--retries", "1")
+
+    assert proc.returncode == 0, _said(proc)
+    task = _status_json(tmp_path, env)["tasks"]["A"]
+    assert (task["status"], task["attempts"]) == ("done", 2)
+    log = _log(tmp_path, "A")
+    assert "check: check run 1: tests failed" in log
+    assert "will retry · the check failed with exit code 1: check run 1: tests failed" in log
+    assert f"--resume {task['session_id']}" in log
+    assert "the check passed" in log
+    requests = api.messages_requests("A")
+    assert [r.kind for r in requests] == ["ok:tool_use", "ok:end_turn", "ok:end_turn"]
+    resumed = json.dumps(requests[-1].body)  # attempt 2: the session so far, then the check
+    assert "failed with exit code 1 after your last attempt" in resumed
+    assert "check run 1: tests failed" in resumed

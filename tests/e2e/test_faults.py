@@ -583,3 +583,33 @@ def test_attempts_go_on_from_the_logs_when_the_state_was_moved_aside(tmp_path: P
     assert sorted(p.name for p in raw.glob("A-*.stdout")) == ["A-1.stdout", "A-2.stdout"]
     assert (raw / "A-1.stdout").read_text() == (raw / "A-2.stdout").read_text() == "A worked\n"
     assert read_state(tmp_path)["tasks"]["A"]["attempts"] == 2
+
+
+def test_ctrl_c_during_a_check_stops_it_and_leaves_the_task_cancelled(tmp_path: Path) -> None:
+    """SIGINT while X's check runs: the check is ended, X is cancelled (so it runs again next
+    time), not failed; nova exits 130 and no process of the run is left."""
+    out = out_dir(tmp_path)
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={
+            "agent": "command",
+            "command": agent_cmd("record.py", str(out), "{id}"),
+            "check": agent_cmd("check.py", str(out), "{id}", "hang"),
+        },
+    )
+    nova = Nova(tmp_path, "run")
+    try:
+        wait_until(lambda: (out / "X.checks").exists(), "the check to start")
+        run_id = read_state(tmp_path)["run"]["id"]
+        os.kill(nova.pid, signal.SIGINT)
+        code = nova.wait(timeout=30)
+    finally:
+        nova.kill()
+
+    assert code == 130, nova.stderr()
+    task = read_state(tmp_path)["tasks"]["X"]
+    assert (task["status"], task["pid"]) == ("cancelled", None)
+    assert marked_pids(run_id) == []
+    log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
+    assert "check: checking slowly" in log and "stopped by the user during the check" in log

@@ -369,3 +369,99 @@ def test_nova_logs_follow_prints_the_log_as_it_grows_and_ends_with_the_task(
     assert [f"step {i}" in said for i in range(6)] == [True] * 6
     assert said.rstrip().splitlines()[-1].startswith("=====")  # the footer's closing rule
     assert "\ndone\n" in said
+
+
+# --------------------------------------------------------------------------
+# check commands
+
+
+def test_a_check_that_fails_retries_the_agent_at_once_and_its_output_reaches_the_prompt(
+    tmp_path: Path,
+) -> None:
+    """X's check passes only after X's agent ran twice: attempt 1 'succeeds', its check
+    fails, attempt 2 runs at once (no retry delay) with the check's output in its prompt
+    file, and its check passes. Y, with a check that never passes and --retries 1, fails
+    after two checks, and its dependent is blocked."""
+    out = out_dir(tmp_path)
+    record = agent_cmd("record.py", str(out), "{id}")
+    write_cascade(
+        tmp_path,
+        [("X", "-"), ("Y", "-"), ("Z", "Y")],
+        settings={
+            "agent": "command",
+            "command": f"sh -c 'cp {{prompt_file}} {out}/{{id}}-{{attempt}}.prompt; {record}'",
+            "retries": "1",
+            "retry-delay": "1h",  # a check failure does not wait for it
+        },
+        task_settings={
+            "X": {"check": agent_cmd("check.py", str(out), "{id}", "2")},
+            "Y": {"check": agent_cmd("check.py", str(out), "{id}", "99")},
+        },
+    )
+
+    done = run_nova(tmp_path, "run")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    tasks = read_state(tmp_path)["tasks"]
+    assert (tasks["X"]["status"], tasks["X"]["attempts"]) == ("done", 2)
+    assert (tasks["Y"]["status"], tasks["Y"]["failure"], tasks["Y"]["attempts"]) == (
+        "failed",
+        "check",
+        2,
+    )
+    assert tasks["Y"]["reason"] == "the check failed with exit code 1: Y: 2 run(s), want 99"
+    assert tasks["Z"]["status"] == "blocked"
+    assert (runs(out, "X"), runs(out, "Y"), runs(out, "Z")) == (2, 2, 0)
+    assert (out / "X.checks").read_text().count("checked") == 2
+    first, second = ((out / f"X-{n}.prompt").read_text() for n in (1, 2))
+    assert "The check" not in first
+    assert "failed with exit code 1 after your last attempt" in second
+    assert "collecting tests\nX: 1 run(s), want 2" in second
+    log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
+    assert "] check: X: 1 run(s), want 2" in log
+    assert "will retry · the check failed with exit code 1: X: 1 run(s), want 2" in log
+    assert "] check: X: all 2 good" in log and "nova: the check passed" in log
+
+
+def test_a_check_that_outlives_the_timeout_is_ended_and_counts_as_a_failed_check(
+    tmp_path: Path,
+) -> None:
+    out = out_dir(tmp_path)
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={
+            "agent": "command",
+            "command": agent_cmd("record.py", str(out), "{id}"),
+            "check": agent_cmd("check.py", str(out), "{id}", "hang"),
+            "timeout": "1s",
+            "retries": "0",
+        },
+    )
+
+    done = run_nova(tmp_path, "run")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    task = read_state(tmp_path)["tasks"]["X"]
+    assert (task["status"], task["failure"]) == ("failed", "check")
+    assert task["reason"] == "the check timed out after 1s"
+    assert task["pid"] is None
+
+
+def test_a_check_program_that_is_not_there_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    out = out_dir(tmp_path)
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={"agent": "command", "command": agent_cmd("record.py", str(out), "{id}")},
+        task_settings={"X": {"check": "run the linter"}},
+    )
+
+    done = run_nova(tmp_path, "run")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Error: task 'X': the check command 'run' is not on PATH. Fix the check setting in "
+        "CASCADE.md (check: run the linter); if that line is a note, not a setting, reword it.\n"
+    )
+    assert runs(out, "X") == 0 and not (tmp_path / "state" / "state.json").exists()
