@@ -266,3 +266,30 @@ class CheckOutput:
         self._tail.extend(decoded)
         self.log.lines(time.time(), decoded, "check: ")
         self._on_change()
+
+
+class Collected:
+    """Receives a short helper command's output (the executor's `Sink`): the first 64 KiB of
+    stdout and stderr together, for its error message."""
+
+    LIMIT = 64 * 1024
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def started(self, pid: int) -> None:
+        pass
+
+    def stdout(self, chunk: bytes) -> None:
+        if self._size < self.LIMIT:
+            self._parts.append(chunk[: self.LIMIT - self._size])
+            self._size += len(self._parts[-1])
+
+    stderr = stdout
+
+    def note(self, message: str) -> None:
+        pass
+
+    def text(self) -> str:
+        return b"".join(self._parts).decode("utf-8", "replace")

@@ -10,9 +10,12 @@ each distinct one is resolved and checked once.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine import worktree
 from engine.agents import CLAUDE_INSTALL_HINT, command_argv, find_program
 from engine.cascade import Cascade, effective_settings
 from engine.errors import ConfigError
@@ -162,3 +165,62 @@ def check_logs_dir(logs_dir: Path) -> None:
                 f"cannot write task logs to {where} (permission denied). Make it writable, "
                 "or point --logs-dir at a directory nova can write."
             )
+
+
+def find_repo(
+    settings: Mapping[str, Settings], places: Places, worktrees_dir: Path
+) -> worktree.Repo | None:
+    """The git repository the tasks with `worktree: on` come from (None if no task uses
+    one), or ConfigError saying what is missing: git, a repository, a first commit."""
+    users = [task_id for task_id, s in settings.items() if s.worktree]
+    if not users:
+        return None
+    if shutil.which("git") is None:
+        raise ConfigError(
+            f"task '{users[0]}' has worktree: on, but git is not on PATH. Install git, or "
+            "turn worktree off."
+        )
+    for task_id in users:
+        problem = worktree.branch_problem(task_id)
+        if problem:
+            raise ConfigError(problem)
+    roots: dict[str, str] = {}
+    for task_id in users:
+        workdir = places.workdir(settings[task_id])
+        if workdir not in roots:
+            code, out = _git("-C", workdir, "rev-parse", "--show-toplevel")
+            if code != 0:
+                raise ConfigError(
+                    f"task '{task_id}' has worktree: on, but its workdir {workdir} is not in a "
+                    "git repository. Run 'git init' and commit there, or turn worktree off."
+                )
+            roots[workdir] = out
+    if len(set(roots.values())) > 1:
+        raise ConfigError(
+            "tasks with worktree: on work in more than one git repository "
+            f"({', '.join(sorted(set(roots.values())))}); nova makes worktrees of one."
+        )
+    root = next(iter(roots.values()))
+    code, base = _git("-C", root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    if code != 0:
+        raise ConfigError(
+            f"the git repository {root} has no commit yet, and worktrees start from one. "
+            "Commit something first (git commit --allow-empty -m start)."
+        )
+    named = _git("-C", root, "config", "user.email")[0] == 0
+    try:
+        worktrees_dir.mkdir(parents=True, exist_ok=True)
+        ignore = worktrees_dir / ".gitignore"
+        if not ignore.exists():  # the main checkout does not list the worktrees as new files
+            ignore.write_text("*\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot make {worktrees_dir} for worktrees ({exc.strerror}).") from None
+    return worktree.Repo(root, base, () if named else worktree.IDENTITY)
+
+
+def _git(*args: str) -> tuple[int, str]:
+    """Run git before the run starts (no agent runs yet): (exit code, stripped output)."""
+    proc = subprocess.run(
+        ["git", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
+    return proc.returncode, proc.stdout.strip()

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, procs
+from engine import __version__, procs, worktree
 from engine.agents import (
     ClaudeParser,
     CommandParser,
@@ -31,7 +31,7 @@ from engine.agents import (
     claude_argv,
     command_argv,
 )
-from engine.attempt import Attempt, CheckOutput
+from engine.attempt import Attempt, CheckOutput, Collected
 from engine.cascade import Cascade, Task
 from engine.errors import ExitCode
 from engine.executor import Executor, Limits, LocalExecutor, SpawnError, StopRequest
@@ -42,6 +42,7 @@ from engine.preflight import (
     Places,
     check_agents,
     check_logs_dir,
+    find_repo,
     placeholder_values,
     resolve_settings,
 )
@@ -71,6 +72,7 @@ RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
 MAX_STARVED = 10  # starts in a row, with no agent running, that found no resources
 HEARTBEAT = 5.0
+GIT_TIMEOUT = 600.0  # for one git command of a worktree (a merge in a large repository)
 # A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -114,6 +116,8 @@ class Runner:
         self.failures: dict[str, int] = {}  # retryable failures this run: the retry budget
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
         self.feedback: dict[str, str] = {}  # what a failed check said, for the next attempt
+        self.worktrees_dir = str((options.state_dir / "worktrees").resolve())
+        self.repo: worktree.Repo | None = None  # where worktrees come from, if tasks use them
         self.starving = 0  # starts in a row that failed for want of resources, none running
         self.holding = False  # launches held while resources are short and nothing runs
         self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
@@ -141,6 +145,7 @@ class Runner:
         check_logs_dir(self.options.logs_dir)
         self.store.acquire()
         try:
+            self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
             previous = self.store.load()
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
@@ -217,6 +222,7 @@ class Runner:
                 f"{ended} process(es) that agents left running without nova's marker were ended.",
             )
         self._settle_unstarted()
+        self._tell_branches()
         self.state.run.running = False
         self.state.run.ended = time.time()
         self.state.run.exit_code = int(code)
@@ -232,6 +238,23 @@ class Runner:
         self.executor.end()
         self.reporter.run_finished(self.state, code, self.halted)
         return code
+
+    def _tell_branches(self) -> None:
+        """Where the work of worktree tasks is: the branches that hold all of it."""
+        done = [
+            t
+            for t, ts in self.state.tasks.items()
+            if ts.status is TaskStatus.DONE and self.settings[t].worktree
+        ]
+        if not done:
+            return
+        tips = worktree.leaves(done, self.graph.dependents)
+        shown = " ".join(tips[:10]) + (" …" if len(tips) > 10 else "")
+        self.reporter.note(
+            None,
+            f"the work of {len(done)} task(s) is on their nova/<ID> branches; {shown} hold(s) "
+            f"all of it (git merge {shown}).",
+        )
 
     def _settle_unstarted(self) -> None:
         """What the state says of tasks the run leaves behind: no pause or retry time is
@@ -327,8 +350,20 @@ class Runner:
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
+        cwd, failed = self.places.workdir(s), None
+        if s.worktree:
+            cwd, failed = await self._worktree(task, ts, s)
+            ts.workdir = cwd
+        if failed is not None:  # no agent ran: this was no attempt
+            if resume:
+                self.resume_sessions[task_id] = resume
+            ts.attempts -= 1
+            ts.ended = time.time()
+            self._apply(task_id, ts, s, failed)
+            self.reporter.task_finished(ts, failed)
+            return
         try:
-            launch, parser = self._launch(task, s, ts, resume)
+            launch, parser = self._launch(task, s, ts, resume, cwd)
             log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
             log.open()
         except OSError as exc:  # the prompt file or the log could not be written
@@ -377,6 +412,8 @@ class Runner:
                 return
             self._widen()
             self.starving = 0
+            if verdict.ok and s.worktree and not self.interrupts:
+                verdict = await self._commit(task, ts, launch, log)
             if verdict.ok and s.check and not self.interrupts:
                 verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
@@ -486,8 +523,122 @@ class Runner:
             self.feedback[task.id] = check_feedback(s.check, what, output.tail())
         return Verdict(verdict.failure, self.redact(verdict.reason))
 
+    async def _git(self, task_id: str, ts: TaskState, argv: list[str]) -> tuple[int | None, str]:
+        """Run one git command for a task, supervised like its agent: (exit code, output);
+        the code is None when git could not start or was stopped."""
+        token = f"{self.run_id}/{task_id}/{ts.attempts}"
+        env = {**self.base_env, procs.RUN_VAR: self.run_id, procs.TOKEN_VAR: token}
+        out = Collected()
+        stop = self.stops[task_id] = StopRequest()
+        if self.interrupts:
+            stop.request(StopCause.CANCEL)
+        try:
+            exit = await self.executor.run(
+                Launch(tuple(argv), self.places.cwd, env, None),
+                token,
+                out,
+                Limits(timeout=GIT_TIMEOUT, grace=self.options.grace),
+                stop,
+            )
+        except SpawnError as exc:
+            return None, f"could not start git: {exc.strerror or exc}"
+        finally:
+            self.stops.pop(task_id, None)
+            ts.pid = ts.pid_started = None
+        return (exit.returncode if exit.stopped_by is None else None), out.text()
+
+    async def _worktree(self, task: Task, ts: TaskState, s: Settings) -> tuple[str, Verdict | None]:
+        """Make (or reuse) the task's worktree holding all its dependencies' branches:
+        (where its agent works, None) or (_, why it cannot)."""
+        repo = self.repo
+        assert repo is not None
+        where = worktree.path(self.worktrees_dir, task.id)
+        cwd = worktree.workdir_in(repo, where, self.places.workdir(s))
+        uses = {d: bool(self.settings[d].worktree) for d in task.depends_on}
+        sources = worktree.sources(task.depends_on, uses)
+        ts.reason = f"preparing its git worktree ({worktree.branch(task.id)})"
+        try:
+            if not os.path.exists(os.path.join(where, ".git")):
+                ref = f"refs/heads/{worktree.branch(task.id)}"
+                show = ["git", "-C", repo.root, "show-ref", "--verify", "--quiet", ref]
+                exists = (await self._git(task.id, ts, show))[0] == 0
+                start = sources[0] if sources else repo.base
+                add = worktree.add_command(repo, task.id, where, exists, start)
+                code, out = await self._git(task.id, ts, add)
+                if code != 0:
+                    return cwd, self._git_failed("could not make its git worktree", code, out)
+            missing = []
+            for source in sources:  # a dependency run again has new work to bring in
+                ancestor = ["git", "-C", where, "merge-base", "--is-ancestor", source, "HEAD"]
+                code, out = await self._git(task.id, ts, ancestor)
+                if code is None:
+                    return cwd, self._git_failed("could not read its git worktree", code, out)
+                if code != 0:
+                    missing.append(source)
+            if missing:
+                code, out = await self._git(
+                    task.id, ts, worktree.merge_command(repo, where, missing)
+                )
+                if code != 0:
+                    return cwd, await self._merge_failed(task.id, ts, where, sources, code, out)
+        finally:
+            ts.reason = None
+        return cwd, None
+
+    async def _commit(self, task: Task, ts: TaskState, agent: Launch, log: TaskLog) -> Verdict:
+        """Commit what the agent changed in its worktree to the task's branch."""
+        repo = self.repo
+        assert repo is not None
+        where = worktree.path(self.worktrees_dir, task.id)
+        code, out = await self._git(task.id, ts, ["git", "-C", where, "add", "--all"])
+        if code == 0:
+            staged = ["git", "-C", where, "diff", "--cached", "--quiet"]
+            code, out = await self._git(task.id, ts, staged)
+            if code == 0:
+                log.lines(time.time(), ["nothing to commit in the worktree"], "nova: ")
+                return Verdict(None, "")
+            if code == 1:
+                message = worktree.commit_message(task.id, task.name, ts.attempts)
+                commit = ["git", *repo.identity, "-C", where, "commit", "--quiet", "-m", message]
+                code, out = await self._git(task.id, ts, commit)
+        if code != 0:
+            if self.interrupts:
+                return Verdict(Failure.CANCELLED, "stopped by the user while committing")
+            return self._git_failed(f"could not commit its work in {where}", code, out)
+        ts.ended = time.time()
+        log.lines(ts.ended, [f"committed the work to {worktree.branch(task.id)}"], "nova: ")
+        return Verdict(None, "")
+
+    async def _merge_failed(
+        self,
+        task_id: str,
+        ts: TaskState,
+        where: str,
+        sources: list[str],
+        code: int | None,
+        output: str,
+    ) -> Verdict:
+        """Why the branches a task builds on did not merge: the files in conflict, if any
+        (the merge is left for the user to resolve), else what git said."""
+        unmerged = ["git", "-C", where, "diff", "--name-only", "--diff-filter=U"]
+        files = (await self._git(task_id, ts, unmerged))[1].split() if code is not None else []
+        if not files:
+            return self._git_failed(f"could not merge {', '.join(sources)}", code, output)
+        shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
+        return Verdict(
+            Failure.PERMANENT,
+            f"the branches it builds on ({', '.join(sources)}) conflict in {shown}. Resolve "
+            f"that in {where} and commit there, then run nova again.",
+        )
+
+    def _git_failed(self, what: str, code: int | None, output: str) -> Verdict:
+        if code is None and self.interrupts:
+            return Verdict(Failure.CANCELLED, "stopped by the user")
+        detail = " ".join(output.strip().splitlines()[-1:])[:300].rstrip(".")
+        return Verdict(Failure.PERMANENT, what + (f": {detail}" if detail else "") + ".")
+
     def _launch(
-        self, task: Task, s: Settings, ts: TaskState, resume: str | None
+        self, task: Task, s: Settings, ts: TaskState, resume: str | None, cwd: str
     ) -> tuple[Launch, OutputParser]:
         markers = {
             procs.RUN_VAR: self.run_id,
@@ -496,18 +647,25 @@ class Runner:
             "NOVA_ATTEMPT": str(ts.attempts),
         }
         env = {**self.base_env, **markers}
-        cwd = self.places.workdir(s)
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
         feedback = self.feedback.get(task.id)
+        # Said after the task's own prompt: where the agent works, what the last check said.
+        after = ""
+        if s.worktree:
+            after += (
+                f"\nYou work in a git worktree of your own, on branch {worktree.branch(task.id)}, "
+                "that holds the work of the tasks above; nova commits your changes when you are "
+                "done. Do not switch branches.\n"
+            )
+        if feedback:
+            after += f"\n{feedback}"
         if s.agent == "command":
             assert s.command is not None
             prompt_file = self.places.prompt_file(task.id)
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
                 os.makedirs(self.places.prompts_dir, exist_ok=True)
                 prompt = build_prompt(self.cascade, task, dep_results)
-                Path(prompt_file).write_text(
-                    prompt + (f"\n{feedback}" if feedback else ""), encoding="utf-8"
-                )
+                Path(prompt_file).write_text(prompt + after, encoding="utf-8")
             argv = command_argv(
                 s.command,
                 placeholder_values(
@@ -520,9 +678,7 @@ class Runner:
         elif resume:
             prompt = build_resume_prompt(task)
         else:
-            prompt = build_prompt(self.cascade, task, dep_results)
-            if feedback:
-                prompt += f"\n{feedback}"
+            prompt = build_prompt(self.cascade, task, dep_results) + after
         argv = claude_argv(self.options.claude_bin, s, resume)
         return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
 

@@ -52,6 +52,7 @@ class Settings:
     continues: int | None = None
     retry_delay: float | None = None
     workdir: str | None = None
+    worktree: bool | None = None  # work in a git worktree of its own, on branch nova/<ID>
 
     def over(self, base: Settings) -> Settings:
         """These settings, with anything unset taken from `base`."""
@@ -95,7 +96,10 @@ def describe(settings: Settings) -> dict[str, str]:
             continue
         if settings.agent == "command" and f.name in _CLAUDE_ONLY:
             continue
-        out[key_of(f.name)] = format_seconds(value) if f.name in _DURATIONS else str(value)
+        if isinstance(value, bool):
+            out[key_of(f.name)] = "on" if value else "off"
+        else:
+            out[key_of(f.name)] = format_seconds(value) if f.name in _DURATIONS else str(value)
     return out
 
 
@@ -156,6 +160,16 @@ def _parse_int(text: str, key: str, minimum: int) -> int:
     return value
 
 
+_BOOLS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+def _parse_bool(text: str, key: str) -> bool:
+    value = _BOOLS.get(text.strip().lower())
+    if value is None:
+        raise SettingError(f"{key} '{text.strip()}' is not on or off (yes/no, true/false).")
+    return value
+
+
 def _parse_choice(text: str, key: str, choices: tuple[str, ...]) -> str:
     value = text.strip()
     by_lower = {c.lower(): c for c in choices}
@@ -189,6 +203,8 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
         parsed = _parse_int(value, norm, 1)
     elif norm in ("retries", "continues"):
         parsed = _parse_int(value, norm, 0)
+    elif norm == "worktree":
+        parsed = _parse_bool(value, norm)
     elif norm == "model" and len(value.split()) > 1:
         raise SettingError(
             f"model '{value}' is not a model name; a model is one word, like sonnet, opus or "
