@@ -8,6 +8,7 @@ pure: they build a `Launch` and a parser; running it is the executor's job.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 import re
@@ -28,7 +29,9 @@ from engine.usage import Tokens, model_key
 _DROPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")
 _TOKEN_LINE = re.compile(rb"Token usage:\s*(.*)", re.IGNORECASE)
 _PAIR = re.compile(rb"([a-z_]+)\s*=\s*([^\s,]+)", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"\{(id|name|prompt_file|cascade_dir|attempt)\}")
+PLACEHOLDERS = ("id", "name", "prompt_file", "cascade_dir", "attempt")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+_BRACED = re.compile(r"\{([A-Za-z][A-Za-z_-]*)\}")
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,15 @@ def split_command(template: str, what: str = "agent command") -> tuple[str, ...]
         raise ConfigError(
             f"the {what} is empty. Give a program to run, like {_EXAMPLES.get(what, '')}."
         )
+    for word in words:
+        for name in _BRACED.findall(word):
+            close = difflib.get_close_matches(name.lower(), PLACEHOLDERS, n=1, cutoff=0.6)
+            if name not in PLACEHOLDERS and close:  # `{idd}`: a typo, not a literal
+                raise ConfigError(
+                    f"{what} '{template}' has the placeholder {{{name}}}, which nova does not "
+                    f"fill in. Did you mean {{{close[0]}}}? The placeholders are "
+                    f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}."
+                )
     return tuple(words)
 
 

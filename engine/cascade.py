@@ -350,6 +350,7 @@ class _Parser:
                 "this task table has no separator row under its header. Add a line like "
                 "'|---|---|---|---|' below the header.",
             )
+            self._reject_rows(start + 1, end, index["id"])
             return end, True
         missing = [
             label
@@ -362,6 +363,7 @@ class _Parser:
                 f"this task table has no {' or '.join(repr(m) for m in missing)} column "
                 f"(it has: {', '.join(header)}). Add the column; write '-' for no dependencies.",
             )
+            self._reject_rows(start + 2, end, index["id"])
             return end, True
         if not in_section:
             self.error(
@@ -369,6 +371,7 @@ class _Parser:
                 "this task table is outside any section. Put it under a '## L1: <branch>' "
                 "heading (and optionally a '### L2: <group>' heading).",
             )
+            self._reject_rows(start + 2, end, index["id"])
             return end, True
         self.tasks_end = end
         settings_at: dict[str, list[int]] = {}
@@ -391,6 +394,16 @@ class _Parser:
         for offset in range(start + 2, end):
             self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
         return end, True
+
+    def _reject_rows(self, first: int, end: int, id_at: int | None) -> None:
+        """The IDs in the rows of a table reported as a whole (line indexes first..end), so
+        that what refers to them says their table has an error instead of 'no such task'."""
+        if id_at is None:
+            return
+        for offset in range(first, end):
+            cells = split_row(self.lines[offset])
+            if id_at < len(cells) and _plain(cells[id_at]):
+                self.rejected.setdefault(_plain(cells[id_at]), offset + 1)
 
     def _near_setting_columns(self, header: list[str], columns: list[str], lineno: int) -> None:
         """Warn for a column nova does not read whose name is close to a setting's (`Modle`):
@@ -526,6 +539,14 @@ class _Parser:
                         f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
                         "that row.",
                     )
+                elif dep not in by_id and len(dep.split()) > 1:
+                    words = dep.split()
+                    fix = (
+                        f"Separate the IDs with commas: {', '.join(words)}."
+                        if all(w in by_id for w in words)
+                        else "Task IDs have no spaces; separate several with commas."
+                    )
+                    self.error(lineno, f"task '{row.id}' depends on '{dep}'. {fix}")
                 elif dep not in by_id:
                     self.error(
                         lineno,
@@ -656,6 +677,8 @@ class _Parser:
                 bodies[task_id].extend(section.body)
                 continue
             first = _task_named(section.title)
+            if first not in by_id and first in self.rejected:
+                continue  # its row is reported already; a second error would only mislead
             if first not in by_id:
                 # Its text goes to no agent, so only a setting it would hold is worth a word.
                 if read_body(section.body, section.line, task=True).meant_settings:

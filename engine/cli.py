@@ -26,8 +26,15 @@ if TYPE_CHECKING:
     from engine.store import Snapshot
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _plan_in(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A directory given for a plan means the CASCADE.md in it."""
+    return value / "CASCADE.md" if value.is_dir() else value
+
+
 CASCADE_ARG = click.argument(
-    "cascade", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path)
+    "cascade", default="CASCADE.md", type=click.Path(path_type=Path), callback=_plan_in
 )
 STATE_DIR = click.option(
     "--state-dir",
@@ -283,6 +290,10 @@ def _overrides(
         except SettingError as exc:
             raise ConfigError(f"--{name}: {exc}") from None
 
+    if agent_cmd:
+        from engine.agents import split_command
+
+        split_command(agent_cmd)  # a bad template is an error now, --dry-run included
     return Settings(
         agent="command" if agent_cmd else None,
         command=agent_cmd,
@@ -614,8 +625,16 @@ this task go in a list right under the heading, like the project's settings abov
 """
 
 
+def _new_plan(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Where `nova init PATH` writes: PATH, or PATH/CASCADE.md when PATH is a directory or
+    names none yet and has no suffix (`nova init newdir`, like `git init newdir`)."""
+    if value.is_dir() or (not value.exists() and not value.suffix):
+        return value / "CASCADE.md"
+    return value
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("path", default="CASCADE.md", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", default="CASCADE.md", type=click.Path(path_type=Path), callback=_new_plan)
 @click.option("--project", default="My Project", show_default=True, help="The project's name.")
 def init(path: Path, project: str) -> None:
     """Write a starter CASCADE.md to edit (never overwrites a file; creates missing folders)."""

@@ -53,7 +53,7 @@ from engine.resume import carry_over, end_survivors
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
 from engine.state import RESULT_CHARS, RunState, State, TaskState, iso
-from engine.store import StateStore
+from engine.store import StateStore, lock_dir
 from engine.stream import transcript_slug, transcript_tokens
 from engine.usage import Tokens
 from engine.writer import StateWriter
@@ -72,6 +72,7 @@ RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
 MAX_BACKOFF = 600.0
 MAX_STARVED = 10  # starts in a row, with no agent running, that found no resources
 HEARTBEAT = 5.0
+LOGS_LOCK = ".run.lock"  # in the logs directory: one run writes there at a time
 GIT_TIMEOUT = 600.0  # for one git command of a worktree (a merge in a large repository)
 # A closed terminal or SSH session (SIGHUP) stops the run like Ctrl-C: agents report usage.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -118,6 +119,7 @@ class Runner:
         self.feedback: dict[str, str] = {}  # what a failed check said, for the next attempt
         self.worktrees_dir = str((options.state_dir / "worktrees").resolve())
         self.repo: worktree.Repo | None = None  # where worktrees come from, if tasks use them
+        self._logs_lock: int | None = None
         self.starving = 0  # starts in a row that failed for want of resources, none running
         self.holding = False  # launches held while resources are short and nothing runs
         self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
@@ -145,6 +147,14 @@ class Runner:
         check_logs_dir(self.options.logs_dir)
         self.store.acquire()
         try:
+            # Two runs writing one logs directory would append to the same logs and raw files.
+            self._logs_lock = lock_dir(
+                self.options.logs_dir,
+                LOGS_LOCK,
+                "is writing its logs to",
+                "--logs-dir",
+                "logs directory",
+            )
             self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
             previous = self.store.load()
             # Room for the state's last writes when agents' logs fill the disk: twice what
@@ -164,7 +174,7 @@ class Runner:
             )
         except BaseException:
             self.store.unreserve()
-            self.store.release()
+            self._release()
             raise
 
     # ---- running -----------------------------------------------------------------------------
@@ -173,7 +183,13 @@ class Runner:
         try:
             return asyncio.run(self._main())
         finally:
-            self.store.release()
+            self._release()
+
+    def _release(self) -> None:
+        if self._logs_lock is not None:
+            os.close(self._logs_lock)
+            self._logs_lock = None
+        self.store.release()
 
     async def _main(self) -> ExitCode:
         loop = asyncio.get_running_loop()

@@ -168,36 +168,43 @@ class StateStore:
     def acquire(self) -> None:
         """Take the run lock, or StateError naming the run that holds it, or saying why the
         state directory cannot be used."""
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise StateError(
-                f"cannot use {self.dir} as the state directory ({exc.strerror}). Point "
-                "--state-dir at a directory nova can create and write."
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StateError(
-                f"another nova run (pid {holder}) is using {self.dir}. Wait for it to finish, "
-                f"stop it (kill {holder}), or use another --state-dir."
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        except OSError as exc:  # the pid is for the message above only: the lock holds anyway
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                os.close(fd)
-                raise StateError(f"cannot write {self.dir / LOCK_FILE} ({exc.strerror}).") from None
-        self._lock_fd = fd
+        self._lock_fd = lock_dir(self.dir, LOCK_FILE, "is using", "--state-dir", "state directory")
 
     def release(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def lock_dir(directory: Path, name: str, doing: str, option: str, what: str) -> int:
+    """Take the lock file `name` in `directory` for this run (a descriptor to keep open), or
+    StateError naming the run that holds it (`another nova run (pid N) {doing} DIR/`), or
+    saying why the directory cannot be used."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StateError(
+            f"cannot use {directory} as the {what} ({exc.strerror}). Point {option} at a "
+            "directory nova can create and write."
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StateError(
+            f"another nova run (pid {holder}) {doing} {directory}/. Wait for it to finish, "
+            f"stop it (kill {holder}), or use another {option}."
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError as exc:  # the pid is for the message above only: the lock holds anyway
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            os.close(fd)
+            raise StateError(f"cannot write {directory / name} ({exc.strerror}).") from None
+    return fd
 
 
 @contextlib.contextmanager

@@ -1103,3 +1103,33 @@ def test_prose_with_a_bar_is_no_task_table() -> None:
     """A line of text with `|` in it, even above a rule, is text."""
     text = one_branch("| F1 | a | x | - |\n") + "\nRead | write the ID | store\n---\n"
     assert parse_cascade(text).warnings == ()
+
+
+def test_ids_separated_by_spaces_are_told_to_use_commas() -> None:
+    text = (
+        "# P\n\n## L1: A\n\n| Task ID | Task Name | What Changes | Depends On |\n"
+        "|---|---|---|---|\n| F1 | a | x | - |\n| F3 | a | x | - |\n"
+        "| F4 | a | x | F1 F3 |\n| F5 | a | x | F1 F9 |\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:9: task 'F4' depends on 'F1 F3'. Separate the IDs with commas: F1, F3.",
+        "CASCADE.md:10: task 'F5' depends on 'F1 F9'. Task IDs have no spaces; separate "
+        "several with commas.",
+    ]
+
+
+def test_the_instructions_of_a_task_whose_table_has_an_error_get_no_second_error() -> None:
+    """The table lacks its Depends On column: that is the error, not '#### A1: One names no
+    task'; a dependency on A1 says A1's row has an error."""
+    text = (
+        "# P\n\n## L1: A\n\n| Task ID | Task Name | What Changes |\n|---|---|---|\n"
+        "| A1 | One | x |\n\n"
+        "### L2: B\n| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+        "| B1 | Two | x | A1 |\n\n#### A1: One\n- model: opus\n"
+    )
+    assert errors_of(text) == [
+        "CASCADE.md:5: this task table has no 'Depends On' column (it has: Task ID, Task Name, "
+        "What Changes). Add the column; write '-' for no dependencies.",
+        "CASCADE.md:12: task 'B1' depends on 'A1', whose row (line 7) has an error, so there is "
+        "no task 'A1'. Fix that row.",
+    ]

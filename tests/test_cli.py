@@ -811,3 +811,31 @@ def test_logs_follow_of_a_task_that_will_not_run_is_an_error(tmp_path: Path) -> 
     result = invoke("logs", "B", "-f")
     assert isinstance(result.exception, ConfigError)
     assert "has no log and is not running" in str(result.exception)
+
+
+def test_a_typo_in_an_agent_cmd_placeholder_exits_2_even_for_a_dry_run(tmp_path: Path) -> None:
+    write(tmp_path / "CASCADE.md", GOOD)
+    for extra in ((), ("--dry-run",)):
+        proc = nova("run", "--agent-cmd", "echo {idd}", *extra, cwd=tmp_path)
+        assert proc.returncode == 2
+        assert proc.stderr == (
+            "Error: agent command 'echo {idd}' has the placeholder {idd}, which nova does not "
+            "fill in. Did you mean {id}? The placeholders are {id}, {name}, {prompt_file}, "
+            "{cascade_dir}, {attempt}.\n"
+        )
+    assert leftovers(tmp_path) == []
+    literal = nova("run", "-q", "--agent-cmd", "sh -c 'echo {hello}'", cwd=tmp_path)
+    assert literal.returncode == 0, literal.stderr  # braces that are no placeholder's typo
+
+
+def test_a_directory_given_for_a_plan_means_its_cascade_md(tmp_path: Path) -> None:
+    """`nova init newdir` writes newdir/CASCADE.md (like git init newdir); validate, plan
+    and run read DIR/CASCADE.md."""
+    made = nova("init", "newdir", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("Wrote newdir/CASCADE.md.")
+    assert nova("validate", "newdir", cwd=tmp_path).stdout.startswith("newdir/CASCADE.md: OK")
+    assert nova("init", "newdir", cwd=tmp_path).returncode == 2  # never overwrites
+    assert (tmp_path / "plan.txt").exists() is False
+    assert nova("init", "plan.txt", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "plan.txt").is_file()

@@ -261,6 +261,34 @@ def test_second_run_on_the_same_state_dir_is_refused_naming_the_first(tmp_path: 
     assert runs(out, "G") == 1
 
 
+def test_second_run_with_another_state_dir_but_the_same_logs_is_refused(tmp_path: Path) -> None:
+    """Two runs writing one logs/ would append to the same logs and raw files: the second
+    exits 2 naming the first, and writes no log."""
+    out = out_dir(tmp_path)
+    write_cascade(tmp_path, [("G", "-")])
+    gate = agent_cmd("gate.py", str(out), "{id}")
+    first = Nova(tmp_path, "run", "--agent-cmd", gate)
+    try:
+        wait_until(lambda: (out / "G.ready").exists(), "the first run's agent to start")
+        log_before = (tmp_path / "logs" / "G.log").read_bytes()
+
+        second = run_nova(tmp_path, "run", "--state-dir", "other", "--agent-cmd", gate)
+
+        assert second.returncode == 2
+        assert second.stderr == (
+            f"Error: another nova run (pid {first.pid}) is writing its logs to logs/. Wait for "
+            f"it to finish, stop it (kill {first.pid}), or use another --logs-dir.\n"
+        )
+        assert (tmp_path / "logs" / "G.log").read_bytes() == log_before
+        (out / "release").touch()
+        assert first.wait() == 0, first.stderr()
+    finally:
+        (out / "release").touch()
+        first.kill()
+    assert runs(out, "G") == 1
+    assert not (tmp_path / "other" / "state.json").exists()
+
+
 # --------------------------------------------------------------------------
 # output pipes
 
