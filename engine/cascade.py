@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.errors import CascadeError, Problem
 from engine.sections import (
@@ -588,15 +588,31 @@ class _Parser:
                 instructions=instructions.get(row.id, ""),
                 settings=merged,
             )
+        warnings = tuple(sorted(self.warnings, key=lambda p: p.line))
         if self.problems:
-            raise CascadeError(self.problems)
+            raise CascadeError(self.problems + self._cycles(tasks), warnings)
         return Cascade(
             path=self.path,
             project=self.project.title if self.project else "",
             settings=project_settings,
             tasks=tasks,
-            warnings=tuple(sorted(self.warnings, key=lambda p: p.line)),
+            warnings=warnings,
         )
+
+    def _cycles(self, tasks: dict[str, Task]) -> list[Problem]:
+        """Cycles among the tasks that are well formed, when other problems keep the file
+        from being used: reported with them, not after they are fixed."""
+        from engine.graph import build_graph  # the graph is built from a Cascade
+
+        known = {
+            t: replace(task, depends_on=tuple(d for d in task.depends_on if d in tasks and d != t))
+            for t, task in tasks.items()
+        }
+        try:
+            build_graph(Cascade(self.path, "", Settings(), known))
+        except CascadeError as exc:
+            return exc.problems
+        return []
 
     def _sections_without_tasks(self, by_id: dict[str, _Row]) -> None:
         """Warn for a branch or group with no tasks that starts with a task ID (`### A2:

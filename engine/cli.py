@@ -75,7 +75,12 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
         ) from None
     except OSError as exc:
         raise CascadeError([Problem(str(path), 0, f"cannot be read: {exc.strerror}.")]) from None
-    cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
+    try:
+        cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
+    except CascadeError as exc:
+        for warning in exc.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        raise
     for warning in cascade.warnings:
         click.echo(f"Warning: {warning}", err=True)
     return cascade, build_graph(cascade)
@@ -339,7 +344,12 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
 @CASCADE_ARG
 def validate(cascade: Path) -> None:
     """Check CASCADE for errors without running anything (exit 2 if it has any)."""
+    from engine.preflight import Places, check_workdirs, resolve_settings
+    from engine.settings import Settings
+
     parsed, graph = load(cascade)
+    places = Places(cascade.resolve(), Path("state"))
+    check_workdirs(parsed, resolve_settings(parsed, Settings()), places)
     click.echo(
         f"{cascade}: OK — {_count(len(parsed.tasks), 'task')} in "
         f"{_count(len(parsed.sections()), 'section')}, "

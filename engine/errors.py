@@ -49,8 +49,9 @@ class Problem:
 class CascadeError(NovaError):
     """CASCADE.md could not be used; `problems` lists every problem found, in file order."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], warnings: tuple[Problem, ...] = ()) -> None:
         self.problems = sorted(problems, key=lambda p: p.line)
+        self.warnings = warnings  # found too: shown with the errors, not a pass later
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

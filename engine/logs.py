@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import shlex
+import signal
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +95,8 @@ def format_footer(
     lines = [
         RULE,
         f"{outcome}{why}",
-        f"exit {exit_code} · {duration:.1f}s · ended {stamp(ended)} · cost {format_cost(cost)}",
+        f"{_exit_text(exit_code)} · {duration:.1f}s · ended {stamp(ended)} · "
+        f"cost {format_cost(cost)}",
         "tokens:" if tokens else "tokens: none counted",
         *format_tokens(tokens),
         RULE,
@@ -252,3 +254,13 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _exit_text(code: int | None) -> str:
+    """`exit 0`, `killed by SIGINT` (a negative code is the signal that ended the process)."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"

@@ -86,10 +86,7 @@ def check_agents(
         if id(s) not in checked:
             checked.add(id(s))
             if not os.path.isdir(workdir):
-                raise ConfigError(
-                    f"task '{task_id}': workdir '{workdir}' does not exist. Create it or "
-                    "fix the task's workdir setting."
-                )
+                raise ConfigError(_no_workdir(cascade, task_id, workdir))
             if s.agent == "command" and not s.command:
                 raise ConfigError(
                     f"task '{task_id}' uses the command agent but no command is set. Pass "
@@ -134,6 +131,24 @@ def check_agents(
                     "is a note, not a setting, reword it.",
                 )
     return claude_bin
+
+
+def check_workdirs(cascade: Cascade, settings: Mapping[str, Settings], places: Places) -> None:
+    """ConfigError for the first task whose workdir does not exist (for `nova validate`)."""
+    seen: set[str] = set()
+    for task_id, s in settings.items():
+        workdir = places.workdir(s)
+        if workdir not in seen:
+            seen.add(workdir)
+            if not os.path.isdir(workdir):
+                raise ConfigError(_no_workdir(cascade, task_id, workdir))
+
+
+def _no_workdir(cascade: Cascade, task_id: str, workdir: str) -> str:
+    return (
+        f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}': workdir '{workdir}' "
+        "does not exist. Create it or fix the task's workdir setting."
+    )
 
 
 def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:

@@ -31,3 +31,12 @@ def test_a_line_longer_than_the_limit_is_dropped_and_the_next_ones_are_kept() ->
 def test_a_too_long_line_ending_in_the_same_chunk_as_its_start_of_holding() -> None:
     """The end of a dropped line never shows up as a line of its own."""
     assert split([b"a" * 150, b"tail\nnext\n"], limit=100) == ([b"next"], 1)
+
+
+def test_a_log_footer_names_the_signal_that_ended_the_agent() -> None:
+    from engine.logs import format_footer
+
+    stopped = format_footer("cancelled", "stopped by the user", -2, 1.5, {}, None, 0.0)
+    assert "\nkilled by SIGINT · 1.5s · ended " in stopped
+    assert "\nexit 3 · " in format_footer("failed", "", 3, 0.1, {}, None, 0.0)
+    assert "\nkilled by signal 99 · " in format_footer("failed", "", -99, 0.1, {}, None, 0.0)

@@ -839,3 +839,37 @@ def test_a_directory_given_for_a_plan_means_its_cascade_md(tmp_path: Path) -> No
     assert (tmp_path / "plan.txt").exists() is False
     assert nova("init", "plan.txt", cwd=tmp_path).returncode == 0
     assert (tmp_path / "plan.txt").is_file()
+
+
+def test_validate_reports_a_cycle_and_warnings_with_the_other_errors(tmp_path: Path) -> None:
+    """One pass shows everything: the cycle, the unknown dependency, the bad ID and the
+    warning for a column nova does not read, not a round of fixes per kind of problem."""
+    write(
+        tmp_path / "CASCADE.md",
+        "# P\n\n## L1: A\n\n| Task ID | Task Name | What Changes | Depends On | Modle |\n"
+        "|---|---|---|---|---|\n| A1 | a | x | A2 | |\n| A2 | b | x | A1 | |\n"
+        "| A3 | c | x | A9 | |\n| ../x | d | x | - | |\n",
+    )
+    proc = nova("validate", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert [line.split(":")[0] + ":" + line.split(":")[2] for line in lines] == [
+        "Warning:5",
+        "Error:7",
+        "Error:9",
+        "Error:10",
+    ]
+    assert "in a cycle: A1 → A2 → A1" in lines[1]
+    assert "'A9', which is not defined" in lines[2] and "'../x' is not allowed" in lines[3]
+
+
+def test_validate_finds_a_workdir_that_does_not_exist_with_its_task_line(tmp_path: Path) -> None:
+    write(
+        tmp_path / "CASCADE.md", GOOD.replace("# Demo Plan\n", "# Demo Plan\n\n- workdir: gone\n")
+    )
+    proc = nova("validate", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"Error: CASCADE.md:10: task 'F1': workdir '{tmp_path / 'gone'}' does not exist. Create "
+        "it or fix the task's workdir setting.\n"
+    )

@@ -672,8 +672,9 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
         self._event("message_stop", {"type": "message_stop"})
-        self._end_chunks()
+        # Recorded before the last chunk: once it is sent, the client (a test) may look.
         rec.kind, rec.status = f"ok:{stop_reason}", 200
+        self._end_chunks()
 
     def _plain_reply(
         self,
