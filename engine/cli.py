@@ -528,13 +528,13 @@ def logs(
         other = raw_path(logs_dir, task_id, numbers[-1], "stdout" if stderr else "stderr")
         if other.exists() and other.stat().st_size and not stderr:
             click.echo(f"(its stderr is in {other}; --stderr prints it)", err=True)
-        if not path.exists() and not follow:
-            raise ConfigError(f"attempt {numbers[-1]} of '{task_id}' wrote nothing to {stream}.")
+        if not path.exists() and not follow:  # nothing to print is no error
+            click.echo(
+                f"(attempt {numbers[-1]} of '{task_id}' wrote nothing to {stream})", err=True
+            )
+            return
     if not path.exists() and not follow:
-        raise ConfigError(
-            f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
-            "the tasks and what they are doing."
-        )
+        path = _log_from_state(state_dir, task_id, logs_dir)
     out = sys.stdout.buffer
     position = 0
     watch = _TaskWatch(state_dir, task_id)
@@ -559,16 +559,48 @@ def logs(
         time.sleep(0.25)
 
 
+def _log_from_state(state_dir: Path, task_id: str, logs_dir: Path) -> Path:
+    """The log the state names for a task (a run with another --logs-dir), or ConfigError
+    saying why there is none: no such task, or what the task is doing instead."""
+    from engine.errors import ConfigError, StateError
+
+    try:
+        state, _ = _read_state(state_dir)
+    except StateError:
+        state = None
+    task = state.tasks.get(task_id) if state else None
+    if task is not None and task.log and Path(task.log).exists():
+        return Path(task.log)
+    if task is not None:
+        why = f": {task.reason}" if task.reason else ""
+        raise ConfigError(f"task '{task_id}' has no log yet; it is {task.status}{why}.")
+    if state is not None and state.tasks:
+        raise ConfigError(
+            f"no task '{task_id}' in {state_dir}/.{_suggest_task(task_id, list(state.tasks))} "
+            "'nova status' lists the tasks."
+        )
+    raise ConfigError(
+        f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
+        "the tasks and what they are doing."
+    )
+
+
+def _suggest_task(task_id: str, ids: list[str]) -> str:
+    """` Did you mean 'F1'?` — the same ID in another case first, else the closest one."""
+    from engine.settings import suggest
+
+    same = [t for t in ids if t.lower() == task_id.lower()]
+    return f" Did you mean '{same[0]}'?" if same else suggest(task_id, ids, 0.5)
+
+
 def _check_known(state_dir: Path, task_id: str) -> None:
     """With -f: a task the state does not know would be followed forever for nothing."""
     from engine.errors import ConfigError
 
     state, _ = _read_state(state_dir)  # StateError (exit 2) when there is no state yet
     if task_id not in state.tasks:
-        from engine.settings import suggest
-
         raise ConfigError(
-            f"no task '{task_id}' in {state_dir}/.{suggest(task_id, list(state.tasks), 0.5)} "
+            f"no task '{task_id}' in {state_dir}/.{_suggest_task(task_id, list(state.tasks))} "
             "'nova status' lists the tasks."
         )
 

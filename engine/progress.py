@@ -71,6 +71,8 @@ class LineReporter:
         self.total = len(state.tasks)
         self.finished = already_done
         resumed = f", {already_done} already done" if already_done else ""
+        if already_done and already_done == self.total:
+            resumed += " (--rerun ID or --fresh runs done tasks again)"
         self._say(
             self._c("bold", f"nova: {state.project or 'plan'}")
             + f" — {self.total} task{'' if self.total == 1 else 's'}{resumed}, "

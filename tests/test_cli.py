@@ -790,6 +790,10 @@ def test_logs_raw_points_at_the_stderr_and_prints_it_with_stderr(tmp_path: Path)
     assert "its stderr is in logs/raw/E-1.stderr" in plain.stderr
     err = invoke("logs", "E", "--raw", "--stderr")
     assert err.exit_code == 0 and err.stdout.startswith("Traceback")
+    (raw / "E-2.stdout").write_text("second attempt\n")  # and no stderr: nothing, no error
+    quiet = invoke("logs", "E", "--stderr")
+    assert (quiet.exit_code, quiet.stdout) == (0, "")
+    assert quiet.stderr == "(attempt 2 of 'E' wrote nothing to stderr)\n"
 
 
 def test_logs_follow_of_a_task_the_state_does_not_know_is_an_error(tmp_path: Path) -> None:
@@ -873,3 +877,25 @@ def test_validate_finds_a_workdir_that_does_not_exist_with_its_task_line(tmp_pat
         f"Error: CASCADE.md:10: task 'F1': workdir '{tmp_path / 'gone'}' does not exist. Create "
         "it or fix the task's workdir setting.\n"
     )
+
+
+def test_logs_finds_a_log_through_the_state_and_says_why_a_task_has_none(tmp_path: Path) -> None:
+    """After a run with --logs-dir L, `nova logs F1` finds L/F1.log through the state; a
+    blocked task says it is blocked and why; a wrong-case ID is suggested."""
+    write(tmp_path / "CASCADE.md", GOOD)
+    agent = f"{sys.executable} -c \"import sys; sys.exit(3 if '{{id}}' == 'F2' else 0)\""
+    assert (
+        nova(
+            "run", "-q", "--retries", "0", "--logs-dir", "L", "--agent-cmd", agent, cwd=tmp_path
+        ).returncode
+        == 1
+    )
+    found = nova("logs", "F1", cwd=tmp_path)
+    assert found.returncode == 0 and "task F1 · Core Types · attempt 1" in found.stdout
+    blocked = nova("logs", "T1", cwd=tmp_path)
+    assert (blocked.returncode, blocked.stderr) == (
+        2,
+        "Error: task 'T1' has no log yet; it is blocked: dependency F2 failed.\n",
+    )
+    wrong = nova("logs", "f1", cwd=tmp_path)
+    assert wrong.returncode == 2 and "Did you mean 'F1'?" in wrong.stderr
