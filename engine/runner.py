@@ -120,6 +120,9 @@ class Runner:
         self.worktrees_dir = str((options.state_dir / "worktrees").resolve())
         self.repo: worktree.Repo | None = None  # where worktrees come from, if tasks use them
         self._logs_lock: int | None = None
+        # git commands of one repository run one at a time: two `git worktree add` at once
+        # read each other's half-written metadata ("failed to read .git/worktrees/A/...").
+        self._git_lock = asyncio.Lock()
         self.starving = 0  # starts in a row that failed for want of resources, none running
         self.holding = False  # launches held while resources are short and nothing runs
         self.cap = options.jobs  # agents at once: -j, or fewer while resources are short
@@ -545,22 +548,23 @@ class Runner:
         token = f"{self.run_id}/{task_id}/{ts.attempts}"
         env = {**self.base_env, procs.RUN_VAR: self.run_id, procs.TOKEN_VAR: token}
         out = Collected()
-        stop = self.stops[task_id] = StopRequest()
-        if self.interrupts:
-            stop.request(StopCause.CANCEL)
-        try:
-            exit = await self.executor.run(
-                Launch(tuple(argv), self.places.cwd, env, None),
-                token,
-                out,
-                Limits(timeout=GIT_TIMEOUT, grace=self.options.grace),
-                stop,
-            )
-        except SpawnError as exc:
-            return None, f"could not start git: {exc.strerror or exc}"
-        finally:
-            self.stops.pop(task_id, None)
-            ts.pid = ts.pid_started = None
+        async with self._git_lock:
+            stop = self.stops[task_id] = StopRequest()
+            if self.interrupts:
+                stop.request(StopCause.CANCEL)
+            try:
+                exit = await self.executor.run(
+                    Launch(tuple(argv), self.places.cwd, env, None),
+                    token,
+                    out,
+                    Limits(timeout=GIT_TIMEOUT, grace=self.options.grace),
+                    stop,
+                )
+            except SpawnError as exc:
+                return None, f"could not start git: {exc.strerror or exc}"
+            finally:
+                self.stops.pop(task_id, None)
+                ts.pid = ts.pid_started = None
         return (exit.returncode if exit.stopped_by is None else None), out.text()
 
     async def _worktree(self, task: Task, ts: TaskState, s: Settings) -> tuple[str, Verdict | None]:
