@@ -198,15 +198,6 @@ def cli() -> None:
 def run(
     cascade: Path,
     jobs: int,
-    agent_cmd: str | None,
-    model: str | None,
-    timeout: str | None,
-    stall_timeout: str | None,
-    retries: int | None,
-    retry_delay: str | None,
-    max_turns: int | None,
-    permission_mode: str | None,
-    allowed_tools: str | None,
     claude_bin: str,
     grace: float,
     rerun_ids: tuple[str, ...],
@@ -215,6 +206,7 @@ def run(
     quiet: bool,
     state_dir: Path,
     logs_dir: Path,
+    **settings: Any,  # --agent-cmd, --model, --timeout, ...: see `_overrides`
 ) -> None:
     """Run the tasks of CASCADE (default ./CASCADE.md), each as soon as its dependencies are done.
 
@@ -226,17 +218,7 @@ def run(
     from engine.runner import Runner, RunOptions
 
     parsed, graph = load(cascade)
-    overrides = _overrides(
-        agent_cmd,
-        model,
-        timeout,
-        stall_timeout,
-        retries,
-        retry_delay,
-        max_turns,
-        permission_mode,
-        allowed_tools,
-    )
+    overrides = _overrides(**settings)
     rerun = frozenset(parsed.tasks) if fresh else _rerun_set(parsed, graph, rerun_ids)
     if dry_run:
         click.echo(_render_plan(parsed, graph, overrides), nl=False)
@@ -258,15 +240,11 @@ def run(
 
 def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
     """The tasks `--rerun` names and every task that depends on them (their input changes)."""
-    from engine.errors import ConfigError
-    from engine.settings import suggest
-
     chosen: set[str] = set()
     for task_id in ids:
         if task_id not in parsed.tasks:
-            raise ConfigError(
-                f"--rerun: there is no task '{task_id}' in the plan."
-                f"{suggest(task_id, list(parsed.tasks), 0.5)} 'nova plan' lists the tasks."
+            raise _unknown_task(
+                task_id, list(parsed.tasks), "in the plan", "--rerun: there is no task", "plan"
             )
         chosen.add(task_id)
         chosen.update(graph.downstream(task_id))
@@ -274,15 +252,15 @@ def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
 
 
 def _overrides(
-    agent_cmd: str | None,
-    model: str | None,
-    timeout: str | None,
-    stall_timeout: str | None,
-    retries: int | None,
-    retry_delay: str | None,
-    max_turns: int | None,
-    permission_mode: str | None,
-    allowed_tools: str | None,
+    agent_cmd: str | None = None,
+    model: str | None = None,
+    timeout: str | None = None,
+    stall_timeout: str | None = None,
+    retries: int | None = None,
+    retry_delay: str | None = None,
+    max_turns: int | None = None,
+    permission_mode: str | None = None,
+    allowed_tools: str | None = None,
 ) -> Any:
     from engine.errors import ConfigError
     from engine.settings import SettingError, Settings, parse_duration
@@ -363,7 +341,7 @@ def validate(cascade: Path) -> None:
 def plan(cascade: Path, agent_cmd: str | None) -> None:
     """Show the waves tasks will run in, without running them."""
     parsed, graph = load(cascade)
-    overrides = _overrides(agent_cmd, None, None, None, None, None, None, None, None)
+    overrides = _overrides(agent_cmd)
     click.echo(_render_plan(parsed, graph, overrides), nl=False)
 
 
@@ -575,34 +553,31 @@ def _log_from_state(state_dir: Path, task_id: str, logs_dir: Path) -> Path:
         why = f": {task.reason}" if task.reason else ""
         raise ConfigError(f"task '{task_id}' has no log yet; it is {task.status}{why}.")
     if state is not None and state.tasks:
-        raise ConfigError(
-            f"no task '{task_id}' in {state_dir}/.{_suggest_task(task_id, list(state.tasks))} "
-            "'nova status' lists the tasks."
-        )
+        raise _unknown_task(task_id, list(state.tasks), f"in {state_dir}/")
     raise ConfigError(
         f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
         "the tasks and what they are doing."
     )
 
 
-def _suggest_task(task_id: str, ids: list[str]) -> str:
-    """` Did you mean 'F1'?` — the same ID in another case first, else the closest one."""
+def _unknown_task(
+    task_id: str, ids: list[str], where: str, lead: str = "no task", listed_by: str = "status"
+) -> Any:
+    """ConfigError for a task ID that is not among `ids`, suggesting the same ID in another
+    case first, else the closest one."""
+    from engine.errors import ConfigError
     from engine.settings import suggest
 
     same = [t for t in ids if t.lower() == task_id.lower()]
-    return f" Did you mean '{same[0]}'?" if same else suggest(task_id, ids, 0.5)
+    hint = f" Did you mean '{same[0]}'?" if same else suggest(task_id, ids, 0.5)
+    return ConfigError(f"{lead} '{task_id}' {where}.{hint} 'nova {listed_by}' lists the tasks.")
 
 
 def _check_known(state_dir: Path, task_id: str) -> None:
     """With -f: a task the state does not know would be followed forever for nothing."""
-    from engine.errors import ConfigError
-
     state, _ = _read_state(state_dir)  # StateError (exit 2) when there is no state yet
     if task_id not in state.tasks:
-        raise ConfigError(
-            f"no task '{task_id}' in {state_dir}/.{_suggest_task(task_id, list(state.tasks))} "
-            "'nova status' lists the tasks."
-        )
+        raise _unknown_task(task_id, list(state.tasks), f"in {state_dir}/")
 
 
 class _TaskWatch:

@@ -277,17 +277,20 @@ def check_verdict(exit: Exit, output_tail: str, timeout: float | None) -> Verdic
     failure (retried, with the check's output for the agent), or the user's stop."""
     if exit.stopped_by is StopCause.CANCEL:
         return Verdict(Failure.CANCELLED, "stopped by the user during the check")
-    if exit.stopped_by is StopCause.TIMEOUT:
-        return Verdict(Failure.CHECK, f"the check timed out after {_seconds(timeout)}")
-    if exit.returncode == 0:
+    if exit.returncode == 0 and exit.stopped_by is None:
         return DONE
-    how = (
-        f"was killed by signal {exit.signal}"
-        if exit.signal
-        else f"failed with exit code {exit.returncode}"
-    )
-    last = _last_line(output_tail)
+    how = check_outcome(exit, timeout)
+    last = _last_line(output_tail) if exit.stopped_by is None else ""
     return Verdict(Failure.CHECK, f"the check {how}" + (f": {last}" if last else ""))
+
+
+def check_outcome(exit: Exit, timeout: float | None) -> str:
+    """How a check that did not pass ended: `failed with exit code 1`, `timed out after 5m`."""
+    if exit.stopped_by is StopCause.TIMEOUT:
+        return f"timed out after {_seconds(timeout)}"
+    if exit.signal:
+        return f"was killed by signal {exit.signal}"
+    return f"failed with exit code {exit.returncode}"
 
 
 def _last_line(text: str) -> str:

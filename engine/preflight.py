@@ -78,6 +78,7 @@ def check_agents(
 ) -> str:
     """ConfigError or AgentNotFoundError for the first thing that cannot work; else the path
     of the Claude Code program (`claude_bin` as given when no task uses it)."""
+    check_workdirs(cascade, settings, places)
     checked: set[int] = set()  # tasks sharing settings share the answers
     programs: set[tuple[str, str]] = set()
     claude_found = False
@@ -85,8 +86,6 @@ def check_agents(
         workdir = places.workdir(s)
         if id(s) not in checked:
             checked.add(id(s))
-            if not os.path.isdir(workdir):
-                raise ConfigError(_no_workdir(cascade, task_id, workdir))
             if s.agent == "command" and not s.command:
                 raise ConfigError(
                     f"task '{task_id}' uses the command agent but no command is set. Pass "
@@ -141,14 +140,10 @@ def check_workdirs(cascade: Cascade, settings: Mapping[str, Settings], places: P
         if workdir not in seen:
             seen.add(workdir)
             if not os.path.isdir(workdir):
-                raise ConfigError(_no_workdir(cascade, task_id, workdir))
-
-
-def _no_workdir(cascade: Cascade, task_id: str, workdir: str) -> str:
-    return (
-        f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}': workdir '{workdir}' "
-        "does not exist. Create it or fix the task's workdir setting."
-    )
+                raise ConfigError(
+                    f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}': workdir "
+                    f"'{workdir}' does not exist. Create it or fix the task's workdir setting."
+                )
 
 
 def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:

@@ -34,10 +34,18 @@ from engine.agents import (
 from engine.attempt import Attempt, CheckOutput, Collected
 from engine.cascade import Cascade, Task
 from engine.errors import ExitCode
-from engine.executor import Executor, Limits, LocalExecutor, SpawnError, StopRequest
+from engine.executor import Executor, Limits, LocalExecutor, Sink, SpawnError, StopRequest
 from engine.graph import TaskGraph
 from engine.logs import TaskLog, format_footer, format_header
-from engine.outcome import Exit, Failure, StopCause, TaskStatus, Verdict, check_verdict
+from engine.outcome import (
+    Exit,
+    Failure,
+    StopCause,
+    TaskStatus,
+    Verdict,
+    check_outcome,
+    check_verdict,
+)
 from engine.preflight import (
     Places,
     check_agents,
@@ -369,30 +377,18 @@ class Runner:
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
-        cwd, failed = self.places.workdir(s), None
         if s.worktree:
-            cwd, failed = await self._worktree(task, ts, s)
-            ts.workdir = cwd
-        if failed is not None:  # no agent ran: this was no attempt
-            if resume:
-                self.resume_sessions[task_id] = resume
-            ts.attempts -= 1
-            ts.ended = time.time()
-            self._apply(task_id, ts, s, failed)
-            self.reporter.task_finished(ts, failed)
-            return
+            ts.workdir, failed = await self._worktree(task, ts, s)
+            if failed is not None:
+                self._not_attempted(task_id, ts, s, resume, failed)
+                return
         try:
-            launch, parser = self._launch(task, s, ts, resume, cwd)
+            launch, parser = self._launch(task, s, ts, resume, ts.workdir)
             log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
             log.open()
         except OSError as exc:  # the prompt file or the log could not be written
-            if resume:
-                self.resume_sessions[task_id] = resume
-            ts.attempts -= 1  # no agent ran: this was no attempt
             verdict = _os_verdict(exc, "could not prepare the attempt")
-            ts.ended = time.time()
-            self._apply(task_id, ts, s, verdict)
-            self.reporter.task_finished(ts, verdict)
+            self._not_attempted(task_id, ts, s, resume, verdict)
             return
         shown = self._described.get(id(s))
         if shown is None:
@@ -421,18 +417,13 @@ class Runner:
             self.attempts[task_id] = attempt
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
             if exit.returncode is None and verdict.failure is Failure.RESOURCES:
-                # The agent never started: no attempt, no log of one.
-                log.discard()
-                ts.attempts -= 1
-                if resume:
-                    self.resume_sessions[task_id] = resume
-                self._apply(task_id, ts, s, verdict)
-                self.reporter.task_finished(ts, verdict)
+                log.discard()  # the agent never started: no log of an attempt
+                self._not_attempted(task_id, ts, s, resume, verdict)
                 return
             self._widen()
             self.starving = 0
             if verdict.ok and s.worktree and not self.interrupts:
-                verdict = await self._commit(task, ts, launch, log)
+                verdict = await self._commit(task, ts, log)
             if verdict.ok and s.check and not self.interrupts:
                 verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
@@ -454,25 +445,60 @@ class Runner:
             self._log_failed(task_id, log.error)
         self.reporter.task_finished(ts, verdict)
 
+    def _not_attempted(
+        self, task_id: str, ts: TaskState, s: Settings, resume: str | None, verdict: Verdict
+    ) -> None:
+        """Settle an attempt whose agent never ran: it counts as none, and the session it was
+        to continue is kept for the next one."""
+        if resume:
+            self.resume_sessions[task_id] = resume
+        ts.attempts -= 1
+        ts.ended = time.time()
+        self._apply(task_id, ts, s, verdict)
+        self.reporter.task_finished(ts, verdict)
+
+    async def _run_process(
+        self, task_id: str, ts: TaskState, launch: Launch, sink: Sink, limits: Limits
+    ) -> Exit:
+        """Run one process of a task's attempt (its agent, its check, a git command) through
+        the executor, marked as the attempt's, and stopped by Ctrl-C like any agent, even one
+        that came before it started. SpawnError if it could not be started."""
+        stop = self.stops[task_id] = StopRequest()
+        if self.interrupts:
+            stop.request(StopCause.CANCEL)
+        try:
+            return await self.executor.run(launch, self._token(task_id, ts), sink, limits, stop)
+        finally:
+            self.stops.pop(task_id, None)
+            ts.pid = ts.pid_started = None
+
+    def _token(self, task_id: str, ts: TaskState) -> str:
+        """The marker value of an attempt's processes (procs.TOKEN_VAR)."""
+        return f"{self.run_id}/{task_id}/{ts.attempts}"
+
+    def _markers(self, task_id: str, ts: TaskState) -> dict[str, str]:
+        """What the environment of an attempt's processes says they are."""
+        return {
+            procs.RUN_VAR: self.run_id,
+            procs.TOKEN_VAR: self._token(task_id, ts),
+            "NOVA_TASK_ID": task_id,
+            "NOVA_ATTEMPT": str(ts.attempts),
+        }
+
     async def _supervise(
         self, task_id: str, ts: TaskState, s: Settings, launch: Launch, attempt: Attempt
     ) -> tuple[Verdict, Exit]:
         """Run one attempt to its end and judge it; the task state then holds its results."""
-        stop = self.stops[task_id] = StopRequest()
         self.writer.touch()
         limits = Limits(timeout=s.timeout, stall_timeout=s.stall_timeout, grace=self.options.grace)
-        token = f"{self.run_id}/{task_id}/{ts.attempts}"
         spawned: Verdict | None = None
         try:
-            exit = await self.executor.run(launch, token, attempt, limits, stop)
+            exit = await self._run_process(task_id, ts, launch, attempt, limits)
         except SpawnError as exc:
             exit = Exit(None)
             spawned = _os_verdict(exc, "could not start the agent")
             if spawned.failure is not Failure.RESOURCES:  # that one is only a wait
                 attempt.note(spawned.reason)
-        finally:
-            self.stops.pop(task_id, None)
-        ts.pid = ts.pid_started = None
         attempt.finish_lines()
         attempt.refresh()
         now = time.time()
@@ -510,61 +536,47 @@ class Runner:
         not done. It runs where the agent worked, marked as the attempt's (contained alike)."""
         assert s.check is not None
         values = placeholder_values(
-            task.id, self.places.prompt_file(task.id), task.name, self.places.cascade_dir
+            task.id,
+            self.places.prompt_file(task.id),
+            task.name,
+            self.places.cascade_dir,
+            ts.attempts,
         )
-        values["attempt"] = str(ts.attempts)
         argv = command_argv(s.check, values, "check command")
         log.lines(time.time(), [f"running the check: {shlex.join(argv)}"], "nova: ")
         ts.reason = f"checking: {s.check}"
         output = CheckOutput(ts, log, self.writer.touch, self.reporter.note, self.redact)
-        stop = self.stops[task.id] = StopRequest()
-        if self.interrupts:  # Ctrl-C came while the agent was ending
-            stop.request(StopCause.CANCEL)
-        token = f"{self.run_id}/{task.id}/{ts.attempts}"
         limits = Limits(timeout=s.timeout, grace=self.options.grace)
         try:
-            exit = await self.executor.run(
-                Launch(argv, agent.cwd, agent.env, None), token, output, limits, stop
+            exit = await self._run_process(
+                task.id, ts, Launch(argv, agent.cwd, agent.env, None), output, limits
             )
         except SpawnError as exc:
             failed = _os_verdict(exc, "could not start the check")
             return Verdict(Failure.TRANSIENT, failed.reason)  # the agent's work needs a check
         finally:
-            self.stops.pop(task.id, None)
-            ts.pid = ts.pid_started = None
             ts.reason = None
         output.finish()
         ts.ended = time.time()
         verdict = check_verdict(exit, output.tail(), s.timeout)
         log.lines(ts.ended, [verdict.reason or "the check passed"], "nova: ")
         if verdict.failure is Failure.CHECK:
-            what = verdict.reason.removeprefix("the check ").split(":")[0]
-            self.feedback[task.id] = check_feedback(s.check, what, output.tail())
+            how = check_outcome(exit, s.timeout)
+            self.feedback[task.id] = check_feedback(s.check, how, output.tail())
         return Verdict(verdict.failure, self.redact(verdict.reason))
 
     async def _git(self, task_id: str, ts: TaskState, argv: list[str]) -> tuple[int | None, str]:
         """Run one git command for a task, supervised like its agent: (exit code, output);
         the code is None when git could not start or was stopped."""
-        token = f"{self.run_id}/{task_id}/{ts.attempts}"
-        env = {**self.base_env, procs.RUN_VAR: self.run_id, procs.TOKEN_VAR: token}
+        env = {**self.base_env, **self._markers(task_id, ts)}
         out = Collected()
+        limits = Limits(timeout=GIT_TIMEOUT, grace=self.options.grace)
         async with self._git_lock:
-            stop = self.stops[task_id] = StopRequest()
-            if self.interrupts:
-                stop.request(StopCause.CANCEL)
             try:
-                exit = await self.executor.run(
-                    Launch(tuple(argv), self.places.cwd, env, None),
-                    token,
-                    out,
-                    Limits(timeout=GIT_TIMEOUT, grace=self.options.grace),
-                    stop,
-                )
+                launch = Launch(tuple(argv), self.places.cwd, env, None)
+                exit = await self._run_process(task_id, ts, launch, out, limits)
             except SpawnError as exc:
                 return None, f"could not start git: {exc.strerror or exc}"
-            finally:
-                self.stops.pop(task_id, None)
-                ts.pid = ts.pid_started = None
         return (exit.returncode if exit.stopped_by is None else None), out.text()
 
     async def _worktree(self, task: Task, ts: TaskState, s: Settings) -> tuple[str, Verdict | None]:
@@ -605,7 +617,7 @@ class Runner:
             ts.reason = None
         return cwd, None
 
-    async def _commit(self, task: Task, ts: TaskState, agent: Launch, log: TaskLog) -> Verdict:
+    async def _commit(self, task: Task, ts: TaskState, log: TaskLog) -> Verdict:
         """Commit what the agent changed in its worktree to the task's branch."""
         repo = self.repo
         assert repo is not None
@@ -622,8 +634,6 @@ class Runner:
                 commit = ["git", *repo.identity, "-C", where, "commit", "--quiet", "-m", message]
                 code, out = await self._git(task.id, ts, commit)
         if code != 0:
-            if self.interrupts:
-                return Verdict(Failure.CANCELLED, "stopped by the user while committing")
             return self._git_failed(f"could not commit its work in {where}", code, out)
         ts.ended = time.time()
         log.lines(ts.ended, [f"committed the work to {worktree.branch(task.id)}"], "nova: ")
@@ -660,13 +670,7 @@ class Runner:
     def _launch(
         self, task: Task, s: Settings, ts: TaskState, resume: str | None, cwd: str
     ) -> tuple[Launch, OutputParser]:
-        markers = {
-            procs.RUN_VAR: self.run_id,
-            procs.TOKEN_VAR: f"{self.run_id}/{task.id}/{ts.attempts}",
-            "NOVA_TASK_ID": task.id,
-            "NOVA_ATTEMPT": str(ts.attempts),
-        }
-        env = {**self.base_env, **markers}
+        env = {**self.base_env, **self._markers(task.id, ts)}
         dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
         feedback = self.feedback.get(task.id)
         # Said after the task's own prompt: where the agent works, what the last check said.
