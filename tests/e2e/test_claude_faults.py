@@ -108,6 +108,19 @@ def _nova_run(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Complete
     )
 
 
+def _nova_start(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`nova run CASCADE.md ARGS` in the background, its output in pipes."""
+    return subprocess.Popen(
+        [*NOVA, "run", "CASCADE.md", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def _status(cwd: Path, env: dict[str, str], *args: str) -> str:
     proc = subprocess.run(
         [*NOVA, "status", *args],
@@ -244,15 +257,7 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
         oauth=True,
         extra={"NOVA_RATE_LIMIT_MARGIN": "0.5"},
     )
-    nova = subprocess.Popen(
-        [*NOVA, "run", "CASCADE.md", "-j", "1", "--retries", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    nova = _nova_start(tmp_path, env, "-j", "1", "--retries", "0")
     try:
         assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
         during = _status_json(tmp_path, env)
@@ -432,15 +437,7 @@ def test_a_run_stopped_during_a_usage_limit_pause_leaves_no_stale_pause(
         ["A"],
         oauth=True,
     )
-    nova = subprocess.Popen(
-        [*NOVA, "run", "CASCADE.md"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    nova = _nova_start(tmp_path, env)
     try:
         assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
         nova.send_signal(2)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,24 @@ def _stubborn_run(tmp_path: Path, out: Path) -> tuple[Nova, str, list[int]]:
     return nova, run_id, sleeps
 
 
+def _stop_stubborn_run(tmp_path: Path, out: Path, sig: signal.Signals) -> dict[str, Any]:
+    """Start `_stubborn_run`, send nova `sig`, and check it stopped as a run must: exit 130,
+    the state saved as ended, no process of the run left. Returns the state's tasks."""
+    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
+    try:
+        os.kill(nova.pid, sig)
+        code = nova.wait(timeout=30)
+    finally:
+        nova.kill()
+    assert code == 130, nova.stderr()
+    state = read_state(tmp_path)
+    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
+    assert marked_pids(run_id) == []
+    assert [pid for pid in sleeps if alive(pid)] == []
+    tasks: dict[str, Any] = state["tasks"]
+    return tasks
+
+
 def _resume_finishes_without_redoing_done_tasks(tmp_path: Path, out: Path) -> None:
     (out / "behave").touch()
     done = run_nova(tmp_path, "run", "-j", "3")
@@ -91,25 +110,14 @@ def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
 ) -> None:
     """SIGINT ends stubborn agents and their setsid'd sleeps, nova exits 130; a rerun finishes."""
     out = out_dir(tmp_path)
-    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
-    try:
-        os.kill(nova.pid, signal.SIGINT)
-        code = nova.wait(timeout=30)
-    finally:
-        nova.kill()
+    tasks = _stop_stubborn_run(tmp_path, out, signal.SIGINT)
 
-    assert code == 130, nova.stderr()
-    state = read_state(tmp_path)
-    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
-    tasks = state["tasks"]
     assert {t: s["status"] for t, s in tasks.items()} == {
         "Q": "done",
         "S1": "cancelled",
         "S2": "cancelled",
         "D": "pending",
     }
-    assert marked_pids(run_id) == []
-    assert [pid for pid in sleeps if alive(pid)] == []
     log = (tmp_path / "logs" / "S1.log").read_text(encoding="utf-8")
     assert "after SIGINT; sent SIGTERM" in log and "ignored SIGTERM" in log  # it says so
 
@@ -192,17 +200,7 @@ def test_a_closed_terminal_sighup_stops_the_run_like_ctrl_c(tmp_path: Path) -> N
     """SIGHUP (the terminal or SSH session went away, taking nova's output with it) stops
     the agents in order and saves the state: exit 130, no agent left, the rerun finishes."""
     out = out_dir(tmp_path)
-    nova, run_id, sleeps = _stubborn_run(tmp_path, out)
-    try:
-        os.kill(nova.pid, signal.SIGHUP)
-        code = nova.wait(timeout=30)
-    finally:
-        nova.kill()
-    assert code == 130, nova.stderr()
-    state = read_state(tmp_path)
-    assert (state["run"]["running"], state["run"]["exit_code"]) == (False, 130)
-    assert marked_pids(run_id) == []
-    assert [pid for pid in sleeps if alive(pid)] == []
+    _stop_stubborn_run(tmp_path, out, signal.SIGHUP)
     _resume_finishes_without_redoing_done_tasks(tmp_path, out)
 
 
