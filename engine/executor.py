@@ -68,10 +68,6 @@ class StopRequest:
         self._asked = False  # a request that no `rearm()` has taken yet
         self._future: asyncio.Future[None] | None = None
 
-    @property
-    def requested(self) -> bool:
-        return self._asked
-
     def request(self, cause: StopCause = StopCause.CANCEL, grace: float | None = None) -> None:
         if not self._asked or grace is not None:
             self.cause = cause

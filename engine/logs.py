@@ -147,10 +147,6 @@ class TaskLog:
         self._written = 0  # characters of human log this attempt
         self.error: OSError | None = None
 
-    @property
-    def dirty(self) -> bool:
-        return bool(self._text)
-
     def open(self) -> None:
         """Open the human log and the raw stdout; OSError if either fails, and then nothing is
         left open, nor a file this made that is still empty."""

@@ -218,8 +218,3 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
     else:
         parsed = value
     return name, parsed
-
-
-def settings_from(pairs: dict[str, Any]) -> Settings:
-    """Settings from already-parsed field values."""
-    return Settings(**pairs)
