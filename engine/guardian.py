@@ -4,16 +4,17 @@
 own whose only open descriptor is the read end of a pipe from nova. When nova exits for any
 reason, SIGKILL included, the pipe closes. Unless nova wrote `DONE` first (it ended its agents
 itself), the guardian then finds every process carrying the run's `NOVA_RUN_ID` marker, ends
-it (SIGTERM, then SIGKILL), and exits. It uses nothing but `os` and `signal`; forking it costs
-nova a millisecond, where starting a fresh interpreter cost tens.
+it (SIGTERM, then SIGKILL), and exits. Being a fork, it has nova's `procs` loaded already;
+forking it costs nova a millisecond, where starting a fresh interpreter cost tens.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
+
+from engine import procs
 
 DONE = b"done"
 
@@ -46,36 +47,14 @@ def watch(fd: int, run_id: str) -> int:
         last = (last + chunk)[-len(DONE) :]
     if last == DONE:
         return 0
-    marker = f"NOVA_RUN_ID={run_id}".encode()
+    marker = f"{procs.RUN_VAR}={run_id}".encode()
     for _ in range(3):
-        pids = _marked(marker)
+        pids = procs.marked(marker)
         if not pids:
             return 0
-        _signal_all(pids, signal.SIGTERM)
+        procs.send(pids, signal.SIGTERM)
         deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline and _marked(marker):
+        while time.monotonic() < deadline and procs.marked(marker):
             time.sleep(0.1)  # not our children: nothing to wait on but time
-        _signal_all(_marked(marker), signal.SIGKILL)
+        procs.send(procs.marked(marker), signal.SIGKILL)
     return 0
-
-
-def _marked(marker: bytes) -> list[int]:
-    me = os.getpid()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                data = b"\0" + handle.read()
-        except OSError:
-            continue
-        if b"\0" + marker + b"\0" in data + b"\0":
-            found.append(int(name))
-    return found
-
-
-def _signal_all(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)

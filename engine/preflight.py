@@ -98,7 +98,17 @@ def check_agents(
                     claude_bin = find_program(
                         claude_bin, places.cwd, "Claude Code", CLAUDE_INSTALL_HINT
                     )
+        wanted = []  # (template, what it is, how errors name it, the fix)
         if s.agent == "command" and s.command:
+            fix = "Fix --agent-cmd or the command setting in CASCADE.md."
+            wanted.append((s.command, "agent command", "the agent command", fix))
+        if s.check:
+            fix = (
+                f"Fix the check setting in CASCADE.md (check: {s.check}); if that line is a "
+                "note, not a setting, reword it."
+            )
+            wanted.append((s.check, "check command", f"task '{task_id}': the check command", fix))
+        for template, kind, named, fix in wanted:
             # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
             values = placeholder_values(
                 task_id,
@@ -106,29 +116,10 @@ def check_agents(
                 cascade.tasks[task_id].name,
                 places.cascade_dir,
             )
-            program = command_argv(s.command, values)[0]
+            program = command_argv(template, values, kind)[0]
             if (program, workdir) not in programs:
                 programs.add((program, workdir))
-                find_program(
-                    program,
-                    workdir,
-                    "the agent command",
-                    "Fix --agent-cmd or the command setting in CASCADE.md.",
-                )
-        if s.check:
-            values = placeholder_values(
-                task_id, "", cascade.tasks[task_id].name, places.cascade_dir
-            )
-            program = command_argv(s.check, values, "check command")[0]
-            if (program, workdir) not in programs:
-                programs.add((program, workdir))
-                find_program(
-                    program,
-                    workdir,
-                    f"task '{task_id}': the check command",
-                    f"Fix the check setting in CASCADE.md (check: {s.check}); if that line "
-                    "is a note, not a setting, reword it.",
-                )
+                find_program(program, workdir, named, fix)
     return claude_bin
 
 
