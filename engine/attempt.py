@@ -117,6 +117,7 @@ class Attempt:
         # This attempt's own usage, once it has ended (the task's totals cover every attempt).
         self.tokens: dict[str, Tokens] = {}
         self.cost: float | None = None
+        self._usage_closed = False
 
     # ---- executor sink ---------------------------------------------------------------------
 
@@ -206,12 +207,21 @@ class Attempt:
         """
         if self.task.pid is not None and self.task.pid_started is None:
             self.task.pid_started = procs.create_time(self.task.pid)
+        if self._usage_closed:  # what goes on now (a check, a commit) spends no tokens
+            return
         self.task.live_tokens = self.parser.tokens()
         self.task.live_cost = self.parser.cost_usd()
         if self.parser.session_id:
             self.task.session_id = self.parser.session_id
         if self.last_output is not None:
             self.task.last_output = self.last_output
+
+    def close_usage(self) -> None:
+        """The agent has ended: keep its usage as this attempt's and fold it into the task's
+        totals, once; later refreshes (while its check runs) leave the usage alone."""
+        self.tokens, self.cost = self.task.live_tokens, self.task.live_cost
+        self.task.close_attempt()
+        self._usage_closed = True
 
 
 class CheckOutput:

@@ -525,8 +525,7 @@ class Runner:
         text = parser.result_text()
         if text:
             ts.result = self.redact(text)[:RESULT_CHARS]  # masked whole, then cut
-        attempt.tokens, attempt.cost = ts.live_tokens, ts.live_cost
-        ts.close_attempt()
+        attempt.close_usage()
         return Verdict(verdict.failure, self.redact(verdict.reason), verdict.rate_limit), exit
 
     async def _check(

@@ -465,3 +465,24 @@ def test_a_check_program_that_is_not_there_exits_2_before_anything_runs(tmp_path
         "CASCADE.md (check: run the linter); if that line is a note, not a setting, reword it.\n"
     )
     assert runs(out, "X") == 0 and not (tmp_path / "state" / "state.json").exists()
+
+
+def test_tokens_are_counted_once_while_a_slow_check_runs(tmp_path: Path) -> None:
+    """State writes during the check refreshed the finished agent's usage on top of the
+    totals it was already folded into: X's 100 input tokens read 200."""
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={
+            "agent": "command",
+            "command": "sh -c 'echo Token usage: input=100, output=10'",
+            "check": f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(1)'",
+        },
+    )
+
+    done = run_nova(tmp_path, "run")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    task = read_state(tmp_path)["tasks"]["X"]
+    assert task["tokens"]["command"]["input"] == 100
+    assert task["tokens"]["command"]["output"] == 10
