@@ -488,7 +488,7 @@ def logs(
     """Print the log of TASK_ID (what its agent said and did), or follow it with -f."""
     from engine.cascade import TASK_ID
     from engine.errors import ConfigError
-    from engine.logs import log_path, raw_path
+    from engine.logs import log_path
 
     if not TASK_ID.match(task_id):
         raise ConfigError(f"'{task_id}' is not a task ID.")
@@ -496,20 +496,10 @@ def logs(
         _check_known(state_dir, task_id)
     path = log_path(logs_dir, task_id)
     if raw or stderr:
-        stream = "stderr" if stderr else "stdout"
-        # The glob for F1 also matches task F1-x's files: keep only <task_id>-<attempt>.
-        found = [p.stem.rsplit("-", 1) for p in logs_dir.glob(f"raw/{task_id}-*.std*")]
-        numbers = sorted({int(n) for t, n in found if t == task_id and n.isdigit()})
-        if not numbers:
-            raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/ yet.")
-        path = raw_path(logs_dir, task_id, numbers[-1], stream)
-        other = raw_path(logs_dir, task_id, numbers[-1], "stdout" if stderr else "stderr")
-        if other.exists() and other.stat().st_size and not stderr:
-            click.echo(f"(its stderr is in {other}; --stderr prints it)", err=True)
+        path, attempt = _raw_log(logs_dir, task_id, stderr)
         if not path.exists() and not follow:  # nothing to print is no error
-            click.echo(
-                f"(attempt {numbers[-1]} of '{task_id}' wrote nothing to {stream})", err=True
-            )
+            stream = "stderr" if stderr else "stdout"
+            click.echo(f"(attempt {attempt} of '{task_id}' wrote nothing to {stream})", err=True)
             return
     if not path.exists() and not follow:
         path = _log_from_state(state_dir, task_id, logs_dir)
@@ -535,6 +525,22 @@ def logs(
                 )
             return
         time.sleep(0.25)
+
+
+def _raw_log(logs_dir: Path, task_id: str, stderr: bool) -> tuple[Path, int]:
+    """The raw stdout (or stderr) of the task's last attempt, and that attempt's number; says
+    when its stderr has something, and ConfigError when the task has no raw output at all."""
+    from engine.errors import ConfigError
+    from engine.logs import raw_path
+    from engine.resume import attempts_on_disk
+
+    last = attempts_on_disk(logs_dir).get(task_id)
+    if last is None:
+        raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/ yet.")
+    other = raw_path(logs_dir, task_id, last, "stderr")
+    if not stderr and other.exists() and other.stat().st_size:
+        click.echo(f"(its stderr is in {other}; --stderr prints it)", err=True)
+    return raw_path(logs_dir, task_id, last, "stderr" if stderr else "stdout"), last
 
 
 def _log_from_state(state_dir: Path, task_id: str, logs_dir: Path) -> Path:
