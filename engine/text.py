@@ -1,0 +1,43 @@
+"""Text that came from outside nova (an agent's output, a plan's names), made safe to show.
+
+An agent or a CASCADE.md can hold terminal control sequences: a window-title or clipboard
+write (OSC 0, OSC 52), a clear-screen, backspaces that hide what came before. Printed as they
+are, they act on the user's terminal; written to the human log, they act on whoever `cat`s it.
+`visible` turns every control character into a visible escape, so the text reads as what it
+is and does nothing. The raw logs keep the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls but tab and newline, DEL, the C1 controls (U+0080-U+009F: 8-bit CSI and OSC),
+# and the bidirectional overrides and isolates, which reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMES = {"\x1b": "\\e", "\r": "\\r", "\n": "\\n", "\t": "\\t", "\b": "\\b"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters shown as escapes (`\\e`, `\\x07`); tab and newline
+    are kept."""
+    if text.isprintable() or _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(_escape, text)
+
+
+def visible_line(text: str) -> str:
+    """`visible`, for text that must stay on one line (a name, a reason): newlines and tabs
+    are shown as escapes too."""
+    if text.isprintable():
+        return text
+    return _CONTROL_LINE.sub(_escape, text)
