@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, procs, worktree
+from engine import __version__, policy, procs, worktree
 from engine.agents import (
     ClaudeParser,
     CommandParser,
@@ -74,9 +74,10 @@ def _env_seconds(name: str, default: float) -> float:
         return default
 
 
-# Wait this long past a usage limit's reset before launching again (NOVA_RATE_LIMIT_MARGIN).
+# Wait this long past a usage limit's reset before launching again (NOVA_RATE_LIMIT_MARGIN),
+# and never less than this from now (NOVA_RATE_LIMIT_MIN_WAIT; see engine.policy).
 RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
-RATE_LIMIT_UNKNOWN_WAIT = 15 * 60.0
+RATE_LIMIT_MIN_WAIT = _env_seconds("NOVA_RATE_LIMIT_MIN_WAIT", policy.LIMIT_MIN_WAIT)
 MAX_BACKOFF = 600.0
 MAX_STARVED = 10  # starts in a row, with no agent running, that found no resources
 HEARTBEAT = 5.0
@@ -138,6 +139,8 @@ class Runner:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
+        self.limit_lifted: float | None = None  # when the last usage-limit wait ended
+        self.limit_repeats = 0  # limits in a row that came back right after their wait
         self.halted: str | None = None
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
@@ -709,6 +712,12 @@ class Runner:
         self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict, resumed: bool = False
     ) -> str:
         """Update state and scheduler for an attempt's verdict; return the footer's word."""
+        if (
+            verdict.failure is not Failure.RATE_LIMIT
+            and self.limit_lifted is not None
+            and (ts.started or 0) >= self.limit_lifted
+        ):
+            self.limit_repeats = 0  # an attempt after the wait got past the limit
         if verdict.ok:
             ts.status = TaskStatus.DONE
             self.feedback.pop(task_id, None)
@@ -725,9 +734,21 @@ class Runner:
             # The account's limit is not the task's fault: it costs no retry.
             limit = verdict.rate_limit
             resets = limit.resets_at if limit and limit.resets_at else None
-            wait = RATE_LIMIT_MARGIN if resets else RATE_LIMIT_UNKNOWN_WAIT
-            until = (resets or time.time()) + wait
+            # Counted once per wait: the agents launched after it may all come back at once.
+            came_back = self.limit_lifted is not None and (ts.started or 0) >= self.limit_lifted
+            if came_back:
+                self.limit_lifted = None
+            wait = policy.limit_wait(
+                resets,
+                time.time(),
+                self.limit_repeats + int(came_back),
+                RATE_LIMIT_MARGIN,
+                RATE_LIMIT_MIN_WAIT,
+            )
+            self.limit_repeats, until = wait.repeats, wait.until
             kind = (limit.limit_type if limit else None) or "usage limit"
+            if wait.why and (self.paused_until is None or until > self.paused_until):
+                self.reporter.note(task_id, wait.why + ".")
             self._pause(until, kind)
             if ts.session_id and s.agent == "claude":  # pick up the work where it stopped
                 self.resume_sessions[task_id] = ts.session_id
@@ -859,6 +880,7 @@ class Runner:
         def resume() -> None:
             if self.paused_until is not None and time.time() >= self.paused_until - 0.01:
                 self.paused_until = None
+                self.limit_lifted = time.time()
                 self.state.run.paused_until = None
                 self.state.run.pause_reason = None
                 self.writer.touch()

@@ -9,6 +9,7 @@ hand them to the runner. State and logs are real files in a temporary directory.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import errno
 import io
 import json
@@ -48,6 +49,7 @@ class ScriptedExecutor:
 
     script: dict[str, list[Play]]
     launches: list[tuple[str, Launch]] = field(default_factory=list)
+    launched_at: list[float] = field(default_factory=list)
     running: int = 0
     peak: int = 0
     starts: dict[str, int] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class ScriptedExecutor:
         n = self.starts[task_id] = self.starts.get(task_id, 0) + 1
         play = plays[min(n, len(plays)) - 1]
         self.launches.append((task_id, launch))
+        self.launched_at.append(time.monotonic())
         if play.raises is not None:
             raise play.raises
         self.running += 1
@@ -213,6 +216,7 @@ def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_ret
         "B": [Play(lines=claude_lines("sess-B"))],
     }
     monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.05)
+    monkeypatch.setattr("engine.runner.RATE_LIMIT_MIN_WAIT", 0.05)
     code, executor, tasks, said = run(
         tmp_path, [("A", "-"), ("B", "A")], script, agent="claude", settings="- retries: 0"
     )
@@ -222,6 +226,42 @@ def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_ret
     assert "--resume" in second.argv and "sess-A" in second.argv
     assert (tasks["A"]["attempts"], tasks["A"]["failure"]) == (2, None)
     assert "waiting for rate limit until" in said
+
+
+def test_a_usage_limit_whose_reset_is_past_waits_and_backs_off_when_it_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A limit whose resetsAt is an hour past still waits the minimum from now; when it comes
+    back right after each wait, the wait doubles, and the run says so. (Today's bug: a stale
+    reset relaunched at once, 90 times in 10 s.)"""
+    stale = time.time() - 3600
+    limit = json.dumps(
+        {
+            "type": "rate_limit_event",
+            "rate_limit_info": {
+                "status": "rejected",
+                "resetsAt": stale,
+                "rateLimitType": "five_hour",
+            },
+        }
+    ).encode()
+    rejected = Play(lines=[*claude_lines("sess-A", error=True)[:1], limit], code=1)
+    script = {"A": [rejected, rejected, rejected, Play(lines=claude_lines("sess-A"))]}
+    monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.0)
+    monkeypatch.setattr("engine.runner.RATE_LIMIT_MIN_WAIT", 0.1)
+    code, executor, tasks, said = run(
+        tmp_path, [("A", "-")], script, agent="claude", settings="- retries: 0"
+    )
+    assert code is ExitCode.OK
+    assert [t for t, _ in executor.launches] == ["A"] * 4
+    at = executor.launched_at
+    gaps = [later - earlier for earlier, later in itertools.pairwise(at)]
+    # At least the minimum, then twice it, then four times: a floor, so load cannot break it.
+    assert [g >= floor for g, floor in zip(gaps, (0.1, 0.2, 0.4), strict=True)] == [True] * 3
+    assert "its reset time is past or near; waiting at least" in said
+    assert "came back right after its wait (once)" in said
+    assert "came back right after its wait (2 times in a row)" in said
+    assert (tasks["A"]["status"], tasks["A"]["attempts"]) == ("done", 4)
 
 
 def test_an_authentication_failure_halts_launches_and_says_how_to_log_in(

@@ -255,7 +255,7 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
         {"A": usage_limit(resets_in=5, then=ok(tool_calls=0)), "*": ok(tool_calls=0)},
         ["A", "B"],
         oauth=True,
-        extra={"NOVA_RATE_LIMIT_MARGIN": "0.5"},
+        extra={"NOVA_RATE_LIMIT_MARGIN": "0.5", "NOVA_RATE_LIMIT_MIN_WAIT": "1"},
     )
     nova = _nova_start(tmp_path, env, "-j", "1", "--retries", "0")
     try:
