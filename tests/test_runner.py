@@ -9,9 +9,9 @@ hand them to the runner. State and logs are real files in a temporary directory.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import errno
 import io
+import itertools
 import json
 import time
 from collections.abc import Sequence
