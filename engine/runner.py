@@ -157,8 +157,10 @@ class Runner:
             self.cascade, self.settings, self.places, self.options.claude_bin, self.base_env
         )
         check_logs_dir(self.options.logs_dir, self.cascade.tasks)
-        state_dir = self.options.state_dir
-        check_own_dirs(state_dir / "prompts", state_dir / "worktrees")
+        # A link at one of these would make prompts, worktrees and commits land elsewhere.
+        trees = self.options.state_dir / "worktrees"
+        mine = [trees / t for t, s in self.settings.items() if s.worktree]
+        check_own_dirs(self.options.state_dir / "prompts", trees, *mine)
         self.store.acquire()
         try:
             # Two runs writing one logs directory would append to the same logs and raw files.
