@@ -161,8 +161,9 @@ def read_regular(path: str | Path, limit: int, follow: bool = False) -> bytes:
     fd = _open_to_read(path, follow)
     try:
         chunks = []
-        total = 0
-        want = min(os.fstat(fd).st_size, limit) + 1  # +1: a file that grew past it is seen
+        size = os.fstat(fd).st_size
+        total = size if size > limit else 0  # too large already: said without reading it
+        want = size + 1  # +1: a file that grew past its size is seen
         while total <= limit:
             chunk = os.read(fd, min(want, limit + 1 - total))
             if not chunk:

@@ -88,6 +88,21 @@ def test_read_regular_reads_up_to_the_bound_and_refuses_more(tmp_path: Path) -> 
         fsio.read_regular(path, 99)
 
 
+def test_read_regular_refuses_a_file_already_too_large_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sparse file of 4 GiB as the state: refused at once, no gigabyte read into memory."""
+    path = tmp_path / "state.json"
+    with open(path, "wb") as handle:
+        handle.truncate(4 << 30)
+    reads: list[int] = []
+    real = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real(fd, n))
+    with pytest.raises(fsio.UnsafeFileError, match="larger than the 1 GiB nova reads"):
+        fsio.read_regular(path, 1 << 30)
+    assert reads == []
+
+
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("follow", [False, True])
 def test_read_regular_refuses_fifos_devices_and_directories(tmp_path: Path, follow: bool) -> None:
