@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -54,14 +54,18 @@ LOGS_DIR = click.option(
 )
 
 
+PLAN_LIMIT = 256 << 20  # bytes of CASCADE.md read at most; 20,000 tasks take a few MB
+
+
 def load(path: Path) -> tuple[Cascade, TaskGraph]:
     """Parse and check a CASCADE.md; NovaError (exit 2) with every problem if it is bad."""
     from engine.cascade import decode_cascade, parse_cascade
     from engine.errors import CascadeError, Problem
+    from engine.fsio import UnsafeFileError, read_regular
     from engine.graph import build_graph
 
     try:
-        data = path.read_bytes()
+        data = read_regular(path, PLAN_LIMIT, follow=True)
     except FileNotFoundError:
         raise CascadeError(
             [
@@ -73,6 +77,9 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
                 )
             ]
         ) from None
+    except UnsafeFileError as exc:  # a FIFO or /dev/zero would hang the read, or fill memory
+        fix = "Pass the path of a CASCADE.md file."
+        raise CascadeError([Problem(str(path), 0, f"cannot be read: {exc}. {fix}")]) from None
     except OSError as exc:
         raise CascadeError([Problem(str(path), 0, f"cannot be read: {exc.strerror}.")]) from None
     try:
@@ -214,6 +221,7 @@ def run(
     --fresh runs done tasks again). Logs go to LOGS_DIR/<ID>.log, state to
     STATE_DIR/state.json (read it with 'nova status').
     """
+    from engine.preflight import check_default_dir
     from engine.progress import LineReporter
     from engine.runner import Runner, RunOptions
 
@@ -223,6 +231,13 @@ def run(
     if dry_run:
         click.echo(_render_plan(parsed, graph, overrides), nl=False)
         return
+    context = click.get_current_context()
+    for name, where, option, what in (
+        ("state_dir", state_dir, "--state-dir", "state"),
+        ("logs_dir", logs_dir, "--logs-dir", "logs"),
+    ):  # a directory named on purpose (option or environment) may be a link anywhere
+        if context.get_parameter_source(name) is click.core.ParameterSource.DEFAULT:
+            check_default_dir(where, option, what)
     options = RunOptions(
         cascade_path=cascade.resolve(),
         state_dir=state_dir,
@@ -508,23 +523,35 @@ def logs(
     watch = _TaskWatch(state_dir, task_id)
     while True:
         if path.exists():
-            with open(path, "rb") as handle:
-                handle.seek(position)
-                chunk = handle.read()
-                position += len(chunk)
-                out.write(chunk)
-                out.flush()
+            position = _print_from(path, position, out)
         if not follow or not watch.still_running():
             if follow and path.exists():  # print what came after the last look
-                with open(path, "rb") as handle:
-                    handle.seek(position)
-                    out.write(handle.read())
+                _print_from(path, position, out)
             elif follow:  # it will not run in this run (blocked, failed to start, or over)
                 raise ConfigError(
                     f"task '{task_id}' has no log and is not running. 'nova status' says why."
                 )
             return
         time.sleep(0.25)
+
+
+def _print_from(path: Path, position: int, out: BinaryIO) -> int:
+    """Print the log `path` from `position` on, a piece at a time; where it ended. ConfigError
+    if it is not a regular file (a FIFO would hang the read, /dev/zero never end it)."""
+    from engine.errors import ConfigError
+    from engine.fsio import UnsafeFileError, open_regular
+
+    try:
+        handle = open_regular(path)
+    except UnsafeFileError as exc:
+        raise ConfigError(f"{exc}. Remove it (rm {path}); nova writes its own there.") from None
+    with handle:
+        handle.seek(position)
+        while chunk := handle.read(1 << 20):
+            out.write(chunk)
+        position = handle.tell()
+    out.flush()
+    return position
 
 
 def _raw_log(logs_dir: Path, task_id: str, stderr: bool) -> tuple[Path, int]:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine import fsio
 from engine.redact import Redactor
 from engine.usage import Tokens, format_cost
 
@@ -104,18 +105,19 @@ def format_footer(
     return "\n".join(lines) + "\n\n"
 
 
-_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 FLUSH_AT = 64 * 1024  # characters of log text held before they are written anyway
 HELD_LIMIT = 1024 * 1024  # text kept while no descriptor is free to open the log
 TEXT_LIMIT = 64 * 1024 * 1024  # characters of human log per attempt; the raw log has all
 
 
-def _open_append(path: Path) -> int:
+def _open_append(path: Path, logs_dir: Path) -> int:
     try:
-        return os.open(path, _APPEND, 0o644)
+        return fsio.open_append(path)
     except FileNotFoundError:  # the first log in a new logs directory
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, _APPEND, 0o644)
+        # The logs directory may be a link the user chose (checked before the run); raw/ not.
+        fsio.make_private_dir(logs_dir, link_ok=True)
+        fsio.make_private_dir(logs_dir / "raw")
+        return fsio.open_append(path)
 
 
 class TaskLog:
@@ -136,6 +138,7 @@ class TaskLog:
         self, logs_dir: Path, task_id: str, attempt: int, redact: Redactor | None = None
     ) -> None:
         self.redact = redact or Redactor(())
+        self.dir = logs_dir
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
@@ -152,7 +155,7 @@ class TaskLog:
         left open, nor a file this made that is still empty."""
         try:
             for path in (self.path, self.raw_out):
-                self._fds[path] = _open_append(path)
+                self._fds[path] = _open_append(path, self.dir)
         except OSError:
             for path, fd in self._fds.items():
                 with contextlib.suppress(OSError):
@@ -238,7 +241,7 @@ class TaskLog:
         fd = self._fds.get(path)
         try:
             if fd is None:
-                fd = self._fds[path] = _open_append(path)
+                fd = self._fds[path] = _open_append(path, self.dir)
             _write_all(fd, data)
         except OSError as exc:  # ENOSPC, EDQUOT, EIO, EMFILE: keep the run going
             self.error = self.error or exc

@@ -9,13 +9,14 @@ each distinct one is resolved and checked once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from engine import worktree
+from engine import fsio, worktree
 from engine.agents import CLAUDE_INSTALL_HINT, command_argv, find_program
 from engine.cascade import Cascade, effective_settings
 from engine.errors import ConfigError
@@ -149,12 +150,17 @@ def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:
         )
 
 
-def check_logs_dir(logs_dir: Path) -> None:
+def check_logs_dir(logs_dir: Path, task_ids: Collection[str] = ()) -> None:
     """Make `logs_dir` and its `raw/` (a run makes them anyway), or ConfigError saying why it
-    cannot hold logs: found now, not as every task failing to start."""
+    cannot hold logs: found now, not as every task failing to start. A log of one of
+    `task_ids` that is a link (planted to make the run append to a file elsewhere) or not a
+    regular file is refused too."""
     raw = logs_dir / "raw"
     try:
-        raw.mkdir(parents=True, exist_ok=True)
+        fsio.make_private_dir(logs_dir, link_ok=True)  # a link the user chose: see cli.run
+        fsio.make_private_dir(raw)
+    except fsio.UnsafeFileError as exc:
+        raise ConfigError(f"{exc}. Remove it (rm {raw}); nova makes its own.") from None
     except OSError as exc:
         raise ConfigError(
             f"cannot write task logs to {logs_dir} ({exc.strerror or exc}). Point --logs-dir "
@@ -166,6 +172,55 @@ def check_logs_dir(logs_dir: Path) -> None:
                 f"cannot write task logs to {where} (permission denied). Make it writable, "
                 "or point --logs-dir at a directory nova can write."
             )
+    if task_ids:
+        _check_own_files(logs_dir, lambda name: name.endswith(".log") and name[:-4] in task_ids)
+        _check_own_files(raw, lambda name: name.rpartition("-")[0] in task_ids)
+
+
+def _check_own_files(directory: Path, own: Callable[[str], bool]) -> None:
+    """ConfigError for the first entry of `directory` that nova writes (`own(name)`) and
+    would refuse to open; one scan, whose entries say their type without a stat each."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return  # said by the access check above, or by the first write
+    for entry in entries:
+        if not entry.is_file(follow_symlinks=False) and own(entry.name):
+            try:
+                fsio.check_own_file(entry.path)
+            except fsio.UnsafeFileError as exc:
+                raise ConfigError(
+                    f"{exc}. Remove it (rm {entry.path}) and run again; nova makes its own."
+                ) from None
+
+
+def check_own_dirs(*directories: Path) -> None:
+    """ConfigError if one of `directories` (made by nova inside its state directory) is a
+    symbolic link: one planted there would make the run write prompts or worktrees elsewhere."""
+    for directory in directories:
+        if directory.is_symlink():
+            raise ConfigError(
+                f"{directory} is a symbolic link (to {os.readlink(directory)}), and nova makes "
+                f"that directory itself. Remove the link (rm {directory}) and run again."
+            )
+
+
+def check_default_dir(directory: Path, option: str, what: str) -> None:
+    """ConfigError if `directory`, nova's default for its `what` (not a place the user named),
+    is a symbolic link out of the current directory: one planted in a project (a cloned
+    repository can hold one) would make the run write its files there."""
+    if not directory.is_symlink():
+        return
+    target = directory.resolve()
+    here = Path.cwd().resolve()
+    if target == here or here in target.parents:
+        return
+    raise ConfigError(
+        f"{directory} is a symbolic link to {target}, outside this project ({here}), and nova "
+        f"writes its {what} through no link it was not given: a link planted in a project "
+        f"would make a run write there. Remove the link (rm {directory}), or, if you meant "
+        f"it, name the directory: {option} {target}."
+    )
 
 
 def find_repo(
@@ -210,10 +265,13 @@ def find_repo(
         )
     named = _git("-C", root, "config", "user.email")[0] == 0
     try:
-        worktrees_dir.mkdir(parents=True, exist_ok=True)
-        ignore = worktrees_dir / ".gitignore"
-        if not ignore.exists():  # the main checkout does not list the worktrees as new files
-            ignore.write_text("*\n", encoding="utf-8")
+        fsio.make_private_dir(worktrees_dir)
+        # The main checkout does not list the worktrees as new files. Anything already there,
+        # a link included, is kept as it is.
+        with contextlib.suppress(FileExistsError):
+            fd = fsio.create_new(worktrees_dir / ".gitignore")
+            with os.fdopen(fd, "w", encoding="utf-8") as ignore:
+                ignore.write("*\n")
     except OSError as exc:
         raise ConfigError(f"cannot make {worktrees_dir} for worktrees ({exc.strerror}).") from None
     return worktree.Repo(root, base, () if named else worktree.IDENTITY)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, policy, procs, worktree
+from engine import __version__, fsio, policy, procs, worktree
 from engine.agents import (
     ClaudeParser,
     CommandParser,
@@ -50,6 +50,7 @@ from engine.preflight import (
     Places,
     check_agents,
     check_logs_dir,
+    check_own_dirs,
     find_repo,
     placeholder_values,
     resolve_settings,
@@ -158,7 +159,11 @@ class Runner:
         self.options.claude_bin = check_agents(
             self.cascade, self.settings, self.places, self.options.claude_bin, self.base_env
         )
-        check_logs_dir(self.options.logs_dir)
+        check_logs_dir(self.options.logs_dir, self.cascade.tasks)
+        # A link at one of these would make prompts, worktrees and commits land elsewhere.
+        trees = self.options.state_dir / "worktrees"
+        mine = [trees / t for t, s in self.settings.items() if s.worktree]
+        check_own_dirs(self.options.state_dir / "prompts", trees, *mine)
         self.store.acquire()
         try:
             # Two runs writing one logs directory would append to the same logs and raw files.
@@ -689,9 +694,9 @@ class Runner:
             assert s.command is not None
             prompt_file = self.places.prompt_file(task.id)
             if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
-                os.makedirs(self.places.prompts_dir, exist_ok=True)
+                fsio.make_private_dir(self.places.prompts_dir)
                 prompt = build_prompt(self.cascade, task, dep_results)
-                Path(prompt_file).write_text(prompt + after, encoding="utf-8")
+                fsio.write_atomic(prompt_file, (prompt + after).encode())
             argv = command_argv(
                 s.command,
                 placeholder_values(
@@ -963,9 +968,9 @@ def _transcript_usage(launch: Launch, session_id: str, since: float) -> dict[str
     config = launch.env.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
     path = os.path.join(config, "projects", transcript_slug(launch.cwd), f"{session_id}.jsonl")
     try:
-        with open(path, "rb") as handle:
+        with fsio.open_regular(path, follow=True) as handle:
             return transcript_tokens(handle, iso(since) or "")
-    except OSError:  # no transcript (another config dir, or the CLI never wrote one)
+    except OSError:  # none (another config dir, the CLI never wrote one), or a FIFO
         return {}
 
 

@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import fsio
 from engine.errors import StateError
 from engine.state import State, read_state
 
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"
 RESERVE_FILE = ".space-reserve"  # disk kept for the state while a run goes on
+# The most of state.json nova reads: a 20,000-task state is about 11 MB. What is larger was not
+# written by nova, and must not fill the memory of `nova status`.
+STATE_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,14 @@ class StateStore:
         what is read is the whole of one version, however often the run writes.
         """
         try:
-            data = self.path.read_bytes()
+            data = fsio.read_regular(self.path, STATE_LIMIT)
         except FileNotFoundError:
             return None
+        except fsio.UnsafeFileError as exc:
+            raise StateError(
+                f"{exc}. Move it aside (mv {self.path} {self.path}.bad) to start afresh; the "
+                "task logs are kept."
+            ) from None
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror}.") from None
         try:
@@ -131,24 +140,18 @@ class StateStore:
             self._replace(data)
 
     def _replace(self, data: bytes) -> None:
-        import tempfile  # here: `nova status` never writes, and the import costs 5 ms
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        fsio.make_private_dir(self.dir, link_ok=True)  # a link here was checked by the caller
+        fsio.write_atomic(self.path, data)
 
     def reserve(self, size: int) -> None:
         """Set aside `size` bytes of disk beside the state (best effort), for its writes once
-        agents' logs have filled the disk."""
+        agents' logs have filled the disk. A file already there, a link included, is replaced,
+        never grown."""
+        path = self.dir / RESERVE_FILE
         with contextlib.suppress(OSError):
-            fd = os.open(self.dir / RESERVE_FILE, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fd = fsio.create_new(path)
             try:
                 os.posix_fallocate(fd, 0, size)
             finally:
@@ -181,8 +184,10 @@ def lock_dir(directory: Path, name: str, doing: str, option: str, what: str) -> 
     StateError naming the run that holds it (`another nova run (pid N) {doing} DIR/`), or
     saying why the directory cannot be used."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fsio.make_private_dir(directory, link_ok=True)  # a link here was checked by the caller
+        fd = fsio.open_private(directory / name, os.O_RDWR)
+    except fsio.UnsafeFileError as exc:
+        raise StateError(f"{exc}. Remove it (rm {directory / name}); nova makes its own.") from None
     except OSError as exc:
         raise StateError(
             f"cannot use {directory} as the {what} ({exc.strerror}). Point {option} at a "

@@ -13,6 +13,7 @@ import errno
 import io
 import itertools
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from engine.executor import Limits, Sink, SpawnError, StopRequest
 from engine.graph import build_graph
 from engine.outcome import Exit
 from engine.progress import LineReporter
-from engine.runner import Runner, RunOptions
+from engine.runner import Runner, RunOptions, _transcript_usage
 from engine.settings import Settings
+from engine.stream import transcript_slug
 
 
 @dataclass
@@ -329,3 +331,14 @@ def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failur
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
+
+
+@pytest.mark.timeout(20)
+def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: Path) -> None:
+    """The Claude Code transcript nova reads after a killed attempt: a FIFO is passed over."""
+    cwd = str(tmp_path / "work")
+    projects = tmp_path / "config" / "projects" / transcript_slug(cwd)
+    projects.mkdir(parents=True)
+    os.mkfifo(projects / "s1.jsonl")
+    launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
+    assert _transcript_usage(launch, "s1", 0.0) == {}

@@ -111,3 +111,21 @@ def test_a_plan_outside_a_git_repository_is_refused_before_anything_runs(tmp_pat
         "repository. Run 'git init' and commit there, or turn worktree off.\n"
     )
     assert not (tmp_path / "A.txt").exists()
+
+
+def test_a_worktree_planted_as_a_link_to_another_checkout_is_refused(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """state/worktrees/A linked to a checkout elsewhere: refused (exit 2), nothing done there."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    git(elsewhere, "init", "-q")
+    plan(repo, "| A | Alpha | a | - |\n")
+    (repo / "state" / "worktrees").mkdir(parents=True)
+    (repo / "state" / "worktrees" / "A").symlink_to(elsewhere)
+
+    done = run_nova(repo, "run")
+
+    assert done.returncode == 2, done.stderr
+    assert "state/worktrees/A is a symbolic link" in done.stderr
+    assert "rm state/worktrees/A" in done.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == [".git"]
