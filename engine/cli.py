@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine import __version__
+from engine import __version__, interrupt
 from engine.errors import ExitCode, NovaError
 
 if TYPE_CHECKING:
@@ -234,8 +234,10 @@ def run(
         rerun=rerun,
     )
     runner = Runner(parsed, graph, options, LineReporter(quiet=quiet))
-    runner.prepare()
-    sys.exit(int(runner.run()))
+    with interrupt.deferred():  # from here on, a Ctrl-C is the runner's to handle: it stops cleanly
+        runner.prepare()
+        code = runner.run()
+    sys.exit(int(code))
 
 
 def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
@@ -724,15 +726,12 @@ def main() -> None:
         for line in str(exc).splitlines():
             click.echo(f"Error: {line}" if not line.startswith(" ") else line, err=True)
         sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # Ctrl-C outside a run (click makes it Abort): the user knows, 130 says it to scripts.
         sys.exit(int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.BAD_INPUT))
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
     except BrokenPipeError:
         # `nova status | head`: the reader left; that is not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
