@@ -12,6 +12,7 @@ import asyncio
 import errno
 import io
 import json
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import interrupt
 from engine.agents import Launch
 from engine.cascade import parse_cascade
 from engine.errors import ExitCode
@@ -289,3 +291,24 @@ def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failur
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
+
+
+def test_a_ctrl_c_before_the_loop_stops_the_run_at_once_and_sigint_stays_novas(
+    tmp_path: Path,
+) -> None:
+    """A SIGINT that nova's handler recorded while the run prepared (deferred, so no
+    KeyboardInterrupt) stops the run as soon as its loop starts: 130, no agent started; and
+    when the loop's own handler goes, nova's is back (asyncio would leave Python's default)."""
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+    try:
+        with interrupt.deferred():
+            signal.raise_signal(signal.SIGINT)
+            code, executor, tasks, out = run(tmp_path, [("A", "-"), ("B", "A")], {})
+        assert interrupt.installed()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupt.reset()
+    assert (code, executor.launches) == (ExitCode.INTERRUPTED, [])
+    assert "Ctrl-C: stopping the run (no agent is running)." in out
+    assert {t: s["status"] for t, s in tasks.items()} == {"A": "pending", "B": "pending"}
