@@ -3,13 +3,13 @@
 Python turns SIGINT into KeyboardInterrupt wherever the main thread is: in the middle of an
 import (a traceback), inside a finalizer (printed as "Exception ignored" and dropped: the run
 went on and exited 0), between asyncio.run's own handler and the runner's (a half-made event
-loop). So the console script's first act is `install`: from then on a SIGINT is recorded here,
-and raises KeyboardInterrupt at most once, and never while a part of nova that handles the stop
-itself (the runner, from `prepare` to its end) has `deferred` it: that part asks `requested()`
-when it is ready to stop cleanly. At the end, a recorded SIGINT makes the exit code 130,
-whatever swallowed the KeyboardInterrupt on the way.
+loop). So the console script's first act is `install`: from then on a SIGINT is recorded
+here. It raises KeyboardInterrupt once (again only if that one was swallowed), and never
+while a part of nova that stops cleanly by itself (the runner, from `prepare` to its end) has
+`deferred` it: that part asks `requested()` when it can stop. At the end, a recorded SIGINT
+makes the exit code 130, whatever swallowed the KeyboardInterrupt on the way.
 
-Importing this module does nothing but import `signal`: it must stay cheap and first.
+Importing this module imports only `signal`, `sys` and `time`: it must stay cheap and first.
 """
 
 from __future__ import annotations
@@ -17,22 +17,29 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from types import FrameType
 
 INTERRUPTED = 130  # engine.errors.ExitCode.INTERRUPTED, without importing anything
 
+# A KeyboardInterrupt that has not ended nova after this long was swallowed on its way (by a
+# finalizer): the next Ctrl-C raises another. Sooner, a second one would only break the exit
+# that the first one started, with a traceback.
+SWALLOWED_AFTER = 1.0
+
 _requested = False
-_raised = False
+_raised: float | None = None  # when the last KeyboardInterrupt was raised (monotonic)
 _deferred = 0
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     global _requested, _raised
     _requested = True
-    if _deferred or _raised:
-        return  # the stop is on its way, or the code running now will ask for it
-    _raised = True
+    now = time.monotonic()
+    if _deferred or (_raised is not None and now - _raised < SWALLOWED_AFTER):
+        return  # the code running now asks for it, or the stop is on its way
+    _raised = now
     raise KeyboardInterrupt
 
 
@@ -65,7 +72,7 @@ def deferred() -> Iterator[None]:
 def reset() -> None:
     """Forget a recorded SIGINT (for tests that call nova in-process)."""
     global _requested, _raised
-    _requested = _raised = False
+    _requested, _raised = False, None
 
 
 def main() -> None:
