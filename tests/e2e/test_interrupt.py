@@ -38,7 +38,8 @@ def _nova_started(nova: Nova) -> None:
         at = next((n for n, line in enumerate(lines) if line.endswith("| engine.interrupt")), None)
         return at is not None and len(lines) > at + 1
 
-    wait_until(after_entry, "nova's entry point to run", timeout=20)
+    # Never seen: the console script predates engine.interrupt (`pip install -e .` again).
+    wait_until(after_entry, "nova's entry point (engine.interrupt:main) to run", timeout=20)
 
 
 def _nova_said(nova: Nova) -> str:
