@@ -40,7 +40,7 @@ import generate  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.02
-GROUPS = ("dispatch", "ingest", "status", "idle", "parse", "startup")
+GROUPS = ("dispatch", "ingest", "status", "idle", "parse", "startup", "scaling")
 
 
 @dataclass
@@ -62,6 +62,8 @@ class Config:
     startup_repeats: int = 10
     doit: bool = True
     doit_max_n: int = 5_000
+    scaling_mb: tuple[float, ...] = (1, 2, 4, 8)
+    scaling_repeats: int = 3
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -81,6 +83,8 @@ class Config:
             parse_tasks=1_000,
             parse_repeats=3,
             startup_repeats=3,
+            scaling_mb=(0.1, 0.2),
+            scaling_repeats=1,
         )
 
 
@@ -747,6 +751,88 @@ class Suite:
             )
             self.log(f"startup {label}: {took * 1000:.0f} ms load {load()}")
         return rows
+
+    # -- 7. validate against plan size --
+
+    def scaling(self) -> list[Row]:
+        """What `nova validate` does (decode, parse, graph, waves) per MB of plan at growing
+        sizes, for a plain plan and one of lines of 40,000 spaces: timed in this process, so
+        start-up noise does not drown milliseconds. Linear reading keeps the cost per MB flat
+        (ratio ~1x); a quadratic expression makes it grow with the size. The real command's
+        wall time on the largest plan is in the notes."""
+        cfg = self.cfg
+        rows = []
+        for kind, make in (("normal", plain_plan), ("hostile", hostile_plan)):
+            per_mb: dict[float, float] = {}
+            for mb in cfg.scaling_mb:
+                path = self.work / f"scaling-{kind}-{mb:g}.md"
+                path.write_text(make(int(mb * 1_000_000)))
+                took = median([validate_seconds(path) for _ in range(cfg.scaling_repeats)])
+                per_mb[mb] = took / (path.stat().st_size / 1e6)
+                self.log(f"scaling {kind} {mb:g} MB: {per_mb[mb] * 1000:.1f} ms/MB")
+            wall = self.env.run([*self.env.nova, "validate", str(path)], ok=(0, 2))
+            ratio = per_mb[max(per_mb)] / per_mb[min(per_mb)]
+            rows.append(
+                Row(
+                    id=f"scaling.{kind}",
+                    measure=f"validate per MB of a {kind} plan, "
+                    f"{' / '.join(f'{mb:g}' for mb in per_mb)} MB; ratio largest/smallest",
+                    nova=" · ".join(f"{v * 1000:.1f}" for v in per_mb.values()) + " ms/MB",
+                    reference="flat (linear)",
+                    ratio=f"{ratio:.2f}x",
+                    target="< 2x",
+                    result=verdict(ratio < 2.0),
+                    notes=f"nova validate of the {max(per_mb):g} MB plan: {secs(wall)}",
+                    raw={"ms_per_mb": per_mb, "wall_largest": wall},
+                )
+            )
+        return rows
+
+
+def validate_seconds(path: Path) -> float:
+    """Seconds `nova validate` spends on the plan itself (a plan with errors counts too)."""
+    from engine.cascade import decode_cascade, parse_cascade
+    from engine.errors import CascadeError
+    from engine.graph import build_graph
+
+    began = time.perf_counter()
+    with contextlib.suppress(CascadeError):
+        build_graph(parse_cascade(decode_cascade(path.read_bytes(), str(path)), str(path))).waves()
+    return time.perf_counter() - began
+
+
+def plain_plan(size: int) -> str:
+    """A generated layered plan of about `size` bytes (a task is about 80)."""
+    n = max(generate.LAYER, size // 80 // generate.LAYER * generate.LAYER)
+    return generate.cascade_md(generate.graph("layered", n), "scaling")
+
+
+def hostile_plan(size: int) -> str:
+    """About `size` bytes of plan whose lines hold runs of 40,000 spaces before a letter, in
+    every place a line can be: headings, text, a settings label, a list, table cells, a
+    task's instructions (the line that once took validate 19.5 s)."""
+    run = " " * min(40_000, max(100, size // 40))
+    blocks = ["# Hostile", ""]
+    k, total = 0, 0
+    while total < size:
+        k += 1
+        block = "\n".join(
+            [
+                f"## L1: Branch {k}{run}x",
+                f"{run}x",
+                f"**settings{run}x",
+                f"- a{run}b: c{run}x",
+                "| Task ID | Task Name | What Changes | Depends On |",
+                "|---|---|---|---|",
+                f"| H{k} | a{run}x | b{run}x | -{run} |",
+                f"#### H{k}: a{run}x",
+                f"{run}x",
+                "",
+            ]
+        )
+        blocks.append(block)
+        total += len(block)
+    return "\n".join(blocks)
 
 
 # ---- report ------------------------------------------------------------------------------------

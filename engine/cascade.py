@@ -46,7 +46,6 @@ from engine.settings import (
 MAX_BYTES = 64 * 1024 * 1024
 MAX_SUGGESTIONS = 50  # "Did you mean" for this many problems per file; the rest go without
 TASK_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
@@ -142,6 +141,19 @@ def split_row(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in cells]
 
 
+def heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading (`## Title ##`), or None.
+
+    String methods, not a pattern: `(.*?)\\s*#*\\s*$` retries every split of a run of spaces
+    in a title, cubic in its length, and every line of a plan is tried as a heading.
+    """
+    level = len(line) - len(line.lstrip("#"))
+    rest = line[level:]
+    if not 1 <= level <= 6 or not rest[:1].isspace():
+        return None
+    return level, rest.strip().rstrip("#").strip()
+
+
 def _is_separator(cells: list[str]) -> bool:
     return bool(cells) and all(_SEPARATOR_CELL.match(c.replace(" ", "")) for c in cells)
 
@@ -220,9 +232,9 @@ class _Parser:
                 self._text(raw, lineno, CODE)
                 i += 1
                 continue
-            heading = _HEADING.match(raw)
-            if heading:
-                self._heading(len(heading.group(1)), heading.group(2).strip(), lineno, raw)
+            found = heading(raw)
+            if found:
+                self._heading(*found, lineno, raw)
                 i += 1
                 continue
             if "|" in raw and not raw.lstrip().startswith("|") and self._pipeless_header(i):
@@ -469,13 +481,13 @@ class _Parser:
                 "digit, and are at most 64 characters.",
             )
             return
-        depends: list[tuple[str, int]] = []
+        depends: dict[str, int] = {}  # a dict: a repeated ID is dropped in O(1), not O(deps)
         raw_deps = cell("depends").strip()
         if raw_deps.lower() not in _NO_DEPS:
             for part in re.split(r"[,;]", raw_deps):
                 dep = _plain(part)
-                if dep and dep.lower() not in _NO_DEPS and dep not in (d for d, _ in depends):
-                    depends.append((dep, lineno))
+                if dep and dep.lower() not in _NO_DEPS:
+                    depends.setdefault(dep, lineno)
         settings: dict[str, object] = {}
         for at, key in setting_columns:
             value = cells[at].strip()
@@ -492,7 +504,7 @@ class _Parser:
                 id=task_id,
                 name=_plain(cell("name")) or task_id,
                 description=cell("description").strip(),
-                depends=depends,
+                depends=list(depends.items()),
                 branch=self.branch,
                 group=self.group,
                 line=lineno,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from engine import __version__
+from engine import __version__, interrupt
 from engine.errors import ExitCode, NovaError
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def run(
     overrides = _overrides(**settings)
     rerun = frozenset(parsed.tasks) if fresh else _rerun_set(parsed, graph, rerun_ids)
     if dry_run:
-        click.echo(_render_plan(parsed, graph, overrides), nl=False)
+        click.echo(_render_plan(parsed, graph, overrides, _outside(parsed, cascade)), nl=False)
         return
     context = click.get_current_context()
     for name, where, option, what in (
@@ -249,8 +249,10 @@ def run(
         rerun=rerun,
     )
     runner = Runner(parsed, graph, options, LineReporter(quiet=quiet))
-    runner.prepare()
-    sys.exit(int(runner.run()))
+    with interrupt.deferred():  # from here on, a Ctrl-C is the runner's to handle: it stops cleanly
+        runner.prepare()
+        code = runner.run()
+    sys.exit(int(code))
 
 
 def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
@@ -306,9 +308,25 @@ def _overrides(
     )
 
 
-def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
+def _outside(parsed: Cascade, path: Path) -> dict[str, str]:
+    """The resolved workdir of each task whose workdir is outside the project."""
+    from engine.preflight import Places, resolve_settings
+    from engine.settings import Settings
+
+    places = Places(path.resolve(), Path("state"))
+    return {
+        task_id: places.workdir(s)
+        for task_id, s in resolve_settings(parsed, Settings()).items()
+        if s.workdir and places.outside(places.workdir(s))
+    }
+
+
+def _render_plan(
+    cascade: Cascade, graph: TaskGraph, overrides: Any, outside: dict[str, str] | None = None
+) -> str:
     """The waves, and per task its agent, model and every other setting that is not nova's
-    default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time."""
+    default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time;
+    a workdir `outside` the project is shown resolved, and says so."""
     from engine.cascade import effective_settings
     from engine.settings import DEFAULTS, describe
 
@@ -323,9 +341,13 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
             task = cascade.tasks[task_id]
             s = effective_settings(task, overrides)
             how = s.agent if s.agent == "command" else f"claude {s.model or '(default model)'}"
+            shown = describe(s)
+            if outside and task_id in outside:
+                shown["workdir"] = f"{outside[task_id]} (outside the project)"
+                shown.pop("workdir-outside", None)  # the note says it
             how += "".join(
                 f" · {key} {value}"
-                for key, value in describe(s).items()
+                for key, value in shown.items()
                 if key not in ("agent", "model") and defaults.get(key) != value
             )
             after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
@@ -357,7 +379,7 @@ def plan(cascade: Path, agent_cmd: str | None) -> None:
     """Show the waves tasks will run in, without running them."""
     parsed, graph = load(cascade)
     overrides = _overrides(agent_cmd)
-    click.echo(_render_plan(parsed, graph, overrides), nl=False)
+    click.echo(_render_plan(parsed, graph, overrides, _outside(parsed, cascade)), nl=False)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -731,15 +753,12 @@ def main() -> None:
         for line in str(exc).splitlines():
             click.echo(f"Error: {line}" if not line.startswith(" ") else line, err=True)
         sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # Ctrl-C outside a run (click makes it Abort): the user knows, 130 says it to scripts.
         sys.exit(int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.BAD_INPUT))
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
     except BrokenPipeError:
         # `nova status | head`: the reader left; that is not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -22,6 +22,7 @@ from engine.cascade import Cascade, effective_settings
 from engine.errors import ConfigError
 from engine.outcome import ROOT_BYPASS_HINT
 from engine.settings import Settings
+from engine.text import visible_line
 
 
 def resolve_settings(cascade: Cascade, overrides: Settings) -> dict[str, Settings]:
@@ -52,6 +53,11 @@ class Places:
             found = str((Path(self.cascade_dir) / s.workdir).resolve()) if s.workdir else self.cwd
             self._workdirs[s.workdir] = found
         return found
+
+    def outside(self, workdir: str) -> bool:
+        """Whether a workdir (resolved, symlinks and `..` followed) is outside the project,
+        the folder of CASCADE.md."""
+        return not Path(workdir).is_relative_to(self.cascade_dir)
 
     def prompt_file(self, task_id: str) -> str:
         return os.path.join(self.prompts_dir, f"{task_id}.md")
@@ -125,12 +131,20 @@ def check_agents(
 
 
 def check_workdirs(cascade: Cascade, settings: Mapping[str, Settings], places: Places) -> None:
-    """ConfigError for the first task whose workdir does not exist (for `nova validate`)."""
-    seen: set[str] = set()
+    """ConfigError for the first task whose workdir is outside the project without
+    `workdir-outside: yes`, or does not exist (for `nova validate` too)."""
+    seen: set[tuple[str, bool]] = set()
     for task_id, s in settings.items():
         workdir = places.workdir(s)
-        if workdir not in seen:
-            seen.add(workdir)
+        if (workdir, bool(s.workdir_outside)) not in seen:
+            seen.add((workdir, bool(s.workdir_outside)))
+            if s.workdir and not s.workdir_outside and places.outside(workdir):
+                raise ConfigError(
+                    f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}' works in "
+                    f"{visible_line(workdir)}, outside the project "
+                    f"({visible_line(places.cascade_dir)}). Set 'workdir-outside: yes' in its "
+                    "settings to allow it."
+                )
             if not os.path.isdir(workdir):
                 raise ConfigError(
                     f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}': workdir "

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, fsio, policy, procs, worktree
+from engine import __version__, fsio, interrupt, policy, procs, worktree
 from engine.agents import (
     ClaudeParser,
     CommandParser,
@@ -237,8 +237,13 @@ class Runner:
             for s in STOP_SIGNALS
             if s != signal.SIGHUP or signal.getsignal(s) is not signal.SIG_IGN
         ]
+        # asyncio restores SIGINT to Python's default when its handler goes: put back what
+        # was there (nova's `interrupt` handler), so a late Ctrl-C is no traceback either.
+        previous = {sig: signal.getsignal(sig) for sig in stop_signals}
         for sig in stop_signals:
             loop.add_signal_handler(sig, self._interrupt, sig)
+        if interrupt.requested():  # Ctrl-C before the loop could hear it: stop at once
+            self._interrupt(signal.SIGINT)
         self.writer.flush()
         self.reporter.run_started(self.state, len(done))
         self._heartbeat_handle = loop.call_later(HEARTBEAT, self._heartbeat)
@@ -249,6 +254,9 @@ class Runner:
                 self._heartbeat_handle.cancel()
             for sig in stop_signals:
                 loop.remove_signal_handler(sig)
+                handler = previous[sig]
+                if handler is not None:
+                    signal.signal(sig, handler)
         code = self._exit_code()
         ended = await self.executor.end_strays()
         if ended:

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 from engine.settings import SETTING_KEYS, SettingError, normalize_key, parse_setting
 
-# `- key: value`, the key maybe in emphasis or code, closed before the colon (`**Model**:`) or
-# after it (`**Model:**`).
-BULLET_SETTING = re.compile(r"^\s*[-*+]\s+([*_`]*)([A-Za-z][A-Za-z _-]*?)([*_`]*)\s*:\s*(.*?)\s*$")
+# Every line of a plan passes through here, and a plan is outside text: a line of 40,000
+# spaces must cost no more than 40,000 steps. So no pattern here has two quantifiers that can
+# take the same characters (`\s*[*_]*\s*`, `(.*?)\s*$`): those retry every split of a run of
+# spaces, quadratic in its length. Lines are cut with str methods, and the one pattern left
+# is a single class repeated.
+_KEY = re.compile(r"[A-Za-z][A-Za-z _-]*")
+_EMPHASIS = "*_`"
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
-# A line that only says "settings" (`Settings:`, `**Settings**`, `_Settings:_`): a label for the
-# list below it, not a line of text that makes the list notes.
-SETTINGS_LABEL = re.compile(r"^\s*[*_]*\s*settings\s*:?\s*[*_]*\s*:?\s*$", re.IGNORECASE)
 
 # What a line kept in a section's body is: text, part of a code block or non-task table (never
 # settings), the place of a task table, or a sub-heading inside a task's instructions.
@@ -63,12 +64,30 @@ def _accepts(key: str, value: str) -> bool:
     return True
 
 
+def is_settings_label(line: str) -> bool:
+    """Whether a line only says "settings" (`Settings:`, `**Settings**`, `_Settings:_`): a
+    label for the list below it, not a line of text that makes the list notes."""
+    text = line.strip().lstrip("*_").lstrip()
+    if text[:8].lower() != "settings":
+        return False
+    rest = text[8:].lstrip()
+    rest = rest[1:].lstrip() if rest.startswith(":") else rest  # `Settings:**`
+    return rest.lstrip("*_").strip() in ("", ":")  # `**Settings**:`
+
+
 def bullet_setting(line: str) -> tuple[str, str] | None:
-    """(key, value) of a `- key: value` line, without the emphasis around the key."""
-    match = BULLET_SETTING.match(line)
-    if not match:
+    """(key, value) of a `- key: value` line, without the emphasis around the key (which may
+    close before the colon, `**Model**:`, or after it, `**Model:**`)."""
+    item = line.lstrip()
+    if item[:1] not in ("-", "*", "+") or not item[1:2].isspace():
         return None
-    opened, key, closed, value = match.groups()
+    head, colon, value = item[1:].partition(":")  # a key holds no colon: the first one ends it
+    head = head.strip()
+    inner = head.lstrip(_EMPHASIS)
+    key = inner.rstrip(_EMPHASIS)
+    if not colon or not _KEY.fullmatch(key):
+        return None
+    opened, closed, value = head[: len(head) - len(inner)], inner[len(key) :], value.strip()
     if opened and not closed and value.startswith(opened[::-1]):
         value = value[len(opened) :].lstrip()  # `- **Model:** opus`
     return key, value
@@ -147,7 +166,7 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
     while i < len(body):
         lineno, raw, kind = body[i]
         if kind != TEXT or not LIST_ITEM.match(raw):
-            if kind == TEXT and SETTINGS_LABEL.match(raw):
+            if kind == TEXT and is_settings_label(raw):
                 label_at = len(reading.text)
             elif kind != TEXT or raw.strip():
                 label_at = None
@@ -208,7 +227,7 @@ class _Place:
     label: tuple[int, str, int] | None = None  # a `Settings:` label, and only blanks since
 
     def passed(self, line: tuple[int, str, int]) -> None:
-        if line[2] == TEXT and SETTINGS_LABEL.match(line[1]):
+        if line[2] == TEXT and is_settings_label(line[1]):
             self.label = line
             return
         if line[2] != TEXT or line[1].strip():
@@ -238,7 +257,7 @@ class _Place:
             before is not None
             and before[2] == TEXT
             and bool(before[1].strip())
-            and not SETTINGS_LABEL.match(before[1])
+            and not is_settings_label(before[1])
         )
         if before is not None and below and not every:
             # Notes, as the user said; only lines that a blank line sets apart may be meant.

@@ -52,6 +52,8 @@ class Settings:
     continues: int | None = None
     retry_delay: float | None = None
     workdir: str | None = None
+    # A workdir outside the plan's folder is refused unless this says the plan means it.
+    workdir_outside: bool | None = None
     worktree: bool | None = None  # work in a git worktree of its own, on branch nova/<ID>
 
     def over(self, base: Settings) -> Settings:
@@ -203,7 +205,7 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
         parsed = _parse_int(value, norm, 1)
     elif norm in ("retries", "continues"):
         parsed = _parse_int(value, norm, 0)
-    elif norm == "worktree":
+    elif norm in ("worktree", "workdir-outside"):
         parsed = _parse_bool(value, norm)
     elif norm == "model" and len(value.split()) > 1:
         raise SettingError(

@@ -27,6 +27,8 @@ EXPECTED = [
     "parse.validate",
     "startup.help",
     "startup.status",
+    "scaling.normal",
+    "scaling.hostile",
 ]
 
 

@@ -879,6 +879,70 @@ def test_validate_finds_a_workdir_that_does_not_exist_with_its_task_line(tmp_pat
     )
 
 
+def _outside_plan(tmp_path: Path, workdir: str, allow: bool = False) -> Path:
+    """GOOD in tmp_path/project, F1 working in `workdir` (with `workdir-outside: yes` if
+    `allow`); F1's row is on line 8."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    extra = "\n- workdir-outside: yes" if allow else ""
+    write(project / "CASCADE.md", f"{GOOD}\n#### F1: Core Types\n- workdir: {workdir}{extra}\n")
+    return project
+
+
+def _outside_error(workdir: Path, project: Path) -> str:
+    return (
+        f"Error: CASCADE.md:8: task 'F1' works in {workdir}, outside the project ({project}). "
+        "Set 'workdir-outside: yes' in its settings to allow it.\n"
+    )
+
+
+@pytest.mark.parametrize("workdir", ["../../../..", "/etc", "link", "../elsewhere"])
+def test_validate_refuses_a_workdir_outside_the_project(tmp_path: Path, workdir: str) -> None:
+    """Up the tree, absolute, through a symlink, next to it: all resolve outside the folder of
+    CASCADE.md, which is an error naming the resolved path and the setting that allows it."""
+    (tmp_path / "elsewhere").mkdir()
+    project = _outside_plan(tmp_path, workdir)
+    (project / "link").symlink_to(tmp_path / "elsewhere")
+    proc = nova("validate", cwd=project)
+    resolved = (project / workdir).resolve()
+    assert (proc.returncode, proc.stderr) == (2, _outside_error(resolved, project))
+
+
+def test_validate_takes_a_workdir_inside_the_project_or_outside_when_the_plan_says_so(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    project = _outside_plan(tmp_path, "sub/../sub")
+    (project / "sub").mkdir()
+    assert nova("validate", cwd=project).returncode == 0
+    _outside_plan(tmp_path, "../elsewhere", allow=True)
+    assert nova("validate", cwd=project).returncode == 0
+
+
+def test_run_with_a_workdir_outside_the_project_starts_no_agent(tmp_path: Path) -> None:
+    """Exit 2 before anything runs: the agent would have left a file in its workdir."""
+    (tmp_path / "elsewhere").mkdir()
+    project = _outside_plan(tmp_path, "../elsewhere")
+    agent = f"{sys.executable} -c \"open('ran-{{id}}', 'w')\""
+    proc = nova("run", "--agent-cmd", agent, cwd=project)
+    assert (proc.returncode, proc.stderr) == (2, _outside_error(tmp_path / "elsewhere", project))
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and not list(project.glob("ran-*"))
+
+
+def test_plan_shows_a_workdir_outside_the_project_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    project = _outside_plan(tmp_path, "../elsewhere", allow=True)
+    proc = nova("plan", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    f1 = next(line for line in proc.stdout.splitlines() if line.startswith("  F1 "))
+    assert f1 == (
+        f"  F1         Core Types  [claude (default model) · workdir {tmp_path / 'elsewhere'} "
+        "(outside the project)]"
+    )
+    dry = nova("run", "--dry-run", cwd=project)
+    assert dry.stdout == proc.stdout
+
+
 def test_logs_finds_a_log_through_the_state_and_says_why_a_task_has_none(tmp_path: Path) -> None:
     """After a run with --logs-dir L, `nova logs F1` finds L/F1.log through the state; a
     blocked task says it is blocked and why; a wrong-case ID is suggested."""

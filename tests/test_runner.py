@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import os
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import interrupt
 from engine.agents import Launch
 from engine.cascade import parse_cascade
 from engine.errors import ExitCode
@@ -342,3 +344,24 @@ def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: 
     os.mkfifo(projects / "s1.jsonl")
     launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
     assert _transcript_usage(launch, "s1", 0.0) == {}
+
+
+def test_a_ctrl_c_before_the_loop_stops_the_run_at_once_and_sigint_stays_novas(
+    tmp_path: Path,
+) -> None:
+    """A SIGINT that nova's handler recorded while the run prepared (deferred, so no
+    KeyboardInterrupt) stops the run as soon as its loop starts: 130, no agent started; and
+    when the loop's own handler goes, nova's is back (asyncio would leave Python's default)."""
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+    try:
+        with interrupt.deferred():
+            signal.raise_signal(signal.SIGINT)
+            code, executor, tasks, out = run(tmp_path, [("A", "-"), ("B", "A")], {})
+        assert interrupt.installed()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupt.reset()
+    assert (code, executor.launches) == (ExitCode.INTERRUPTED, [])
+    assert "Ctrl-C: stopping the run (no agent is running)." in out
+    assert {t: s["status"] for t, s in tasks.items()} == {"A": "pending", "B": "pending"}

@@ -110,6 +110,8 @@ def test_key_spellings_normalize_to_one(key: str) -> None:
         ("continues", "2", ("continues", 2)),
         ("retry-delay", "30s", ("retry_delay", 30.0)),
         ("workdir", "services/api", ("workdir", "services/api")),
+        ("workdir-outside", "yes", ("workdir_outside", True)),
+        ("Workdir Outside", "off", ("workdir_outside", False)),
         ("allowed-tools", "Bash Edit", ("allowed_tools", "Bash Edit")),
     ],
 )

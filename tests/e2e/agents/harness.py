@@ -119,14 +119,16 @@ def run_nova_env(
 class Nova:
     """A `nova` process started in a session of its own, its output going to files."""
 
-    def __init__(self, cwd: Path, *args: str, name: str = "nova") -> None:
+    def __init__(
+        self, cwd: Path, *args: str, name: str = "nova", extra: Mapping[str, str] | None = None
+    ) -> None:
         self.out_path = cwd / f"{name}.out"
         self.err_path = cwd / f"{name}.err"
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [*NOVA, *args],
                 cwd=cwd,
-                env=nova_env(cwd),
+                env={**nova_env(cwd), **(extra or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
