@@ -59,8 +59,7 @@ def limit_wait(
         )
     elif resets_at is not None and resets_at + margin < now + minimum:
         why = (
-            f"its reset time is past or near; waiting at least {_span(minimum)} before trying "
-            "again"
+            f"its reset time is past or near; waiting at least {_span(minimum)} before trying again"
         )
     return LimitWait(until, repeats, why)
 
