@@ -266,7 +266,8 @@ class ClaudeStream:
             status=status,
             # A reset past year 9999 is no time nova can wait for, or write down.
             resets_at=resets if resets is not None and resets < _LAST_TIME else None,
-            limit_type=_str(info.get("rateLimitType")),
+            # Shown as the run's pause reason: a name like five_hour, or none.
+            limit_type=_word(info.get("rateLimitType")),
             utilization=utilization if utilization is not None and utilization <= 100 else None,
         )
         if status == "allowed":
@@ -474,6 +475,7 @@ def _str(value: object) -> str | None:
 
 
 _SESSION = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_WORD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MAX_SMALL = 10**9
 _LAST_TIME = 253402300800.0  # 10000-01-01 UTC
 _RESULT_FIELDS: dict[str, type] = {
@@ -492,6 +494,11 @@ def _session(value: object) -> str | None:
     """A session id as the CLI writes them (a UUID); nova passes it to `--resume` and names a
     file after it, so anything else (a path, a control character) is no session id."""
     return value if isinstance(value, str) and _SESSION.fullmatch(value) else None
+
+
+def _word(value: object) -> str | None:
+    """A name as the CLI writes them (five_hour, seven_day_opus), else None."""
+    return value if isinstance(value, str) and _WORD.fullmatch(value) else None
 
 
 def _http_status(value: object) -> int | None:

@@ -689,6 +689,19 @@ def test_a_rate_limit_reset_that_is_no_time_is_no_reset() -> None:
         assert (stream.rate_limit.resets_at, stream.rate_limit.utilization) == (None, None)
 
 
+def test_a_rate_limit_window_that_is_no_name_is_unknown() -> None:
+    """The window becomes the run's pause reason, printed by `nova run` and `nova status`."""
+    stream = ClaudeStream()
+    info = {"status": "rejected", "resetsAt": 1_900_000_000, "rateLimitType": "\x1b]0;x\x07"}
+    assert stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info})) == [
+        "! usage limit reached (unknown window)"
+    ]
+    assert stream.rate_limit is not None and stream.rate_limit.limit_type is None
+    info["rateLimitType"] = "seven_day_opus"
+    stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info}))
+    assert stream.rate_limit.limit_type == "seven_day_opus"
+
+
 def test_a_session_id_that_is_no_uuid_is_not_taken() -> None:
     """nova resumes with --resume ID and reads projects/<slug>/<ID>.jsonl: a path or a control
     character in an id is never kept."""
