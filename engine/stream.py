@@ -154,10 +154,16 @@ class ClaudeStream:
             return []
         try:
             event = _loads(stripped)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than json goes
+        except ValueError:
             self.bad_lines += 1
-            text = stripped.decode("utf-8", "replace")
-            return [short(text)]
+            return [short(stripped.decode("utf-8", "replace"))]
+        except RecursionError:  # nested deeper than json can read
+            self.bad_lines += 1
+            self.warnings.append(
+                f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; it is "
+                "logged as text and kept whole in the raw log"
+            )
+            return [short(stripped.decode("utf-8", "replace"))]
         if not isinstance(event, dict):
             self.bad_lines += 1
             self.foreign = True

@@ -589,6 +589,10 @@ def test_a_line_nested_too_deep_for_json_is_text_and_the_result_after_it_counts(
     deep = b'{"type":"assistant","message":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
     shown = stream.feed(deep)
     assert stream.bad_lines == 1 and len(shown) == 1 and shown[0].startswith('{"type":"assistant"')
+    assert stream.warnings == [
+        f"the line above ({len(deep) - 1} bytes) is JSON nested too deep to read; it is logged "
+        "as text and kept whole in the raw log"
+    ]
     stream.feed(line(result()))
     assert classify_claude(Exit(0), stream, "", 0.0) == DONE
     assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
