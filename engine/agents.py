@@ -7,7 +7,7 @@ pure: they build a `Launch` and a parser; running it is the executor's job.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import difflib
 import functools
 import os
@@ -23,7 +23,16 @@ from engine.errors import AgentNotFoundError, ConfigError
 from engine.outcome import Exit, Verdict, classify_claude, classify_command
 from engine.settings import Settings
 from engine.stream import ClaudeStream, RateLimit
-from engine.usage import Tokens, model_key
+from engine.text import visible_line
+from engine.usage import (
+    MODEL_CHARS,
+    TOKEN_KINDS,
+    Tokens,
+    describe,
+    model_key,
+    parse_cost,
+    parse_count,
+)
 
 # Variables that make a nested Claude Code refuse to start, or change how it reports.
 _DROPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")
@@ -45,11 +54,16 @@ class Launch:
 
 
 class OutputParser(Protocol):
-    """Reads an agent's stdout line by line and judges the attempt when it ends."""
+    """Reads an agent's stdout line by line and judges the attempt when it ends.
+
+    `notices` are worth showing live; `warnings` say, in the task log, what of the agent's
+    output was ignored (a count out of range, a field of the wrong type).
+    """
 
     session_id: str | None
     rate_limit: RateLimit | None
     notices: list[str]
+    warnings: list[str]
 
     def feed(self, line: bytes) -> list[str]: ...
     def tokens(self) -> dict[str, Tokens]: ...
@@ -60,11 +74,18 @@ class OutputParser(Protocol):
     ) -> Verdict: ...
 
 
+def _shown(verdict: Verdict) -> Verdict:
+    """The verdict with its reason safe to print: it quotes the agent (its result, its
+    stderr), and is kept in the state and shown by `nova run` and `nova status`."""
+    reason = visible_line(verdict.reason)
+    return verdict if reason == verdict.reason else dataclasses.replace(verdict, reason=reason)
+
+
 class ClaudeParser(ClaudeStream):
     def verdict(
         self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
     ) -> Verdict:
-        return classify_claude(exit, self, stderr_tail, now, limits)
+        return _shown(classify_claude(exit, self, stderr_tail, now, limits))
 
 
 class CommandParser:
@@ -79,6 +100,7 @@ class CommandParser:
         self._cost: float | None = None
         self._stream: ClaudeStream | None = None
         self.notices: list[str] = []
+        self.warnings: list[str] = []
 
     def feed(self, line: bytes) -> list[str]:
         stripped = line.strip()
@@ -91,6 +113,9 @@ class CommandParser:
             if self._stream.notices:
                 self.notices.extend(self._stream.notices)
                 self._stream.notices.clear()
+            if self._stream.warnings:
+                self.warnings.extend(self._stream.warnings)
+                self._stream.warnings.clear()
             self.session_id = self._stream.session_id
             self.rate_limit = self._stream.rate_limit
             return out
@@ -103,15 +128,36 @@ class CommandParser:
     def _count(self, body: bytes) -> None:
         values: dict[str, int] = {}
         model = self.default_model
+        ignored: list[str] = []
+        rules: dict[str, None] = {}  # the rules the ignored values broke, in order, once
         for key, raw in _PAIR.findall(body):
             name = key.decode().lower()
             if name == "model":
-                model = model_key(raw.decode("utf-8", "replace"))
+                text = raw.decode("utf-8", "replace")
+                model = model_key(text)
+                if len(text) > MODEL_CHARS:
+                    self.warnings.append(
+                        f"a model name of {len(text)} characters was cut to {MODEL_CHARS}: {model}"
+                    )
             elif name in ("cost", "cost_usd"):
-                with contextlib.suppress(ValueError):
-                    self._cost = (self._cost or 0.0) + float(raw.decode().lstrip("$"))
-            elif raw.isdigit():
-                values[name] = int(raw)
+                cost = parse_cost(raw)
+                if cost is None:
+                    ignored.append(f"{name}={describe(raw)}")
+                    rules["a cost is a number from 0 to 1e6"] = None
+                else:
+                    self._cost = (self._cost or 0.0) + cost
+            elif name in TOKEN_KINDS:
+                # Up to 15 digits is always a count in range: no call for the usual case.
+                count = int(raw) if len(raw) < 16 and raw.isdigit() else parse_count(raw)
+                if count is None:
+                    ignored.append(f"{name}={describe(raw)}")
+                    rules["a token count is a whole number from 0 to 10^15"] = None
+                else:
+                    values[name] = count
+        if ignored:
+            self.warnings.append(
+                f"ignored {', '.join(ignored)} in a 'Token usage:' line: {'; '.join(rules)}"
+            )
         tokens = Tokens(
             values.get("input", 0),
             values.get("output", 0),
@@ -137,12 +183,12 @@ class CommandParser:
         return streamed + (self._cost or 0.0)
 
     def result_text(self) -> str:
-        return self._stream.result_text() if self._stream else ""
+        return self._stream.result_text() if self._stream else ""  # control characters shown
 
     def verdict(
         self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
     ) -> Verdict:
-        return classify_command(exit, self._stream, stderr_tail, limits)
+        return _shown(classify_command(exit, self._stream, stderr_tail, limits))
 
 
 def agent_env(base: Mapping[str, str], markers: Mapping[str, str]) -> dict[str, str]:

@@ -6,6 +6,11 @@ whole line, feed the parser, and buffer the log lines. Secrets are masked on who
 anything is cut or summarised, so no part of one survives a cut at a chunk boundary or at a
 summary's length. Token totals are read from the parser when the state is written, not per
 line.
+
+An agent's output can be anything, so the handling of each line is guarded: whatever a parser
+raises on a line (a number too long for int(), JSON nested too deep), that line is logged as
+text with a note and the next line is read as if nothing happened. The raw log is written
+before any of it, so it keeps every byte either way.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from engine.agents import OutputParser
 from engine.logs import TaskLog
 from engine.redact import Redactor
 from engine.state import TaskState
+from engine.stream import short
+from engine.text import visible, visible_line
 from engine.usage import Tokens
 
 MAX_LINE = 32 * 1024 * 1024
 STDERR_TAIL = 4096  # characters of the last stderr lines kept for the failure reason
 STDERR_KEEP = 1024 * 1024  # stderr beyond this per attempt goes to the raw file only
+UNPARSED_CHARS = 2000  # of a line no parser could read, shown in the human log
 
 
 class LineSplitter:
@@ -118,6 +126,8 @@ class Attempt:
         self.tokens: dict[str, Tokens] = {}
         self.cost: float | None = None
         self._usage_closed = False
+        self.unparsed = 0  # lines the parser raised on
+        self._usage_failed = False
 
     # ---- executor sink ---------------------------------------------------------------------
 
@@ -148,7 +158,7 @@ class Attempt:
 
     def note(self, message: str) -> None:
         self.log.lines(time.time(), [message], "nova: ")
-        self._on_note(self.task.id, message)
+        self._on_note(self.task.id, visible_line(message))
 
     # ---- lines -------------------------------------------------------------------------------
 
@@ -163,13 +173,34 @@ class Attempt:
         )
 
     def _line(self, line: bytes, now: float) -> None:
-        out = self.parser.feed(self.redact.bytes(line))
+        masked = self.redact.bytes(line)
+        parser = self.parser
+        try:
+            out = parser.feed(masked)
+        except Exception as exc:  # any parser, any line: it must not stop the lines after it
+            out = self._unparsed(masked, exc)
         if out:
             self.log.lines(now, out)
-            if self.parser.notices:
-                for notice in self.parser.notices:
-                    self._on_note(self.task.id, notice)
-                self.parser.notices.clear()
+        if parser.warnings:
+            self.log.lines(now, parser.warnings, "nova: ")
+            parser.warnings.clear()
+        if parser.notices:
+            for notice in parser.notices:
+                # Shown on the user's terminal: it may quote the agent.
+                self._on_note(self.task.id, visible_line(notice))
+            parser.notices.clear()
+
+    def _unparsed(self, line: bytes, exc: Exception) -> list[str]:
+        """The log lines for a line the parser raised on: its text, and why it is only text."""
+        self.unparsed += 1
+        # A prefix is enough to show: the raw log has the whole line.
+        text = short(line[: 8 * UNPARSED_CHARS].decode("utf-8", "replace"), UNPARSED_CHARS)
+        return [
+            text,
+            f"nova: the line above ({len(line)} bytes) could not be read "
+            f"({_describe_error(exc)}); it is logged as text and kept whole in "
+            f"{self.log.raw_out.name}, and the lines after it are read as usual",
+        ]
 
     def _stderr_lines(self, lines: list[bytes], now: float) -> None:
         shown = []
@@ -209,8 +240,14 @@ class Attempt:
             self.task.pid_started = procs.create_time(self.task.pid)
         if self._usage_closed:  # what goes on now (a check, a commit) spends no tokens
             return
-        self.task.live_tokens = self.parser.tokens()
-        self.task.live_cost = self.parser.cost_usd()
+        try:
+            tokens, cost = self.parser.tokens(), self.parser.cost_usd()
+        except Exception as exc:  # the state of every task is written here: keep it going
+            if not self._usage_failed:
+                self._usage_failed = True
+                self.note(f"nova could not add up this attempt's usage ({_describe_error(exc)})")
+        else:
+            self.task.live_tokens, self.task.live_cost = tokens, cost
         if self.parser.session_id:
             self.task.session_id = self.parser.session_id
         if self.last_output is not None:
@@ -266,8 +303,10 @@ class CheckOutput:
         self._lines(self._out.finish() + self._err.finish())
 
     def tail(self) -> str:
+        """The last lines of the check's output, control characters shown (the verdict's
+        reason quotes them)."""
         text = "\n".join(self._tail)
-        return text[-self.TAIL_CHARS :]
+        return visible(text[-self.TAIL_CHARS :])
 
     def _lines(self, lines: list[bytes]) -> None:
         if not lines:
@@ -276,6 +315,14 @@ class CheckOutput:
         self._tail.extend(decoded)
         self.log.lines(time.time(), decoded, "check: ")
         self._on_change()
+
+
+def _describe_error(exc: Exception) -> str:
+    try:
+        detail = str(exc)
+    except Exception:  # a message that cannot be made is no reason to stop
+        detail = ""
+    return f"{type(exc).__name__}: {short(detail, 200)}" if detail else type(exc).__name__
 
 
 class Collected:

@@ -4,6 +4,10 @@ The human log is framed per attempt by a header (task, attempt, command, start) 
 (outcome, exit, duration, tokens per model, cost); attempts append, nothing is erased. Lines
 are buffered and flushed by the runner on its state-write timer, so a flood of output costs
 few system calls while `nova logs -f` still sees lines within a fraction of a second.
+
+The lines are what agents and checks printed, so their control characters are shown as
+escapes (`engine.text.visible`): a `cat` of the log cannot retitle, clear or rewrite the
+terminal. The raw logs keep the bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from engine import fsio
 from engine.redact import Redactor
+from engine.text import visible
 from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
@@ -176,6 +181,11 @@ class TaskLog:
             return
         at = clock(t)
         text = "".join([f"[{at}] {prefix}{line}\n" for line in lines])
+        if text.count("\n") == len(lines):
+            if not _plain_ascii(text):  # one scan of the whole text, at C speed, for a flood
+                text = visible(text)
+        else:  # a line holds a line break
+            text = "".join([_shown(at, prefix, line) for line in lines])
         self._written += len(text)
         if self._written > TEXT_LIMIT:
             text += (
@@ -247,6 +257,24 @@ class TaskLog:
             self.error = self.error or exc
             return exc
         return None
+
+
+_ASCII_CONTROLS = bytes(c for c in range(0x20) if c not in (0x09, 0x0A)) + b"\x7f"
+
+
+def _plain_ascii(text: str) -> bool:
+    """Whether `text` is ASCII without a control character but tab and newline (what
+    `visible` leaves as it is), found faster than its regex can."""
+    if not text.isascii():
+        return False
+    data = text.encode("ascii")
+    return len(data.translate(None, _ASCII_CONTROLS)) == len(data)
+
+
+def _shown(at: str, prefix: str, line: str) -> str:
+    """A line as the log shows it: controls as escapes, and a line break in it as lines of
+    their own (with the time and prefix), so no text can pass for a line of nova's."""
+    return "".join(f"[{at}] {prefix}{part}\n" for part in visible(line).split("\n"))
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -41,7 +41,9 @@ COST_DIGITS = 10
 
 
 def iso(t: float | None) -> str | None:
-    if t is None:
+    """`t` in ISO 8601 UTC; None for None, and for a time no ISO text can name (NaN, year
+    10000), which would otherwise stop the state from being written."""
+    if t is None or not _MIN_TIME <= t < _MAX_TIME:
         return None
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -466,7 +468,8 @@ class StateEncoder:
     reason or next attempt (see `engine.runner`), so its encoding is kept under that key; a
     running task is encoded afresh every time. On a big graph most tasks are done or waiting,
     so a write costs what the running ones cost, not what the whole graph does. The bytes are
-    those of `json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False)`.
+    those of `json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False)`, but that
+    a number that is not finite is written as null.
     """
 
     def __init__(self) -> None:
@@ -483,19 +486,39 @@ class StateEncoder:
         parts = []
         for task_id, task in state.tasks.items():
             if task.status is TaskStatus.RUNNING:
-                parts.append(dumps(task_id) + ":" + dumps(task.to_json()))
+                parts.append(dumps(task_id) + ":" + _dumps(task.to_json()))
                 continue
             key = (task.status, task.attempts, task.ended, task.reason, task.next_attempt_at)
             cached = self._cache.get(task_id)
             if cached is None or cached[0] != key:
-                cached = self._cache[task_id] = (key, dumps(task_id) + ":" + dumps(task.to_json()))
+                cached = self._cache[task_id] = (key, dumps(task_id) + ":" + _dumps(task.to_json()))
             parts.append(cached[1])
-        text = dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
+        text = _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
         # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
         return text.encode("utf-8", "replace")
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# allow_nan=False: NaN and Infinity are not JSON, and strict readers of state.json refuse them.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    """`value` as compact JSON; a number that is not finite (which the parsers keep out, but
+    a state must be written whatever it holds) is written as null."""
+    try:
+        return _COMPACT.encode(value)
+    except ValueError:
+        return _COMPACT.encode(_finite(value))
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _duration(started: float | None, ended: float | None) -> float | None:

@@ -5,6 +5,11 @@ keeps what nova must know: session id, live and final tokens per model, cost, th
 `result`, API retries and usage-limit events. The rules follow observed CLI behaviour
 (`shared/claude-code.md`): count each assistant `message.id` once, trust `result.modelUsage`
 once it exists, and never crash on a line or event type we do not know.
+
+Every value nova keeps from an event is checked for the type and range the CLI writes (a
+count from 0 to 10^15, a finite cost, a model name of at most 200 characters); one that is not
+is ignored and said in `warnings`, for the task log, so that no agent can make a total
+infinite or a state file invalid JSON.
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.text import visible
 from engine.usage import (
+    MODEL_CHARS,
     Tokens,
+    cost_value,
+    describe,
     model_key,
     sum_by_model,
     tokens_from_api_usage,
@@ -127,6 +136,7 @@ class ClaudeStream:
         self.bad_lines = 0
         self.foreign = False  # the last line was JSON but no Claude Code event
         self.notices: list[str] = []  # worth showing live, beyond the task log
+        self.warnings: list[str] = []  # values of the agent's that nova ignored, for the log
         self._messages: dict[str, tuple[str, Tokens]] = {}
         self._keys: dict[str | None, str] = {}  # model_key of each model name seen
         self._live: dict[str, Tokens] | None = None
@@ -146,8 +156,14 @@ class ClaudeStream:
             event = _loads(stripped)
         except ValueError:
             self.bad_lines += 1
-            text = stripped.decode("utf-8", "replace")
-            return [short(text)]
+            return [short(stripped.decode("utf-8", "replace"))]
+        except RecursionError:  # nested deeper than json can read
+            self.bad_lines += 1
+            self.warnings.append(
+                f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; it is "
+                "logged as text and kept whole in the raw log"
+            )
+            return [short(stripped.decode("utf-8", "replace"))]
         if not isinstance(event, dict):
             self.bad_lines += 1
             self.foreign = True
@@ -160,14 +176,14 @@ class ClaudeStream:
             return []
         try:
             return handler(self, event)
-        except (TypeError, ValueError, AttributeError):  # a known type with a malformed body
+        except Exception:  # a known type with a malformed body: this line is text, no event
             self.bad_lines += 1
             return [short(stripped.decode("utf-8", "replace"))]
 
     def _system(self, event: dict[str, Any]) -> list[str]:
         subtype = event.get("subtype")
         if subtype == "init":
-            self.session_id = _str(event.get("session_id")) or self.session_id
+            self.session_id = _session(event.get("session_id")) or self.session_id
             self.model = _str(event.get("model")) or self.model
             self.version = _str(event.get("claude_code_version")) or self.version
             self.permission_mode = _str(event.get("permissionMode")) or self.permission_mode
@@ -176,18 +192,14 @@ class ClaudeStream:
                 f"permission mode {self.permission_mode} · claude {self.version}"
             ]
         if subtype == "api_retry":
-            status = event.get("error_status")
-            delay = event.get("retry_delay_ms")
-            self.api_error_status = status if isinstance(status, int) else self.api_error_status
-            wait = f" in {delay / 1000:.1f}s" if isinstance(delay, int | float) else ""
-            self.notices.append(
-                f"API error {status or event.get('error') or ''}; Claude Code "
-                f"retries ({event.get('attempt')}/{event.get('max_retries')})"
-            )
-            return [
-                f"! API error {status or event.get('error') or ''}: the CLI retries "
-                f"({event.get('attempt')}/{event.get('max_retries')}){wait}"
-            ]
+            status = _http_status(event.get("error_status"))
+            delay = _number(event.get("retry_delay_ms"))
+            self.api_error_status = status or self.api_error_status
+            wait = f" in {delay / 1000:.1f}s" if delay is not None else ""
+            error = status or short(_str(event.get("error")) or "")
+            tries = f"({_count_text(event.get('attempt'))}/{_count_text(event.get('max_retries'))})"
+            self.notices.append(f"API error {error}; Claude Code retries {tries}")
+            return [f"! API error {error}: the CLI retries {tries}{wait}"]
         if subtype == "model_fallback":
             return [f"! model fallback: {short(json.dumps(event, ensure_ascii=False))}"]
         if subtype == "compact_boundary":
@@ -207,11 +219,16 @@ class ClaudeStream:
         message_id = _str(message.get("id"))
         usage = message.get("usage")
         if message_id and isinstance(usage, dict):
-            tokens = tokens_from_api_usage(usage)
+            ignored: list[str] = []
+            tokens = tokens_from_api_usage(usage, ignored)
+            if ignored:
+                self.warnings.append(
+                    f"ignored {', '.join(ignored)} in the usage of message "
+                    f"{short(message_id, 80)}: a token count is a whole number from 0 to 10^15"
+                )
             seen = self._messages.get(message_id)
             if seen is None or tokens.output > seen[1].output:
-                name = model or self.model
-                key = self._keys.get(name) or self._keys.setdefault(name, model_key(name))
+                key = self._key(model or self.model)
                 self._messages[message_id] = (key, tokens)
                 if seen is None and self._live is not None:
                     # A new message adds to the totals (a new dict: the old one was handed out).
@@ -249,13 +266,15 @@ class ClaudeStream:
         if not isinstance(info, dict):
             return []
         status = _str(info.get("status")) or "allowed"
-        resets = info.get("resetsAt")
-        utilization = info.get("utilization")
+        resets = _number(info.get("resetsAt"))
+        utilization = _number(info.get("utilization"))
         limit = RateLimit(
             status=status,
-            resets_at=float(resets) if isinstance(resets, int | float) else None,
-            limit_type=_str(info.get("rateLimitType")),
-            utilization=float(utilization) if isinstance(utilization, int | float) else None,
+            # A reset past year 9999 is no time nova can wait for, or write down.
+            resets_at=resets if resets is not None and resets < _LAST_TIME else None,
+            # Shown as the run's pause reason: a name like five_hour, or none.
+            limit_type=_word(info.get("rateLimitType")),
+            utilization=utilization if utilization is not None and utilization <= 100 else None,
         )
         if status == "allowed":
             return []
@@ -267,13 +286,14 @@ class ClaudeStream:
         return [f"! usage limit warning{used} ({limit.limit_type or 'unknown window'})"]
 
     def _result(self, event: dict[str, Any]) -> list[str]:
+        event = self._checked_result(event)
         self.result = event
-        self.session_id = _str(event.get("session_id")) or self.session_id
+        self.session_id = event.get("session_id") or self.session_id
         status = event.get("api_error_status")
-        if isinstance(status, int):
+        if status is not None:
             self.api_error_status = status
         cost = event.get("total_cost_usd")
-        cost_text = f" · ${cost:.4f}" if isinstance(cost, int | float) else ""
+        cost_text = f" · ${cost:.4f}" if cost is not None else ""
         line = (
             f"result: {event.get('subtype')} · error {bool(event.get('is_error'))} · "
             f"stop {event.get('stop_reason')} · {event.get('num_turns')} turns{cost_text}"
@@ -283,8 +303,93 @@ class ClaudeStream:
         if event.get("is_error") and isinstance(text, str) and text:
             out.append(f"! {short(text)}")
         for error in event.get("errors") or ():
-            out.append(f"! {short(str(error))}")
+            out.append(f"! {short(error)}")
         return out
+
+    def _checked_result(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The result event with each field nova reads of the type and range the CLI writes
+        it in; any other is dropped (said in `warnings`). An `is_error` that is not a boolean
+        reads as true: a success must be said plainly."""
+        checked = dict(event)
+        bad: list[str] = []
+
+        def drop(key: str, value: object, instead: object = None) -> None:
+            bad.append(f"{key}={describe(value)}")
+            checked[key] = instead
+
+        for key, kind in _RESULT_FIELDS.items():
+            value = checked.get(key)
+            if value is not None and type(value) is not kind:
+                drop(key, value, True if key == "is_error" else None)
+        turns = checked.get("num_turns")
+        if turns is not None and not 0 <= turns <= _MAX_SMALL:
+            drop("num_turns", turns)
+        status = checked.get("api_error_status")
+        if status is not None and _http_status(status) is None:
+            drop("api_error_status", status)
+        session = checked.get("session_id")
+        if session is not None and _session(session) is None:
+            drop("session_id", session)
+        cost = checked.get("total_cost_usd")
+        if cost is not None:
+            checked["total_cost_usd"] = cost_value(cost)
+            if checked["total_cost_usd"] is None:
+                bad.append(f"total_cost_usd={describe(cost)}")
+        errors = checked.get("errors")
+        if errors is not None:
+            if type(errors) is not list:
+                drop("errors", errors)
+            elif not all(type(e) is str for e in errors):
+                bad.extend(f"errors[]={describe(e)}" for e in errors if type(e) is not str)
+                checked["errors"] = [e for e in errors if type(e) is str]
+        if checked.get("usage") is not None and type(checked["usage"]) is not dict:
+            drop("usage", checked["usage"])
+        models = checked.get("modelUsage")
+        if models is not None:
+            if type(models) is dict:
+                checked["modelUsage"] = self._checked_model_usage(models, bad)
+            else:
+                drop("modelUsage", models)
+        if bad:
+            self.warnings.append(
+                f"ignored {', '.join(bad)} in the result event: not of the type or in the "
+                "range Claude Code writes"
+            )
+        return checked
+
+    def _checked_model_usage(self, models: dict[str, Any], bad: list[str]) -> dict[str, Any]:
+        """`modelUsage` with only well-formed counts and costs (others are said in `bad`)."""
+        checked: dict[str, Any] = {}
+        for model, entry in models.items():
+            if type(entry) is not dict:
+                bad.append(f"modelUsage[{describe(model)}]={describe(entry)}")
+                continue
+            ignored: list[str] = []
+            tokens = tokens_from_model_usage(entry, ignored)
+            cost = entry.get("costUSD")
+            if cost is not None and cost_value(cost) is None:
+                ignored.append(f"costUSD={describe(cost)}")
+            bad.extend(f"modelUsage[{describe(model)}].{what}" for what in ignored)
+            self._key(model)
+            checked[model] = {
+                "inputTokens": tokens.input,
+                "outputTokens": tokens.output,
+                "cacheReadInputTokens": tokens.cache_read,
+                "cacheCreationInputTokens": tokens.cache_creation,
+                "costUSD": cost_value(cost),
+            }
+        return checked
+
+    def _key(self, name: str | None) -> str:
+        """`model_key(name)`, once per name; a name cut to `MODEL_CHARS` is said in warnings."""
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = model_key(name)
+            if name is not None and len(name.strip()) > MODEL_CHARS:
+                self.warnings.append(
+                    f"a model name of {len(name)} characters was cut to {MODEL_CHARS}: {key}"
+                )
+        return key
 
     # ---- what it adds up to -------------------------------------------------------------
 
@@ -302,7 +407,7 @@ class ClaudeStream:
         out: dict[str, Tokens] = {}
         for model, entry in usage.items():
             if isinstance(entry, dict):
-                key = model_key(model)
+                key = self._key(model)
                 tokens = tokens_from_model_usage(entry)
                 out[key] = out[key] + tokens if key in out else tokens
         return out or None
@@ -314,20 +419,22 @@ class ClaudeStream:
         """`total_cost_usd`, else the sum of per-model `costUSD`, else None (unknown)."""
         if not self.result:
             return None
-        total = self.result.get("total_cost_usd")
-        if isinstance(total, int | float) and not isinstance(total, bool):
-            return float(total)
+        total = cost_value(self.result.get("total_cost_usd"))
+        if total is not None:
+            return total
         usage = self.result.get("modelUsage")
         if isinstance(usage, dict):
             costs = [e.get("costUSD") for e in usage.values() if isinstance(e, dict)]
-            numbers = [float(c) for c in costs if isinstance(c, int | float)]
+            numbers = [c for c in map(cost_value, costs) if c is not None]
             if numbers:
                 return sum(numbers)
         return None
 
     def result_text(self) -> str:
+        """The result's text, with control characters shown (it is kept in the state and
+        shown by `nova status`)."""
         text = self.result.get("result") if self.result else None
-        return text if isinstance(text, str) else ""
+        return visible(text) if isinstance(text, str) else ""
 
 
 def transcript_slug(cwd: str) -> str:
@@ -371,6 +478,48 @@ def transcript_tokens(lines: Iterable[bytes], since: str) -> dict[str, Tokens]:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_SESSION = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_WORD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_MAX_SMALL = 10**9
+_LAST_TIME = 253402300800.0  # 10000-01-01 UTC
+_RESULT_FIELDS: dict[str, type] = {
+    "subtype": str,
+    "is_error": bool,
+    "stop_reason": str,
+    "num_turns": int,
+    "session_id": str,
+    "result": str,
+    "api_error_status": int,
+    "terminal_reason": str,
+}
+
+
+def _session(value: object) -> str | None:
+    """A session id as the CLI writes them (a UUID); nova passes it to `--resume` and names a
+    file after it, so anything else (a path, a control character) is no session id."""
+    return value if isinstance(value, str) and _SESSION.fullmatch(value) else None
+
+
+def _word(value: object) -> str | None:
+    """A name as the CLI writes them (five_hour, seven_day_opus), else None."""
+    return value if isinstance(value, str) and _WORD.fullmatch(value) else None
+
+
+def _http_status(value: object) -> int | None:
+    return value if type(value) is int and 100 <= value <= 599 else None
+
+
+def _number(value: object) -> float | None:
+    """A finite number from 0 to 10^15, as a float, else None."""
+    if type(value) is int:
+        return float(value) if 0 <= value <= 10**15 else None
+    return value if type(value) is float and 0.0 <= value <= 1e15 else None  # NaN is not <=
+
+
+def _count_text(value: object) -> str:
+    return str(value) if type(value) is int and 0 <= value <= _MAX_SMALL else "?"
 
 
 _HANDLERS = {

@@ -5,12 +5,21 @@ Kept apart from the parsers so that state, status and logs share one notion of "
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from engine.text import visible_line
+
 _MODEL_SUFFIX = re.compile(r"\[[^\]]*\]$")
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_creation")
+# Bounds on what one line of an agent's output may report. No run spends 10^15 tokens on one
+# reply, nor a million dollars: a bigger number is garbage, and taken as it is it would make
+# every total after it meaningless (or, as a float, infinite).
+MAX_TOKENS = 10**15
+MAX_COST_USD = 1e6
+MODEL_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +64,72 @@ class Tokens:
 
 
 def model_key(model: str | None) -> str:
-    """The model name as nova reports it: `claude-opus-4-8[1m]` counts as `claude-opus-4-8`."""
+    """The model name as nova reports it: `claude-opus-4-8[1m]` counts as `claude-opus-4-8`.
+
+    The name comes from the agent: it is cut to `MODEL_CHARS` and its control characters are
+    shown as escapes, as it ends up in the state, the logs and the terminal.
+    """
     if not model:
         return "unknown"
-    return _MODEL_SUFFIX.sub("", model.strip()) or "unknown"
+    name = model.strip()
+    # Cut before the regex, which takes quadratic time on a long `[[[[...`.
+    name = name[: MODEL_CHARS - 1] + "…" if len(name) > MODEL_CHARS else _MODEL_SUFFIX.sub("", name)
+    return visible_line(name) or "unknown"
+
+
+def token_count(value: object) -> int | None:
+    """`value` as one reported token count: a whole number from 0 to `MAX_TOKENS`, else None."""
+    return value if type(value) is int and 0 <= value <= MAX_TOKENS else None
+
+
+def cost_value(value: object) -> float | None:
+    """`value` as one reported cost in USD: a finite number from 0 to `MAX_COST_USD`, else
+    None (NaN, infinity, a negative or absurd cost is no cost)."""
+    if type(value) is int:
+        return float(value) if 0 <= value <= MAX_COST_USD else None
+    if type(value) is float and math.isfinite(value) and 0.0 <= value <= MAX_COST_USD:
+        return value
+    return None
+
+
+def parse_count(text: bytes) -> int | None:
+    """A token count written as decimal digits (`Token usage: input=N`), or None."""
+    # Checked before int(): a 5,000-digit number raises ValueError, and a long one is slow.
+    if not text.isdigit() or len(text.lstrip(b"0")) > 16:
+        return None
+    return token_count(int(text))
+
+
+def parse_cost(text: bytes) -> float | None:
+    """A cost written as a number (`cost=0.12`, `cost=$0.12`), or None."""
+    if len(text) > 64:
+        return None
+    try:
+        return cost_value(float(text.decode("ascii").lstrip("$")))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def describe(value: object) -> str:
+    """A short, safe form of a value an agent reported, for a warning about it."""
+    if type(value) is int and value.bit_length() > 64:
+        # str() of an int over 4,300 digits raises, and a long one is no use in a message.
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = value if isinstance(value, str) else repr(value) if _scalar(value) else None
+    if text is None:
+        return f"a JSON {_JSON_NAMES.get(type(value), type(value).__name__)}"
+    if len(text) > 60:
+        text = f"{text[:40]}… ({len(text)} characters)"
+    return visible_line(text)
+
+
+def _scalar(value: object) -> bool:
+    return value is None or type(value) in (bool, int, float)
+
+
+_JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 
 def add_by_model(total: Mapping[str, Tokens], more: Mapping[str, Tokens]) -> dict[str, Tokens]:
@@ -81,24 +152,49 @@ def _int(value: object) -> int:
     return value if type(value) is int and value >= 0 else 0  # not True, which is an int
 
 
-def tokens_from_api_usage(usage: Mapping[str, object]) -> Tokens:
-    """Tokens from a Messages API `usage` object (snake_case keys)."""
-    return Tokens(
-        _int(usage.get("input_tokens")),
-        _int(usage.get("output_tokens")),
-        _int(usage.get("cache_read_input_tokens")),
-        _int(usage.get("cache_creation_input_tokens")),
-    )
+_API_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+_MODEL_USAGE_KEYS = (
+    "inputTokens",
+    "outputTokens",
+    "cacheReadInputTokens",
+    "cacheCreationInputTokens",
+)
 
 
-def tokens_from_model_usage(usage: Mapping[str, object]) -> Tokens:
-    """Tokens from one entry of Claude Code's `result.modelUsage` (camelCase keys)."""
-    return Tokens(
-        _int(usage.get("inputTokens")),
-        _int(usage.get("outputTokens")),
-        _int(usage.get("cacheReadInputTokens")),
-        _int(usage.get("cacheCreationInputTokens")),
-    )
+def tokens_from_api_usage(usage: Mapping[str, object], ignored: list[str] | None = None) -> Tokens:
+    """Tokens from a Messages API `usage` object (snake_case keys).
+
+    A count that is not a whole number from 0 to `MAX_TOKENS` reads as 0; when `ignored` is
+    given, each such count that was there is added to it as `key=value`.
+    """
+    return _read_tokens(usage, _API_KEYS, ignored)
+
+
+def tokens_from_model_usage(
+    usage: Mapping[str, object], ignored: list[str] | None = None
+) -> Tokens:
+    """Tokens from one entry of Claude Code's `result.modelUsage` (camelCase keys); bad counts
+    as in `tokens_from_api_usage`."""
+    return _read_tokens(usage, _MODEL_USAGE_KEYS, ignored)
+
+
+def _read_tokens(
+    usage: Mapping[str, object], keys: tuple[str, str, str, str], ignored: list[str] | None
+) -> Tokens:
+    counts = [0, 0, 0, 0]
+    for i, key in enumerate(keys):
+        value = usage.get(key)
+        count = token_count(value)
+        if count is not None:
+            counts[i] = count
+        elif value is not None and ignored is not None:
+            ignored.append(f"{key}={describe(value)}")
+    return Tokens(*counts)
 
 
 def format_count(n: int) -> str:

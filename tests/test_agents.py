@@ -250,6 +250,56 @@ def test_command_parser_ignores_garbage_values() -> None:
     assert parser.cost_usd() is None
 
 
+def test_a_token_count_too_long_for_int_is_ignored_and_the_rest_of_the_line_counts() -> None:
+    """int() refuses more than 4,300 digits: such a count (and one over 10^15, or negative)
+    is ignored with a warning, and the line's other counts are kept."""
+    parser = CommandParser("m")
+    assert parser.feed(b"Token usage: input=" + b"9" * 5000 + b", output=3\n")
+    parser.feed(b"Token usage: input=1" + b"0" * 40 + b", output=-1, cache_read=7\n")
+    assert parser.tokens() == {"m": Tokens(0, 3, 7, 0)}
+    rule = "a token count is a whole number from 0 to 10^15"
+    assert parser.warnings == [
+        f"ignored input={'9' * 40}… (5000 characters) in a 'Token usage:' line: {rule}",
+        f"ignored input=1{'0' * 40}, output=-1 in a 'Token usage:' line: {rule}",
+    ]
+
+
+@pytest.mark.parametrize("cost", [b"nan", b"NaN", b"inf", b"-inf", b"infinity", b"-0.5", b"1e400"])
+def test_a_cost_that_is_not_finite_or_is_negative_is_ignored(cost: bytes) -> None:
+    """cost=nan once made the task's cost NaN, written as a bare NaN (no JSON) and shown as
+    $nan: it is ignored, with a warning that names it."""
+    parser = CommandParser("m")
+    parser.feed(b"Token usage: input=1, cost=0.25\n")
+    parser.feed(b"Token usage: output=1, cost=" + cost + b"\n")
+    assert parser.cost_usd() == 0.25
+    assert parser.tokens() == {"m": Tokens(1, 1, 0, 0)}
+    [warning] = parser.warnings
+    assert warning == (
+        f"ignored cost={cost.decode()} in a 'Token usage:' line: a cost is a number from 0 to 1e6"
+    )
+
+
+def test_a_model_name_is_cut_to_200_characters_with_its_escapes_shown() -> None:
+    """A 5,000-character model name would be a token key in the state and on the terminal:
+    cut, said, and with control characters as escapes."""
+    parser = CommandParser("m")
+    parser.feed(b"Token usage: model=" + b"x" * 5000 + b", input=1\n")
+    parser.feed(b"Token usage: model=\x1b]0;owned\x07, input=2\n")
+    assert parser.tokens() == {"x" * 199 + "…": Tokens(1), "\\e]0;owned\\x07": Tokens(2)}
+    assert parser.warnings == [f"a model name of 5000 characters was cut to 200: {'x' * 199}…"]
+
+
+def test_a_verdict_reason_quoting_the_agent_has_its_escapes_shown() -> None:
+    """The reason quotes stderr or the result text, and `nova run` and `nova status` print it."""
+    command = CommandParser("m")
+    reason = command.verdict(Exit(1), "boom \x1b]0;owned\x07\x1b[2J", 0.0, {}).reason
+    assert reason == "the command exited with code 1: boom \\e]0;owned\\x07\\e[2J"
+    claude = ClaudeParser()
+    claude.feed(b'{"type":"result","is_error":true,"result":"no \\u001b]52;c;eA==\\u0007"}\n')
+    assert claude.verdict(Exit(1), "", 0.0, {}).reason == "no \\e]52;c;eA==\\x07"
+    assert claude.result_text() == "no \\e]52;c;eA==\\x07"
+
+
 def test_command_parser_reads_stream_json_lines_too() -> None:
     """A command that speaks Claude stream-json gets its session, tokens, cost and result."""
     parser = CommandParser("default")

@@ -431,6 +431,33 @@ def test_encoder_output_is_valid_utf8_even_with_lone_surrogates() -> None:
     assert json.loads(data.decode("utf-8"))["tasks"]["F1"]["result"] == "broken ? text"
 
 
+def _loads_strict(data: bytes) -> object:
+    """json.loads as a strict reader does it: NaN and Infinity are no JSON."""
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def test_encoder_writes_strict_json_whatever_numbers_the_state_holds() -> None:
+    """A cost or time that is NaN or infinite (the parsers keep them out; this is the belt)
+    is written as null, the rest of the state as it is: the write neither fails nor writes
+    bare NaN."""
+    state = sample_state()
+    f1, f2 = state.tasks["F1"], state.tasks["F2"]
+    f1.prior_cost, f1.pid_started = float("nan"), float("inf")
+    f2.status, f2.live_cost, f2.next_attempt_at = TaskStatus.RUNNING, float("-inf"), float("inf")
+    state.run.heartbeat, state.run.paused_until = float("nan"), 1e300
+    doc = _loads_strict(StateEncoder().encode(state))
+    assert isinstance(doc, dict)
+    tasks, run = doc["tasks"], doc["run"]
+    assert (tasks["F1"]["cost_usd"], tasks["F1"]["pid_started"]) == (None, None)
+    assert (tasks["F2"]["cost_usd"], tasks["F2"]["next_attempt_at"]) == (None, None)
+    assert (run["heartbeat"], run["paused_until"]) == (None, None)
+    assert tasks["F1"]["name"] == state.tasks["F1"].name
+
+
 # ---- hand-edited and damaged states ------------------------------------------------------------
 
 JUNK: list[object] = [

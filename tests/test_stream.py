@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from engine.outcome import DONE, Exit, Failure, classify_claude
 from engine.stream import (
     ClaudeStream,
     describe_tool_call,
@@ -576,3 +577,152 @@ def test_transcript_tokens_count_each_reply_once_with_its_final_usage_since_a_ti
 def test_transcript_slug_replaces_every_character_but_letters_and_digits() -> None:
     """The CLI keeps /tmp/cc-work-x_1's sessions under projects/-tmp-cc-work-x-1."""
     assert transcript_slug("/tmp/cc-work-x_1") == "-tmp-cc-work-x-1"
+
+
+# ---- hostile values: checked where they enter, said in warnings -------------------------------
+
+
+def test_a_line_nested_too_deep_for_json_is_text_and_the_result_after_it_counts() -> None:
+    """100,000 levels of nesting make json raise RecursionError: that line is a bad line, and
+    the success that follows is still read (the agent is not marked failed)."""
+    stream = ClaudeStream()
+    deep = b'{"type":"assistant","message":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    shown = stream.feed(deep)
+    assert stream.bad_lines == 1 and len(shown) == 1 and shown[0].startswith('{"type":"assistant"')
+    assert stream.warnings == [
+        f"the line above ({len(deep) - 1} bytes) is JSON nested too deep to read; it is logged "
+        "as text and kept whole in the raw log"
+    ]
+    stream.feed(line(result()))
+    assert classify_claude(Exit(0), stream, "", 0.0) == DONE
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
+
+
+WRONG_EVERYWHERE = {
+    "type": "result",
+    "subtype": {"a": 1},
+    "is_error": "false",
+    "stop_reason": 7,
+    "num_turns": 10**4000,
+    "session_id": ["../../etc"],
+    "total_cost_usd": float("nan"),
+    "usage": "all of it",
+    "modelUsage": {
+        "m": "lots",
+        "claude-x": {"inputTokens": -1, "outputTokens": 10**40, "costUSD": float("inf")},
+    },
+    "errors": 5,
+    "result": {"text": "x"},
+    "api_error_status": "500",
+    "terminal_reason": [],
+}
+
+
+def test_a_result_with_wrong_types_in_every_field_is_read_without_raising() -> None:
+    """Every field of the wrong type is dropped and said once; the result reads as an error
+    (an is_error that is not a boolean is no success), with no tokens, cost or session."""
+    stream = ClaudeStream()
+    stream.feed(line(init()))
+    shown = stream.feed(json.dumps(WRONG_EVERYWHERE).encode())
+    assert shown == ["result: None · error True · stop None · None turns"]
+    assert stream.tokens() == {"claude-x": Tokens()}
+    assert stream.cost_usd() is None
+    assert stream.result_text() == ""
+    assert stream.session_id == SESSION
+    assert stream.api_error_status is None
+    verdict = classify_claude(Exit(0), stream, "", 0.0)
+    assert verdict.failure is Failure.TRANSIENT
+    [warning] = stream.warnings
+    for key in ("subtype", "is_error", "stop_reason", "num_turns", "session_id", "errors"):
+        assert f"{key}=" in warning
+    assert "num_turns=a number of about 4001 digits" in warning
+    assert "total_cost_usd=nan" in warning
+    assert "modelUsage[claude-x].outputTokens=a number of about 41 digits" in warning
+    assert "modelUsage[claude-x].costUSD=inf" in warning
+
+
+def test_costs_and_counts_that_are_not_finite_or_are_absurd_are_ignored() -> None:
+    """NaN and Infinity parse from JSON in Python: a cost of either (or negative) is no cost,
+    a count over 10^15 no count, so no total becomes NaN or infinite."""
+    stream = ClaudeStream()
+    stream.feed(line(assistant("m1", [], usage(10**40, 5))))
+    assert stream.tokens() == {"claude-sonnet-5": Tokens(0, 5)}
+    assert stream.warnings == [
+        "ignored input_tokens=a number of about 41 digits in the usage of message m1: "
+        "a token count is a whole number from 0 to 10^15"
+    ]
+    for bad in (b"NaN", b"Infinity", b"-Infinity", b"-0.5", b"1e300"):
+        stream.feed(b'{"type":"result","subtype":"success","total_cost_usd":' + bad + b"}\n")
+        assert stream.cost_usd() is None, bad
+    entry = model_usage(1, 1, 0, 0, float("nan"))
+    stream.feed(line(result(total_cost_usd=None, modelUsage={"claude-x": entry})))
+    assert stream.cost_usd() is None
+    assert "$nan" not in " ".join(stream.feed(line(result(total_cost_usd=float("nan")))))
+
+
+def test_numbers_too_big_for_a_float_in_known_events_do_not_raise() -> None:
+    """A retry delay of 400 digits once raised OverflowError out of the parser; attempt counts
+    of 4,000 digits cannot be printed. They show as unknown."""
+    stream = ClaudeStream()
+    shown = stream.feed(
+        line(
+            {
+                "type": "system",
+                "subtype": "api_retry",
+                "attempt": 10**4000,
+                "max_retries": 10,
+                "retry_delay_ms": 10**400,
+                "error_status": 10**30,
+            }
+        )
+    )
+    assert shown == ["! API error : the CLI retries (?/10)"]
+    assert stream.api_error_status is None
+
+
+def test_a_rate_limit_reset_that_is_no_time_is_no_reset() -> None:
+    """resetsAt of Infinity or past year 9999 cannot be waited for or written: unknown."""
+    stream = ClaudeStream()
+    for resets in (float("inf"), 1e300, float("nan"), -5):
+        event = {
+            "type": "rate_limit_event",
+            "rate_limit_info": {"status": "rejected", "resetsAt": resets, "utilization": resets},
+        }
+        stream.feed(line(event))
+        assert stream.rate_limit is not None
+        assert (stream.rate_limit.resets_at, stream.rate_limit.utilization) == (None, None)
+
+
+def test_a_rate_limit_window_that_is_no_name_is_unknown() -> None:
+    """The window becomes the run's pause reason, printed by `nova run` and `nova status`."""
+    stream = ClaudeStream()
+    info = {"status": "rejected", "resetsAt": 1_900_000_000, "rateLimitType": "\x1b]0;x\x07"}
+    assert stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info})) == [
+        "! usage limit reached (unknown window)"
+    ]
+    assert stream.rate_limit is not None and stream.rate_limit.limit_type is None
+    info["rateLimitType"] = "seven_day_opus"
+    stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info}))
+    assert stream.rate_limit.limit_type == "seven_day_opus"
+
+
+def test_a_session_id_that_is_no_uuid_is_not_taken() -> None:
+    """nova resumes with --resume ID and reads projects/<slug>/<ID>.jsonl: a path or a control
+    character in an id is never kept."""
+    for bad in ("../../etc/passwd", "a\x1b]0;x\x07", "x" * 500):
+        stream = ClaudeStream()
+        stream.feed(line({**init(), "session_id": bad}))
+        stream.feed(line(result(session_id=bad)))
+        assert stream.session_id is None, bad
+
+
+def test_model_names_and_result_text_from_the_stream_have_their_escapes_shown() -> None:
+    """Model names become token keys (state, status, footers) and the result text is kept in
+    the state: neither holds a control character; a long name is cut and said."""
+    stream = ClaudeStream()
+    stream.feed(line(assistant("m1", [], usage(1, 1), model="evil\x1b]0;owned\x07")))
+    stream.feed(line(assistant("m2", [], usage(2, 2), model="m" * 5000)))
+    assert stream.tokens() == {"evil\\e]0;owned\\x07": Tokens(1, 1), "m" * 199 + "…": Tokens(2, 2)}
+    assert stream.warnings == [f"a model name of 5000 characters was cut to 200: {'m' * 199}…"]
+    stream.feed(line(result(result="done\x1b[2J\x1b]52;c;ZXZpbA==\x07", modelUsage={})))
+    assert stream.result_text() == "done\\e[2J\\e]52;c;ZXZpbA==\\x07"

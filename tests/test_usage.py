@@ -6,11 +6,16 @@ from __future__ import annotations
 import pytest
 
 from engine.usage import (
+    MAX_TOKENS,
     Tokens,
     add_by_model,
+    cost_value,
+    describe,
     format_cost,
     format_count,
     model_key,
+    parse_cost,
+    parse_count,
     sum_by_model,
     tokens_from_api_usage,
     tokens_from_model_usage,
@@ -51,6 +56,86 @@ def test_booleans_and_negative_counts_read_as_zero() -> None:
 def test_model_key_strips_context_suffix(raw: str | None, key: str) -> None:
     """`[1m]` and similar suffixes do not split a model's usage in two."""
     assert model_key(raw) == key
+
+
+def test_a_model_key_is_at_most_200_characters_with_control_characters_shown() -> None:
+    """A model name comes from the agent and is shown everywhere: bounded and inert. A long
+    name of brackets is cut before the suffix regex, which would take quadratic time on it."""
+    assert model_key("m" * 5000) == "m" * 199 + "…"
+    assert model_key("[" * 1_000_000) == "[" * 199 + "…"
+    assert model_key("x\x1b]0;t\x07[1m]") == "x\\e]0;t\\x07"
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        (b"0", 0),
+        (b"12", 12),
+        (b"000000000000000000000000042", 42),
+        (str(MAX_TOKENS).encode(), MAX_TOKENS),
+        (str(MAX_TOKENS + 1).encode(), None),
+        (b"9" * 5000, None),  # int() would raise ValueError
+        (b"-1", None),
+        (b"1e40", None),
+        (b"\xd9\xa3", None),  # an Arabic-Indic digit: digits to str.isdigit, not to nova
+        (b"", None),
+    ],
+)
+def test_a_token_count_from_a_line_is_whole_and_bounded(text: bytes, count: int | None) -> None:
+    assert parse_count(text) == count
+
+
+@pytest.mark.parametrize(
+    ("text", "cost"),
+    [
+        (b"0.25", 0.25),
+        (b"$1.5", 1.5),
+        (b"0", 0.0),
+        (b"nan", None),
+        (b"inf", None),
+        (b"-inf", None),
+        (b"1e400", None),  # float() makes it inf
+        (b"-0.01", None),
+        (b"2e6", None),
+        (b"1" * 100, None),
+        (b"\xff", None),
+    ],
+)
+def test_a_cost_from_a_line_is_finite_and_not_negative(text: bytes, cost: float | None) -> None:
+    assert parse_cost(text) == cost
+
+
+def test_costs_from_json_are_finite_numbers_not_booleans() -> None:
+    assert [cost_value(v) for v in (1, 0.5, True, float("nan"), -1, 10**400, "1")] == [
+        1.0,
+        0.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_a_reported_value_is_described_short_and_inert() -> None:
+    """What a warning quotes of an agent's value: never str() of a 5,000-digit int (which
+    raises), never a megabyte, never a control character."""
+    assert describe(10**5000) == "a number of about 5001 digits"
+    assert describe(float("nan")) == "nan"
+    assert describe("x" * 5000) == "x" * 40 + "… (5000 characters)"
+    assert describe(b"\x1b]0;t\x07") == "\\e]0;t\\x07"
+    assert (describe({"a": 1}), describe([1]), describe(None)) == (
+        "a JSON object",
+        "a JSON array",
+        "None",
+    )
+
+
+def test_counts_from_json_past_the_bound_are_ignored_and_said() -> None:
+    ignored: list[str] = []
+    usage = {"input_tokens": 10**16, "output_tokens": 3, "cache_read_input_tokens": "9"}
+    assert tokens_from_api_usage(usage, ignored) == Tokens(0, 3, 0, 0)
+    assert ignored == ["input_tokens=10000000000000000", "cache_read_input_tokens=9"]
 
 
 def test_add_and_sum_by_model_merge_per_model() -> None:

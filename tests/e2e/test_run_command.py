@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -34,6 +35,7 @@ from tests.e2e.agents.harness import (
     wait_until,
     write_cascade,
 )
+from tests.e2e.agents.hostile import HOSTILE_FORMS
 
 # Bound for nova's resident memory while it relays hostile output; generous on purpose.
 RSS_LIMIT = 300 * 1024 * 1024
@@ -247,6 +249,96 @@ def test_hostile_output_is_kept_byte_for_byte_with_bounded_memory(
         assert hashlib.file_digest(handle, "sha256").hexdigest() == digest
     assert 0 < peak[0] < RSS_LIMIT, f"nova's peak RSS was {peak[0] / 2**20:.0f} MiB"
     assert "· attempt 1 ·" in (tmp_path / "logs" / "H.log").read_text(encoding="utf-8")
+
+
+def _strict_state(cwd: Path) -> dict[str, Any]:
+    """state.json read as a strict JSON parser reads it (no NaN, no Infinity)."""
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"state.json holds {name}, which is not JSON")
+
+    doc: dict[str, Any] = json.loads(
+        (cwd / "state" / "state.json").read_bytes(), parse_constant=refuse
+    )
+    return doc
+
+
+def test_no_hostile_line_stops_the_log_and_none_reaches_the_terminal(tmp_path: Path) -> None:
+    """Every hostile form (huge numbers, deep JSON, NUL, bad UTF-8, escapes, wrong types,
+    NaN costs, a 100 MiB line) between good lines: every later line is logged, the good
+    usage counted, the raw log byte-exact, the task done, the state strict JSON, and no ESC
+    byte in nova's output, the human log or `nova status`."""
+    sums = tmp_path / "written.sha256"
+    write_cascade(tmp_path, [("H", "-")])
+
+    nova = Nova(
+        tmp_path,
+        "run",
+        "--retries",
+        "0",
+        "--agent-cmd",
+        agent_cmd("hostile.py", "forms", str(sums)),
+    )
+    try:
+        code = nova.wait(timeout=120)
+    finally:
+        nova.kill()
+
+    assert code == 0, nova.stderr()
+    digest, size = sums.read_text().split()
+    raw = tmp_path / "logs" / "raw" / "H-1.stdout"
+    assert raw.stat().st_size == int(size)
+    with open(raw, "rb") as handle:
+        assert hashlib.file_digest(handle, "sha256").hexdigest() == digest
+    log = (tmp_path / "logs" / "H.log").read_bytes()
+    text = log.decode("utf-8")
+    for name in HOSTILE_FORMS:
+        assert f"] after {name}\n" in text, name
+    assert "] last line\n" in text
+    assert "rest of this attempt's output is not logged" not in text
+    task = _strict_state(tmp_path)["tasks"]["H"]
+    assert (task["status"], task["exit_code"]) == ("done", 0)
+    good = len(HOSTILE_FORMS) + 1
+    assert task["tokens"] == {
+        "command": _tokens(good, good),
+        "\\e]0;owned\\x07": _tokens(2, 2),  # model=<OSC 0>
+        "\\e]0;x\\x07": _tokens(3, 1),  # a stream-json model
+        "m" * 199 + "…": _tokens(0, 0),  # a 5,000-character model name
+    }
+    assert task["cost_usd"] == 0.5  # the result's; nan, inf and -2 were ignored
+    assert task["result"] == "done \\e]0;owned\\x07"
+    assert "nova: ignored cost=nan in a 'Token usage:' line" in text
+    status = run_nova(tmp_path, "status")
+    for shown in (log, nova.out_path.read_bytes(), nova.err_path.read_bytes(), status.stdout):
+        assert "\x1b" not in (shown if isinstance(shown, str) else shown.decode("utf-8", "replace"))
+    assert "API error \\e]0;owned\\x07; Claude Code retries (1/10)" in nova.stdout()
+
+
+def test_an_agents_failure_text_is_shown_with_its_escapes_made_visible(tmp_path: Path) -> None:
+    """The reason of a failed task quotes the agent's stderr: in the state, in nova's output
+    and in `nova status` its OSC, clear-screen and backspaces are escapes, never bytes."""
+    write_cascade(tmp_path, [("H", "-")])
+    done = run_nova(
+        tmp_path,
+        "run",
+        "--retries",
+        "0",
+        "--agent-cmd",
+        agent_cmd("hostile.py", "failing", str(tmp_path / "written.sha256")),
+    )
+    assert done.returncode == 1, done.stderr
+    task = _strict_state(tmp_path)["tasks"]["H"]
+    assert task["status"] == "failed"
+    assert task["reason"] == (
+        "the command exited with code 1: error: title \\e]0;owned\\x07 clip "
+        "\\e]52;c;ZXZpbA==\\x07 clear \\e[2J\\e[H back\\b\\b"
+    )
+    status = run_nova(tmp_path, "status")
+    log = (tmp_path / "logs" / "H.log").read_text(encoding="utf-8")
+    for shown in (done.stdout, done.stderr, status.stdout, log):
+        assert "\x1b" not in shown and "\x08" not in shown
+    assert "\\e]0;owned\\x07" in done.stdout
+    assert "stderr: error: title \\e]0;owned\\x07" in log
 
 
 # --------------------------------------------------------------------------
