@@ -205,6 +205,24 @@ def same_process(pid: int | None, started: float | None) -> bool:
         return False
 
 
+def command(pid: int, limit: int = 60) -> str:
+    """What `pid` runs, as one line to show (`sleep 300`); its name in brackets when it has
+    no command line (a kernel thread, a zombie); "?" when it is gone."""
+    from engine.text import visible_line
+
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+        text = " ".join(w.decode("utf-8", "replace") for w in words if w)
+        if not text:
+            with open(f"/proc/{pid}/comm", "rb") as handle:
+                text = f"[{handle.read().decode('utf-8', 'replace').strip()}]"
+    except OSError:
+        return "?"
+    text = visible_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 _boot_time: float | None = None
 
 
