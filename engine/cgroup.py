@@ -87,13 +87,10 @@ def current() -> Path | None:
     return found if found is not None and found.is_dir() else None
 
 
-def create(run_id: str, parent: Path | None = None) -> Path | None:
-    """Make the cgroup of run `run_id` below `parent` (default: nova's own cgroup); None if
+def create(run_id: str, parent: Path | None) -> Path | None:
+    """Make the cgroup of run `run_id` below `parent` (nova's own, from `current`); None if
     cgroups are off, not there or not writable: the caller falls back, and says nothing."""
-    if os.environ.get(DISABLE_VAR, "").strip() == "0":
-        return None
-    parent = parent if parent is not None else current()
-    if parent is None:
+    if parent is None or os.environ.get(DISABLE_VAR, "").strip() == "0":
         return None
     path = parent / f"{PREFIX}{run_id}"
     try:

@@ -354,7 +354,7 @@ class LocalExecutor:
         """Make the run's cgroup, start its record, fork the guardian (which ends the run's
         processes should nova die without doing so), then move nova into the cgroup."""
         self._home = cgroup.current()
-        self._cgroup = cgroup.create(run_id, self._home) if self._home is not None else None
+        self._cgroup = cgroup.create(run_id, self._home)
         record = None
         if self._state_dir is not None:
             nova = (os.getpid(), procs.create_time(os.getpid()))

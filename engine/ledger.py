@@ -52,8 +52,7 @@ def parse_record(text: str) -> Record:
     """The record in `text`; lines it does not understand (a torn last line) are skipped."""
     record = Record()
     lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines.pop()  # cut off mid-line: what it would have said is unknown
+    lines.pop()  # "" after the last newline, or a line cut off mid-way: it says nothing sure
     for line in lines:
         kind, _, rest = line.partition(" ")
         words = rest.split()
