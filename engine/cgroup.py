@@ -77,14 +77,28 @@ _ESCAPE = re.compile(r"\\([0-7]{3})")
 def current() -> Path | None:
     """The directory of nova's own v2 cgroup, or None if there is none to be found."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
-            mountinfo = handle.read()
-        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as handle:
-            proc_cgroup = handle.read()
+        found = own_dir(_read("/proc/self/mountinfo"), _read("/proc/self/cgroup"))
     except OSError:
         return None
-    found = own_dir(mountinfo, proc_cgroup)
     return found if found is not None and found.is_dir() else None
+
+
+def is_run_cgroup(path: Path) -> bool:
+    """Whether `path` (read from a record, which anyone could have edited) is a run's cgroup:
+    named `nova.*`, on the cgroup v2 file system, and a cgroup. Only then are its members
+    ended."""
+    try:
+        mount = v2_mount(_read("/proc/self/mountinfo"))
+    except OSError:
+        return False
+    if mount is None or not path.name.startswith(PREFIX) or not path.is_absolute():
+        return False
+    return path.resolve().is_relative_to(mount[0]) and (path / "cgroup.procs").is_file()
+
+
+def _read(name: str) -> str:
+    with open(name, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
 
 
 def create(run_id: str, parent: Path | None) -> Path | None:

@@ -340,7 +340,7 @@ class LocalExecutor:
         self.managed: set[int] = set()  # nova's own children: running agents, the guardian
         self._agents: set[int] = set()  # running agents
         self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
-        self._state_dir = state_dir
+        self._state_dir = state_dir.absolute() if state_dir is not None else None
         self._home: Path | None = None  # nova's cgroup before the run's
         self._cgroup: Path | None = None  # the run's, which nova and all it starts are in
         self._ledger: ledger.Ledger | None = None
@@ -358,28 +358,26 @@ class LocalExecutor:
         record = None
         if self._state_dir is not None:
             nova = (os.getpid(), procs.create_time(os.getpid()))
-            text = ledger.header(run_id, nova, self._cgroup)
-            record = (
-                self._state_dir / ledger.FILE
-                if ledger.write_record(self._state_dir, text)
-                else None
-            )
+            if ledger.write_record(self._state_dir, ledger.header(run_id, nova, self._cgroup)):
+                record = self._state_dir / ledger.FILE
+        problem = pipe = None
         try:
             self._guardian = guardian.start(run_id, self._cgroup, self._state_dir)
         except OSError as exc:
-            self._leave_cgroup()
-            return (
+            problem = (
                 f"could not start the guardian process ({exc}); agents may outlive nova "
                 "if it is killed."
             )
-        pid, pipe = self._guardian
-        self.managed.add(pid)
-        os.set_blocking(pipe, False)  # a guardian that stopped reading must never stall nova
+        else:
+            self.managed.add(self._guardian[0])
+            pipe = self._guardian[1]
+            os.set_blocking(pipe, False)  # a guardian that stopped reading must not stall nova
+        # After the fork: the guardian stays where nova was, outside what it may have to end.
         if self._cgroup is not None and not cgroup.join(self._cgroup):
             self._leave_cgroup()
         if record is not None:
             self._ledger = ledger.Ledger(record, pipe)
-        return None
+        return problem
 
     def _leave_cgroup(self) -> bool:
         """Move nova back where it was and remove the run's cgroup, ending what is left in it;
@@ -389,7 +387,10 @@ class LocalExecutor:
             return True
         if self._home is not None:
             cgroup.join(self._home)
-        if cgroup.members(group):
+        inside = cgroup.members(group)
+        if os.getpid() in inside:
+            return False  # could not leave: never kill it with nova inside; the record keeps it
+        if inside:
             cgroup.kill(group)
         return cgroup.remove(group)
 

@@ -168,7 +168,7 @@ class Hunt:
         self.names: dict[int, str] = {}
         self._recorded = list(recorded)
         self._markers = list(markers)
-        self._spare = {os.getpid(), *spare}
+        self._spare = {1, *procs.ancestors(), *spare}  # never this process or what runs it
 
     def find(self) -> list[int]:
         roots = [p for p, t in self._recorded if procs.same_process(p, t)]
@@ -225,17 +225,15 @@ def end_left(
     record = read_record(state_dir)
     if record is not None and record.ended:
         note(
-            f"the last run was killed; its guardian ended {len(record.ended)} process(es) it "
-            f"left running: {listing(record.ended)}."
+            "the last run stopped without ending its processes; its guardian ended "
+            f"{len(record.ended)} process(es) it left running: {listing(record.ended)}."
         )
     if record is not None and record.nova is not None and procs.same_process(*record.nova):
         # Its nova still runs: it cannot hold the lock we hold, so it is no run of ours.
         return
     group = Path(record.cgroup) if record is not None and record.cgroup else None
-    if group is not None and not group.name.startswith(cgroup.PREFIX):
-        group = None  # a record edited by hand: end no cgroup that is not nova's
-    if group is not None and not group.is_dir():
-        group = None  # removed already (by the guardian)
+    if group is not None and not cgroup.is_run_cgroup(group):
+        group = None  # removed already (by the guardian), or not a run's: not to be ended
     ids = [*run_ids, record.run_id if record is not None else None]
     hunt = Hunt(
         group,

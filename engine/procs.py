@@ -145,6 +145,20 @@ def leftovers(marker: bytes | None, strays: Iterable[int]) -> list[int]:
     return list(found)
 
 
+def ancestors(pid: int | None = None) -> list[int]:
+    """`pid` (default: this process) and its parent, its parent's parent, ... up to init."""
+    found: list[int] = []
+    current = pid if pid is not None else os.getpid()
+    while current > 0 and current not in found:
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/stat", "rb") as handle:
+                current = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return found
+
+
 def send(pids: Iterable[int], sig: int) -> int:
     """Signal each pid that still exists; return how many were signalled."""
     sent = 0

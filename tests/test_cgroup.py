@@ -66,6 +66,19 @@ def test_a_parent_that_is_no_cgroup_or_cannot_be_written_gives_none_and_leaves_n
     assert cgroup.create("r1", None) is None
 
 
+def test_a_path_from_a_record_is_a_run_cgroup_only_on_the_cgroup_file_system(
+    tmp_path: Path,
+) -> None:
+    """A record edited to name any directory with a `cgroup.procs` file ends nothing."""
+    fake = tmp_path / "nova.r1"
+    fake.mkdir()
+    (fake / "cgroup.procs").write_text("1\n")
+    assert not cgroup.is_run_cgroup(fake)
+    here = cgroup.current()
+    if here is not None:
+        assert not cgroup.is_run_cgroup(here)  # not named nova.*
+
+
 @pytest.fixture
 def group(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A real cgroup below this process's, removed after the test (skips where there is no
@@ -91,6 +104,7 @@ def test_a_process_moved_in_takes_what_it_forks_along_and_all_is_killed_and_remo
         text=True,
     )
     try:
+        assert cgroup.is_run_cgroup(group)
         assert cgroup.join(group, shell.pid)
         assert shell.stdin is not None and shell.stdout is not None
         shell.stdin.write("go\n")

@@ -93,6 +93,13 @@ def test_a_recorded_pid_with_another_start_time_is_never_ended(
     assert sleeper.poll() is None
 
 
+def test_this_process_and_its_ancestors_are_never_ended_even_if_recorded() -> None:
+    """A record can name anything: the process reading it, and what runs that, are spared."""
+    me = [(pid, procs.create_time(pid)) for pid in procs.ancestors()[:2]]
+    assert [pid for pid, _ in me] == [os.getpid(), os.getppid()]
+    assert ledger.Hunt(None, me, []).end() == []
+
+
 def _hiding_shell() -> tuple[subprocess.Popen[str], int]:
     """A shell with a child that cleared its environment and left the session; both pids."""
     shell = subprocess.Popen(
