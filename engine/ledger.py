@@ -161,14 +161,13 @@ class Hunt:
         group: Path | None,
         recorded: Iterable[tuple[int, float | None]],
         markers: Iterable[bytes],
-        spare: Iterable[int] = (),
     ) -> None:
         self.group = group
         self.seen: dict[int, float | None] = {}
         self.names: dict[int, str] = {}
         self._recorded = list(recorded)
         self._markers = list(markers)
-        self._spare = {1, *procs.ancestors(), *spare}  # never this process or what runs it
+        self._spare = {1, *procs.ancestors()}  # never this process, nor what runs it
 
     def find(self) -> list[int]:
         roots = [p for p, t in self._recorded if procs.same_process(p, t)]
@@ -223,14 +222,14 @@ def end_left(
     """End what the last run left running (its record in `state_dir`, `recorded` pids and
     start times, its marker `NOVA_RUN_ID=<id>`), say which, and remove its record."""
     record = read_record(state_dir)
+    if record is not None and record.nova is not None and procs.same_process(*record.nova):
+        # Its nova still runs: it cannot hold the lock we hold, so it is no run of ours.
+        return
     if record is not None and record.ended:
         note(
             "the last run stopped without ending its processes; its guardian ended "
             f"{len(record.ended)} process(es) it left running: {listing(record.ended)}."
         )
-    if record is not None and record.nova is not None and procs.same_process(*record.nova):
-        # Its nova still runs: it cannot hold the lock we hold, so it is no run of ours.
-        return
     group = Path(record.cgroup) if record is not None and record.cgroup else None
     if group is not None and not cgroup.is_run_cgroup(group):
         group = None  # removed already (by the guardian), or not a run's: not to be ended
