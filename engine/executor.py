@@ -26,9 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from engine import guardian, procs
+from engine import cgroup, guardian, ledger, procs
 from engine.agents import Launch
 from engine.outcome import Exit, StopCause
 
@@ -37,6 +38,9 @@ TERM_GRACE = 3.0
 SWEEP_GRACE = 1.0
 DRAIN_GRACE = 2.0
 FILES_WANTED = 65536
+# How often, without a cgroup, nova looks for orphans to record: as often as the runner's
+# heartbeat (runner.HEARTBEAT), no more. One read of /proc a look.
+LOOK_EVERY = 5.0
 
 
 class SpawnError(OSError):
@@ -326,35 +330,100 @@ def _allow_more_files() -> None:
 
 
 class LocalExecutor:
-    """Runs each agent as a child process of nova."""
+    """Runs each agent as a child process of nova.
 
-    def __init__(self) -> None:
+    With `state_dir`, each run keeps its record of processes there (`engine.ledger`), for
+    its guardian and the next run.
+    """
+
+    def __init__(self, state_dir: Path | None = None) -> None:
         self.managed: set[int] = set()  # nova's own children: running agents, the guardian
         self._agents: set[int] = set()  # running agents
         self._guardian: tuple[int, int] | None = None  # its pid, and the pipe it watches
+        self._state_dir = state_dir.absolute() if state_dir is not None else None
+        self._home: Path | None = None  # nova's cgroup before the run's
+        self._cgroup: Path | None = None  # the run's, which nova and all it starts are in
+        self._ledger: ledger.Ledger | None = None
+        self._looking: asyncio.TimerHandle | None = None
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         _inherit_nothing()
         _allow_more_files()
         procs.enable_subreaper()
 
     def begin(self, run_id: str) -> str | None:
-        """Fork the guardian, which ends this run's agents should nova die without doing so."""
+        """Make the run's cgroup, start its record, fork the guardian (which ends the run's
+        processes should nova die without doing so), then move nova into the cgroup."""
+        self._home = cgroup.current()
+        self._cgroup = cgroup.create(run_id, self._home)
+        record = None
+        if self._state_dir is not None:
+            nova = (os.getpid(), procs.create_time(os.getpid()))
+            if ledger.write_record(self._state_dir, ledger.header(run_id, nova, self._cgroup)):
+                record = self._state_dir / ledger.FILE
+        problem = pipe = None
         try:
-            self._guardian = guardian.start(run_id)
+            self._guardian = guardian.start(run_id, self._cgroup, self._state_dir)
         except OSError as exc:
-            return (
+            problem = (
                 f"could not start the guardian process ({exc}); agents may outlive nova "
                 "if it is killed."
             )
-        self.managed.add(self._guardian[0])
-        return None
+        else:
+            self.managed.add(self._guardian[0])
+            pipe = self._guardian[1]
+            os.set_blocking(pipe, False)  # a guardian that stopped reading must not stall nova
+        # After the fork: the guardian stays where nova was, outside what it may have to end.
+        if self._cgroup is not None and not cgroup.join(self._cgroup):
+            self._leave_cgroup()
+        if record is not None:
+            self._ledger = ledger.Ledger(record, pipe)
+        return problem
+
+    def _leave_cgroup(self) -> bool:
+        """Move nova back where it was and remove the run's cgroup, ending what is left in it;
+        True if it is gone (or there was none)."""
+        group, self._cgroup = self._cgroup, None
+        if group is None:
+            return True
+        if self._home is not None:
+            cgroup.join(self._home)
+        inside = cgroup.members(group)
+        if os.getpid() in inside:
+            return False  # could not leave: never kill it with nova inside; the record keeps it
+        if inside:
+            cgroup.kill(group)
+        return cgroup.remove(group)
+
+    def _record(self, pids: list[int]) -> None:
+        if self._ledger is not None and pids:
+            self._ledger.add(pids)
+
+    def _look(self) -> None:
+        """Record the orphans re-parented to nova since the last look, and what is below
+        them: without a cgroup, that is how the guardian and the next run know of them."""
+        self._looking = None
+        strays = procs.orphans(self.managed)
+        self._record(procs.leftovers(None, procs.alive(strays)))
+        if self._agents:
+            self._looking = asyncio.get_running_loop().call_later(LOOK_EVERY, self._look)
 
     def end(self) -> None:
-        """Tell the guardian the run ended cleanly, and reap it."""
+        """Leave and remove the run's cgroup, forget its record, tell the guardian the run
+        ended cleanly, and reap it."""
+        if self._looking is not None:
+            self._looking.cancel()
+            self._looking = None
+        gone = self._leave_cgroup()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+            if gone and self._state_dir is not None:
+                ledger.forget(self._state_dir)
         if self._guardian is None:
             return
         pid, pipe = self._guardian
         self._guardian = None
+        os.set_blocking(pipe, True)
         with contextlib.suppress(OSError):
             os.write(pipe, guardian.DONE)
         os.close(pipe)
@@ -376,6 +445,9 @@ class LocalExecutor:
         strays = procs.orphans(self.managed)
         procs.reap(strays)
         left = procs.alive(strays)
+        if self._cgroup is not None:  # also what left nova's tree (another subreaper's)
+            me = os.getpid()
+            left += [p for p in cgroup.members(self._cgroup) if p != me and p not in left]
         left += [p for root in left for p in procs.descendants(root) if p not in left]
         if left:
             await _end(left)
@@ -394,6 +466,9 @@ class LocalExecutor:
         self._agents.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()
         sink.started(child.pid)
+        self._record([child.pid])
+        if self._cgroup is None and self._ledger is not None and self._looking is None:
+            self._looking = asyncio.get_running_loop().call_later(LOOK_EVERY, self._look)
         cause: StopCause | None = None
         try:
             cause = await self._watch(child, limits, stop, began)
@@ -453,6 +528,7 @@ class LocalExecutor:
             for pid in pids:
                 if pid not in seen:
                     seen[pid] = procs.create_time(pid)
+            self._record(pids)
             return pids
 
         remember(self._task_pids(child.pid, marker))
@@ -489,6 +565,7 @@ class LocalExecutor:
         if not strays:
             return  # the usual case: one read of /proc, nothing to end or reap
         procs.reap(strays)
+        self._record(procs.alive(strays))
         left = procs.leftovers(marker, strays)
         if left:
             names = ", ".join(f"{pid}" for pid in left[:10])

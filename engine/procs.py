@@ -145,6 +145,20 @@ def leftovers(marker: bytes | None, strays: Iterable[int]) -> list[int]:
     return list(found)
 
 
+def ancestors(pid: int | None = None) -> list[int]:
+    """`pid` (default: this process) and its parent, its parent's parent, ... up to init."""
+    found: list[int] = []
+    current = pid if pid is not None else os.getpid()
+    while current > 0 and current not in found:
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/stat", "rb") as handle:
+                current = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return found
+
+
 def send(pids: Iterable[int], sig: int) -> int:
     """Signal each pid that still exists; return how many were signalled."""
     sent = 0
@@ -203,6 +217,24 @@ def same_process(pid: int | None, started: float | None) -> bool:
         return abs(psutil.Process(pid).create_time() - started) < 0.05
     except psutil.Error:
         return False
+
+
+def command(pid: int, limit: int = 60) -> str:
+    """What `pid` runs, as one line to show (`sleep 300`); its name in brackets when it has
+    no command line (a kernel thread, a zombie); "?" when it is gone."""
+    from engine.text import visible_line
+
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+        text = " ".join(w.decode("utf-8", "replace") for w in words if w)
+        if not text:
+            with open(f"/proc/{pid}/comm", "rb") as handle:
+                text = f"[{handle.read().decode('utf-8', 'replace').strip()}]"
+    except OSError:
+        return "?"
+    text = visible_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _boot_time: float | None = None

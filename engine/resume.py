@@ -2,19 +2,18 @@
 sessions its interrupted tasks can continue.
 
 Done tasks stay done (unless asked to run again: `--rerun`, `--fresh`); everything else runs
-again. An interrupted Claude task continues its own session. Agents a killed run left behind
-are recognised by pid and start time (never by a bare pid) and by the run's marker, and ended
-before anything starts.
+again. An interrupted Claude task continues its own session. What a killed run left running
+is found from its cgroup and its record of processes (`engine.ledger`: pid and start time,
+never a bare pid) and by the run's marker, and ended before anything starts.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from engine import procs
+from engine import ledger
 from engine.cascade import Cascade
 from engine.errors import StateError
 from engine.logs import log_path
@@ -107,25 +106,13 @@ def attempts_on_disk(logs_dir: Path) -> dict[str, int]:
     return found
 
 
-def end_survivors(previous: State, note: Callable[[str], None]) -> None:
-    """End agents a killed run left behind: by pid and start time, and by run marker."""
-    pids = [
-        t.pid
-        for t in previous.tasks.values()
-        if t.status == TaskStatus.RUNNING and procs.same_process(t.pid, t.pid_started)
+def end_survivors(previous: State | None, note: Callable[[str], None], state_dir: Path) -> None:
+    """End what a killed run left running, and say which: its cgroup's members, the
+    processes it recorded in `state_dir` and its running agents (each by pid and start time,
+    never a bare pid), those carrying its marker, and everything below them."""
+    agents = [
+        (t.pid, t.pid_started)
+        for t in (previous.tasks.values() if previous is not None else ())
+        if t.status == TaskStatus.RUNNING and t.pid is not None
     ]
-    found: list[int] = []
-    for pid in pids:
-        assert pid is not None
-        found += [pid, *procs.descendants(pid)]
-    if previous.run.id:
-        found += procs.marked(f"{procs.RUN_VAR}={previous.run.id}".encode())
-    found = procs.alive(dict.fromkeys(found))  # zombies are already dead
-    if found:
-        note(f"the last run left {len(found)} agent process(es) running; ending them.")
-        procs.send(found, procs.TERM)
-        deadline = time.monotonic() + 3
-        # Not nova's children: nothing to wait on but time.
-        while procs.alive(found) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        procs.send(procs.alive(found), procs.KILL)
+    ledger.end_left(state_dir, agents, [previous.run.id if previous else None], note)

@@ -113,7 +113,7 @@ class Runner:
         self.graph = graph
         self.options = options
         self.reporter = reporter
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or LocalExecutor(options.state_dir)
         self.store = StateStore(options.state_dir)
         self.run_id = os.urandom(6).hex()
         self.state = State(project=cascade.project, cascade=str(options.cascade_path))
@@ -179,8 +179,9 @@ class Runner:
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
             self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
-            if previous is not None:
-                end_survivors(previous, lambda message: self.reporter.note(None, message))
+            end_survivors(
+                previous, lambda message: self.reporter.note(None, message), self.options.state_dir
+            )
             self.resume_sessions = carry_over(
                 previous,
                 self.state,

@@ -23,10 +23,10 @@ import pytest
 
 from tests.e2e.agents.harness import (
     NOVA,
-    TAG_VAR,
     Nova,
     agent_cmd,
     alive,
+    guardians,
     marked_pids,
     nova_env,
     out_dir,
@@ -128,7 +128,7 @@ def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) 
     """After nova is SIGKILLed the guardian ends its agents and sleeps; the next run finishes."""
     out = out_dir(tmp_path)
     nova, run_id, sleeps = _stubborn_run(tmp_path, out)
-    watchers = _guardians(tmp_path, run_id)
+    watchers = guardians(tmp_path, run_id)
     assert len(watchers) == 2 and nova.pid in watchers  # nova and the guardian it forked
     try:
         os.kill(nova.pid, signal.SIGKILL)
@@ -140,28 +140,9 @@ def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) 
     assert state["run"]["running"] is True  # nova never got to say otherwise
     wait_until(lambda: not marked_pids(run_id), f"no process with NOVA_RUN_ID={run_id}", timeout=15)
     assert [pid for pid in sleeps if alive(pid)] == []
-    wait_until(lambda: not _guardians(tmp_path, run_id), "the guardian to exit", timeout=15)
+    wait_until(lambda: not guardians(tmp_path, run_id), "the guardian to exit", timeout=15)
 
     _resume_finishes_without_redoing_done_tasks(tmp_path, out)
-
-
-def _guardians(cwd: Path, run_id: str) -> list[int]:
-    """Live processes of this test's nova (its tag) that are not agents (no run marker): once
-    nova is dead, that is its guardian (a fork of nova, so it has nova's command line)."""
-    tag = f"{TAG_VAR}={cwd}".encode()
-    marker = f"NOVA_RUN_ID={run_id}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                environ = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if tag in environ and marker not in environ and alive(int(name)):
-            found.append(int(name))
-    return found
 
 
 def test_a_reader_that_goes_away_does_not_fail_tasks(tmp_path: Path) -> None:

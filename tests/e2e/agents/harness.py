@@ -72,9 +72,10 @@ def nova_env(cwd: Path) -> dict[str, str]:
 
 
 def end_tagged(cwd: Path) -> list[int]:
-    """SIGKILL whatever a test's nova (and its agents) left running; return their pids.
+    """SIGKILL whatever a test's nova (and its agents) left running, and remove the cgroup of
+    its last run; return the pids.
 
-    Cleanup only, so that a failing test does not leave stubborn agents behind.
+    Cleanup only, so that a failing test does not leave stubborn agents (or cgroups) behind.
     """
     tag = f"\0{TAG_VAR}={cwd}\0".encode()
     found = [
@@ -85,7 +86,37 @@ def end_tagged(cwd: Path) -> list[int]:
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    group = run_cgroup(cwd)
+    if group is not None and group.is_dir():  # what is in it carries no tag: kill it all
+        with contextlib.suppress(OSError):
+            (group / "cgroup.kill").write_text("1")
+        deadline = time.monotonic() + 10
+        while group.is_dir() and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # busy until its last member has exited
+                group.rmdir()
+            time.sleep(0.05)
     return found
+
+
+def own_cgroup() -> Path | None:
+    """The directory of this process's cgroup v2 (where a nova it starts makes its own), or
+    None if cgroup v2 is not mounted here."""
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    points = [m.split(" - ")[0].split()[4] for m in mounts if " - cgroup2 " in m]
+    path = [c[3:] for c in Path("/proc/self/cgroup").read_text().splitlines() if c[:3] == "0::"]
+    if not points or not path:
+        return None
+    return Path(points[0], path[0].lstrip("/"))
+
+
+def run_cgroup(cwd: Path) -> Path | None:
+    """The cgroup named by the record of the last run in cwd/state (its `cgroup` line)."""
+    try:
+        lines = (cwd / "state" / "processes.txt").read_text().splitlines()
+    except OSError:
+        return None
+    named = [line.removeprefix("cgroup ") for line in lines if line.startswith("cgroup /")]
+    return Path(named[0]) if named else None
 
 
 def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
@@ -208,6 +239,30 @@ def marked_pids(run_id: str) -> list[int]:
         if name.isdigit() and marker in _environ(name) + b"\0" and not _is_zombie(int(name)):
             found.append(int(name))
     return found
+
+
+def guardians(cwd: Path, run_id: str) -> list[int]:
+    """Live processes of this test's nova (its tag) that are not agents (no run marker): once
+    nova is dead, that is its guardian (a fork of nova, so it has nova's command line)."""
+    tag = f"{TAG_VAR}={cwd}".encode()
+    marker = f"NOVA_RUN_ID={run_id}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        environ = _environ(name).split(b"\0")
+        if tag in environ and marker not in environ and alive(int(name)):
+            found.append(int(name))
+    return found
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid a process wrote to `path`, or None while it has not (wholly) written it."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    return int(text) if text.strip().isdigit() and text.endswith("\n") else None
 
 
 def alive(pid: int) -> bool:
