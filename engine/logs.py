@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.redact import Redactor
+from engine.redact import LogMasker, Redactor
 from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
@@ -136,6 +136,7 @@ class TaskLog:
         self, logs_dir: Path, task_id: str, attempt: int, redact: Redactor | None = None
     ) -> None:
         self.redact = redact or Redactor(())
+        self._mask = LogMasker(self.redact)  # what is written, a line or a few at a time
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
@@ -163,7 +164,7 @@ class TaskLog:
 
     def write(self, text: str) -> None:
         """Add framing text (header, footer): always kept, whatever the size limit."""
-        self._text.append(self.redact(text))
+        self._text.append(self._mask.feed(text))
         self._held += len(text)
         if self._held > FLUSH_AT:
             self.flush()
@@ -218,6 +219,7 @@ class TaskLog:
     def close(self) -> None:
         try:
             self._release_stderr()
+            self._text.append(self._mask.finish())
             self.flush()
         finally:
             self.discard()
