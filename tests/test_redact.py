@@ -136,6 +136,6 @@ def test_short_secret_looking_values_are_named_not_masked() -> None:
 def test_text_without_a_secret_is_returned_as_it_is() -> None:
     """The common case: nothing is changed, even text full of JSON escapes and percents."""
     redact = Redactor((KEY,))
-    for text in ("plain", 'a \\u00e9 and 50% done \\n', "aGVsbG8gd29ybGQ=", "sk-a sk-b 6789"):
-        assert redact(text) is text or redact(text) == text
+    for text in ("plain", "a \\u00e9 and 50% done \\n", "aGVsbG8gd29ybGQ=", "sk-a sk-b 6789"):
+        assert redact(text) == text
         assert redact.bytes(text.encode()) == text.encode()
