@@ -18,6 +18,7 @@ import click
 
 from engine import __version__
 from engine.errors import ExitCode, NovaError
+from engine.text import visible, visible_line
 
 if TYPE_CHECKING:
     from engine.cascade import Cascade
@@ -79,10 +80,10 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
         cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
     except CascadeError as exc:
         for warning in exc.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            click.echo(f"Warning: {visible_line(str(warning))}", err=True)
         raise
     for warning in cascade.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {visible_line(str(warning))}", err=True)
     return cascade, build_graph(cascade)
 
 
@@ -315,7 +316,8 @@ def _render_plan(cascade: Cascade, graph: TaskGraph, overrides: Any) -> str:
             )
             after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
             lines.append(f"  {task_id:<10} {task.name}  [{how}]{after}")
-    return "\n".join(lines) + "\n"
+    # Every line holds names and settings from the plan: none may act on the terminal.
+    return "\n".join(map(visible_line, lines)) + "\n"
 
 
 @cli.command(context_settings=CONTEXT)
@@ -441,8 +443,10 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
             status_json_text(state, alive, now, indent=2 if colour else None, tasks=snapshot.tasks)
         )
     else:  # the file's own bytes of the tasks, framed: no need to encode them again
+        from engine.text import visible_json_utf8
+
         head, tail = status_json_frame(state, alive, now)
-        parts += [head, snapshot.tasks_json, tail]
+        parts += [head, visible_json_utf8(snapshot.tasks_json), tail]
     _print(*parts)
     return alive
 
@@ -503,7 +507,7 @@ def logs(
             return
     if not path.exists() and not follow:
         path = _log_from_state(state_dir, task_id, logs_dir)
-    out = sys.stdout.buffer
+    show = _LogShown(sys.stdout.buffer, keep=(raw or stderr) and not sys.stdout.isatty())
     position = 0
     watch = _TaskWatch(state_dir, task_id)
     while True:
@@ -512,19 +516,38 @@ def logs(
                 handle.seek(position)
                 chunk = handle.read()
                 position += len(chunk)
-                out.write(chunk)
-                out.flush()
+                show.write(chunk)
         if not follow or not watch.still_running():
             if follow and path.exists():  # print what came after the last look
                 with open(path, "rb") as handle:
                     handle.seek(position)
-                    out.write(handle.read())
+                    show.write(handle.read(), final=True)
             elif follow:  # it will not run in this run (blocked, failed to start, or over)
                 raise ConfigError(
                     f"task '{task_id}' has no log and is not running. 'nova status' says why."
                 )
+            show.write(b"", final=True)  # a character cut at the end of the file
             return
         time.sleep(0.25)
+
+
+class _LogShown:
+    """Prints a log as it is read, its control characters made visible (a task's name in the
+    header, or what an agent printed, must not act on the terminal); with `keep`, the bytes
+    as they are (raw output going to a program)."""
+
+    def __init__(self, out: Any, keep: bool) -> None:
+        import codecs
+
+        self.out = out
+        self.keep = keep
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, chunk: bytes, final: bool = False) -> None:
+        if not self.keep:
+            chunk = visible(self.decoder.decode(chunk, final)).encode("utf-8", "replace")
+        self.out.write(chunk)
+        self.out.flush()
 
 
 def _raw_log(logs_dir: Path, task_id: str, stderr: bool) -> tuple[Path, int]:
@@ -701,7 +724,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except NovaError as exc:
-        for line in str(exc).splitlines():
+        for line in map(visible_line, str(exc).splitlines()):  # they quote plan values
             click.echo(f"Error: {line}" if not line.startswith(" ") else line, err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:

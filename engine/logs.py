@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.redact import LogMasker, Redactor
+from engine.text import visible
 from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
@@ -164,7 +165,7 @@ class TaskLog:
 
     def write(self, text: str) -> None:
         """Add framing text (header, footer): always kept, whatever the size limit."""
-        self._text.append(self._mask.feed(text))
+        self._text.append(self._mask.feed(visible(text)))  # no escape acts on a `cat`
         self._held += len(text)
         if self._held > FLUSH_AT:
             self.flush()
