@@ -222,6 +222,7 @@ class LogMasker:
         self.redact = redact
         self._seen = ""  # the end of the text already given out, as it came (unmasked)
         self._held = ""  # text not given out yet
+        self._seen_cued = False  # whether `_seen` holds a cue (then every write is matched)
         self._keep = 6 * getattr(redact, "longest", 0) + 64
 
     def feed(self, text: str) -> str:
@@ -230,10 +231,14 @@ class LogMasker:
         if redact._pattern is None:
             return text
         text, self._held = self._held + text, ""
-        context = self._seen + text
-        if not redact.cued(context):
-            self._seen = context[-self._keep :]
+        seen = self._seen
+        # Nearly every write: no cue in it, none across the join, none in what was seen.
+        if not self._seen_cued and not redact.cued(seen[1 - CUE_LENGTH :] + text):
+            self._seen = text[-self._keep :] if len(text) >= self._keep else seen + text
+            if len(self._seen) > 2 * self._keep:
+                self._seen = self._seen[-self._keep :]
             return text
+        context = seen + text
         end = len(text)
         body = text[:-1] if text.endswith("\n") else text
         last = body.rfind("\n") + 1
@@ -258,4 +263,5 @@ class LogMasker:
             at = min(e, end)
         out.append(context[at:end])
         self._seen = context[:end][-self._keep :]
+        self._seen_cued = self.redact.cued(self._seen)
         return "".join(out)

@@ -30,7 +30,9 @@ def _escape(match: re.Match[str]) -> str:
 def visible(text: str) -> str:
     """`text` with its control characters shown as escapes (`\\e`, `\\x07`); tab and newline
     are kept."""
-    if text.isprintable() or _CONTROL.search(text) is None:
+    if text.isprintable() or (text[-1] == "\n" and text[:-1].isprintable()):
+        return text  # the common cases (a line of a log, with its newline) without the pattern
+    if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(_escape, text)
 
