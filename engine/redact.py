@@ -87,6 +87,15 @@ def _unit(char: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
+def _start(units: list[str]) -> str:
+    """A pattern for the start of a form that the next piece of a log may finish: its first
+    `CUE_LENGTH` units at least, then as many more as there are."""
+    tail = ""
+    for unit in reversed(units[CUE_LENGTH:]):
+        tail = f"(?:{_GAP}{unit}{tail})?"
+    return _GAP.join(units[:CUE_LENGTH]) + tail
+
+
 def base64_middles(secret: str) -> list[str]:
     """The base64 text that encodes `secret` wherever it sits in a longer blob: for each of
     the 3 offsets (mod 3) it can start at, the characters made of its bits alone, in the
@@ -119,17 +128,13 @@ class Redactor:
         for secret in secrets:
             units = [_unit(char) for char in secret]
             forms.append(_GAP.join(units))
-            # The start of a secret that the next piece of a log may finish: its first cue
-            # characters at least, then as many more as there are.
-            tail = ""
-            for unit in reversed(units[CUE_LENGTH:]):
-                tail = f"(?:{_GAP}{unit}{tail})?"
-            starts.append(_GAP.join(units[:CUE_LENGTH]) + tail)
+            starts.append(_start(units))
             cues[secret[:CUE_LENGTH]] = cues[secret[-CUE_LENGTH:]] = None
             quoted = json.dumps(secret, ensure_ascii=False)[1:-1]
             cues[quoted[:CUE_LENGTH]] = cues[quoted[-CUE_LENGTH:]] = None
             for middle in base64_middles(secret):
                 forms.append(_GAP.join(re.escape(char) for char in middle))
+                starts.append(_start([re.escape(char) for char in middle]))
                 cues[middle[:CUE_LENGTH]] = None
         self._cues = tuple(cues)
         self._cues_bytes = tuple(cue.encode("utf-8", "surrogateescape") for cue in cues)

@@ -139,3 +139,19 @@ def test_text_without_a_secret_is_returned_as_it_is() -> None:
     for text in ("plain", "a \\u00e9 and 50% done \\n", "aGVsbG8gd29ybGQ=", "sk-a sk-b 6789"):
         assert redact(text) == text
         assert redact.bytes(text.encode()) == text.encode()
+
+
+def test_a_base64_form_wrapped_over_two_log_writes_is_masked_whole() -> None:
+    """A base64 blob wrapped at 76 columns, printed a line at a time: both pieces of the
+    characters that encode the secret are masked."""
+    import base64
+
+    from engine.redact import LogMasker
+
+    encoded = base64.b64encode(b"x" * 40 + KEY.encode() + b"y" * 40).decode()
+    masker = LogMasker(Redactor((KEY,)))
+    lines = [f"[10:00:00] {encoded[i : i + 76]}\n" for i in range(0, len(encoded), 76)]
+    out = "".join(masker.feed(line) for line in lines) + masker.finish()
+    assert out.count("***") == 2 and out.count("\n") == len(lines), out
+    middle = encoded[55:105]  # within the secret's characters, across the wrap at 76
+    assert not any(middle[i : i + 8] in out for i in range(len(middle) - 7)), out
