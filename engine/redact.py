@@ -9,9 +9,13 @@ A value is found as printed and in the forms an agent's output turns it into: JS
 (standard and URL-safe, at any offset inside a longer blob), and broken by colour codes or by
 line breaks (a wrapped line, with the log's `[12:00:01] ` prefix or indentation on the next
 one). Finding those forms costs a regular expression, so it only runs on text that holds a
-cue: a secret's first or last 4 characters, the first 4 of one of its base64 encodings, a
-`\\u` or a `%`. Text without any (nearly all of it) costs a few
-substring searches; with no secret in the environment, nothing.
+cue: a secret's first or last quarter (at least 4 characters), the first quarter of one of
+its base64 encodings, a `\\u00` (a JSON escape of one of its characters) or a `%`. Text
+without any (nearly all of it) costs a few substring searches; with no secret in the
+environment, nothing. An agent's raw line, masked before it is parsed (so that a summary cut
+inside a secret cannot show part of it), is searched only for each secret whole, the
+cheapest search there is on hundreds of megabytes; the other forms are masked in the text
+parsed from it, where a summary cut inside one (`…`) is masked too.
 
 Values shorter than `MIN_SECRET_LENGTH` are not masked: masking `true` or `1234` wherever it
 appears would wreck the log; `short_secret_names` names them so the run can say so.
@@ -27,6 +31,7 @@ from collections.abc import Mapping
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 MIN_SECRET_LENGTH = 8
 MASK = "***"
+CUT = "…"  # what ends a summary nova cut short (engine.stream.short)
 CUE_LENGTH = 4  # characters of a secret that must be whole for its broken forms to be found
 
 # What may come between two characters of a secret and still be it: colour codes (raw, as
@@ -37,7 +42,7 @@ _SGR = _ESC + r"\[?[0-9;:]*m"
 _SPACE = r"(?:[ \t]|\\t)*"
 _BREAK = _SPACE + r"(?:\r?\n|\\r\\n|\\n|\\r)" + r"(?:\[\d\d:\d\d:\d\d\] (?:[a-z]+: )?)?" + _SPACE
 _GAP = f"(?:{_SGR}|{_BREAK}){{0,4}}"
-_CUES = ("\\u", "%")  # a JSON escape or a URL-encoded byte can hide every other cue
+_URL_CUE = "%"  # a URL-encoded byte, or (below) a JSON escape, can hide every other cue
 _BREAKS = re.compile(_BREAK)
 _BREAKS_BYTES = re.compile(_BREAK.encode())
 
@@ -87,6 +92,25 @@ def _unit(char: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
+def cue_length(secret: str) -> int:
+    """How many of a secret's first (or last) characters are its cue: a quarter of it, and
+    at least `CUE_LENGTH`."""
+    return max(CUE_LENGTH, len(secret) // 4)
+
+
+def _json_cues(secret: str) -> set[str]:
+    """What any JSON `\\u` escape of one of the secret's characters starts with, in either
+    hex case (`\\u00` for all of ASCII)."""
+    cues = set()
+    for char in secret:
+        code = ord(char)
+        if code > 0xFFFF:
+            code = 0xD800 + ((code - 0x10000) >> 10)
+        head = f"{code:04x}"[:2]
+        cues |= {"\\u" + head, "\\u" + head.upper()}
+    return cues
+
+
 def _start(units: list[str]) -> str:
     """A pattern for the start of a form that the next piece of a log may finish: its first
     `CUE_LENGTH` units at least, then as many more as there are."""
@@ -124,30 +148,52 @@ class Redactor:
             return
         forms: list[str] = []
         starts: list[str] = []
-        cues: dict[str, None] = dict.fromkeys(_CUES)
+        cues: dict[str, None] = {_URL_CUE: None}
+        start_cues: dict[str, None] = {_URL_CUE: None}
         for secret in secrets:
             units = [_unit(char) for char in secret]
             forms.append(_GAP.join(units))
             starts.append(_start(units))
-            cues[secret[:CUE_LENGTH]] = cues[secret[-CUE_LENGTH:]] = None
+            # Long cues scan faster (a substring search skips ahead by their length).
+            size = cue_length(secret)
+            cues[secret[:size]] = cues[secret[-size:]] = None
             quoted = json.dumps(secret, ensure_ascii=False)[1:-1]
-            cues[quoted[:CUE_LENGTH]] = cues[quoted[-CUE_LENGTH:]] = None
+            cues[quoted[:size]] = cues[quoted[-size:]] = None
+            start_cues[secret[:CUE_LENGTH]] = start_cues[quoted[:CUE_LENGTH]] = None
+            for escape in _json_cues(secret):
+                cues[escape] = start_cues[escape] = None
             for middle in base64_middles(secret):
                 forms.append(_GAP.join(re.escape(char) for char in middle))
                 starts.append(_start([re.escape(char) for char in middle]))
-                cues[middle[:CUE_LENGTH]] = None
+                cues[middle[:size]] = None
+                start_cues[middle[:CUE_LENGTH]] = None
         self._cues = tuple(cues)
-        self._cues_bytes = tuple(cue.encode("utf-8", "surrogateescape") for cue in cues)
+        self._start_cues = tuple(start_cues)
+        # An agent's raw line is only masked whole, before it is parsed, so that a summary
+        # cut inside the secret cannot show part of it: one long substring search per form,
+        # as the common case must be cheap on hundreds of megabytes. The other forms are
+        # masked in the text parsed from it (a summary cut inside one, `…`, included).
+        raw = {form: None for s in secrets for form in (s, json.dumps(s, ensure_ascii=False)[1:-1])}
+        self._cues_bytes = tuple(form.encode("utf-8", "surrogateescape") for form in raw)
+        self.join = max(map(len, cues)) - 1  # what a cue can have on each side of a join
         self.longest = max(len(s) for s in secrets)
         pattern = "|".join(forms)
-        self._pattern = re.compile(pattern)
         self._pattern_bytes = re.compile(pattern.encode("utf-8", "surrogateescape"))
+        # In text, also the start of a form where a summary was cut (`…`).
+        self._pattern = re.compile(f"{pattern}|(?:{'|'.join(starts)})(?={CUT})")
         self._starts = re.compile(f"(?:{'|'.join(starts)}){_SPACE}\\n?\\Z")
 
     def cued(self, text: str) -> bool:
         """Whether `text` holds anything that may be part of a secret (else it has none)."""
         # A loop, not any() over a generator: this runs on every line and is twice as fast.
-        for cue in self._cues:  # noqa: SIM110
+        for cue in self._cues:
+            if cue in text:
+                return True
+        return CUT in text and self.start_cued(text)
+
+    def start_cued(self, text: str) -> bool:
+        """Whether `text` holds anything that may begin a secret (its first 4 characters)."""
+        for cue in self._start_cues:  # noqa: SIM110 (a loop: as in `cued`)
             if cue in text:
                 return True
         return False
@@ -237,8 +283,13 @@ class LogMasker:
             return text
         text, self._held = self._held + text, ""
         seen = self._seen
-        # Nearly every write: no cue in it, none across the join, none in what was seen.
-        if not self._seen_cued and not redact.cued(seen[1 - CUE_LENGTH :] + text):
+        # Nearly every write: no cue in it, none across the join, none in what was seen,
+        # and no start of a secret at its end.
+        if (
+            not self._seen_cued
+            and not redact.cued(seen[-redact.join :] + text)
+            and not redact.start_cued(text[-self._keep :])
+        ):
             self._seen = text[-self._keep :] if len(text) >= self._keep else seen + text
             if len(self._seen) > 2 * self._keep:
                 self._seen = self._seen[-self._keep :]
