@@ -14,12 +14,14 @@ import json
 import os
 import pty
 import re
+import select
 import subprocess
 import sys
+import time
 import tty
 from pathlib import Path
 
-from tests.e2e.agents.harness import NOVA, nova_env, run_nova
+from tests.e2e.agents.harness import DEADLINE, NOVA, nova_env, run_nova
 
 # A CR cannot be in a name: it ends the line there, as a newline does.
 BAD = "\x1b]0;TITLE\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x08\x08\x9b31m\u202eevil\x7f"
@@ -28,7 +30,7 @@ NOVA_COLOUR = re.compile(r"\x1b\[(?:0|1|2|31|32|33|36)m")
 
 
 def _hostile_plan(directory: Path) -> None:
-    ok = f"{sys.executable} -S -c \"print('ok')\""
+    ok = f"{sys.executable} -S -c \"print('ok \\x1b]0;AGENT\\x07')\""  # the agent's too
     (directory / "CASCADE.md").write_text(
         f"# Proj {BAD}\n\n- agent: command\n- command: {ok}\n- retries: 0\n\n"
         f"## L1: Branch {BAD}\n\n### L2: Group {BAD}\n"
@@ -62,8 +64,13 @@ def _on_a_terminal(cwd: Path, *args: str) -> tuple[int, str]:
     )
     os.close(slave)
     chunks = []
+    deadline = time.monotonic() + DEADLINE
     try:
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                proc.kill()
+                raise AssertionError(f"nova {' '.join(args)} did not finish in {DEADLINE:g} s")
             try:
                 chunk = os.read(master, 65536)
             except OSError as exc:  # EIO: every writer to the pty has closed it
@@ -139,3 +146,7 @@ def test_on_a_terminal_the_only_escapes_are_novas_colours(tmp_path: Path) -> Non
     assert not _controls(status, colour=True), status
     assert not _controls(as_json), as_json
     assert json.loads(as_json)["tasks"]["A1"]["name"] == f"Name {BAD}"
+    code, raw = _on_a_terminal(tmp_path, "logs", "A1", "--raw")
+    assert (code, raw) == (0, "ok \\e]0;AGENT\\x07\n")  # on a terminal, even --raw is shown
+    piped = run_nova(tmp_path, "logs", "A1", "--raw")  # to a program: byte for byte
+    assert piped.stdout == "ok \x1b]0;AGENT\x07\n"
