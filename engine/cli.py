@@ -12,12 +12,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine import __version__, interrupt
 from engine.errors import ExitCode, NovaError
+from engine.text import visible, visible_line
 
 if TYPE_CHECKING:
     from engine.cascade import Cascade
@@ -86,10 +87,10 @@ def load(path: Path) -> tuple[Cascade, TaskGraph]:
         cascade = parse_cascade(decode_cascade(data, str(path)), str(path))
     except CascadeError as exc:
         for warning in exc.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            click.echo(f"Warning: {visible_line(str(warning))}", err=True)
         raise
     for warning in cascade.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {visible_line(str(warning))}", err=True)
     return cascade, build_graph(cascade)
 
 
@@ -352,7 +353,8 @@ def _render_plan(
             )
             after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
             lines.append(f"  {task_id:<10} {task.name}  [{how}]{after}")
-    return "\n".join(lines) + "\n"
+    # Every line holds names and settings from the plan: none may act on the terminal.
+    return "\n".join(map(visible_line, lines)) + "\n"
 
 
 @cli.command(context_settings=CONTEXT)
@@ -478,8 +480,10 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
             status_json_text(state, alive, now, indent=2 if colour else None, tasks=snapshot.tasks)
         )
     else:  # the file's own bytes of the tasks, framed: no need to encode them again
+        from engine.text import visible_json_utf8
+
         head, tail = status_json_frame(state, alive, now)
-        parts += [head, snapshot.tasks_json, tail]
+        parts += [head, visible_json_utf8(snapshot.tasks_json), tail]
     _print(*parts)
     return alive
 
@@ -540,24 +544,44 @@ def logs(
             return
     if not path.exists() and not follow:
         path = _log_from_state(state_dir, task_id, logs_dir)
-    out = sys.stdout.buffer
+    show = _LogShown(sys.stdout.buffer, keep=(raw or stderr) and not sys.stdout.isatty())
     position = 0
     watch = _TaskWatch(state_dir, task_id)
     while True:
         if path.exists():
-            position = _print_from(path, position, out)
+            position = _print_from(path, position, show)
         if not follow or not watch.still_running():
             if follow and path.exists():  # print what came after the last look
-                _print_from(path, position, out)
+                _print_from(path, position, show, final=True)
             elif follow:  # it will not run in this run (blocked, failed to start, or over)
                 raise ConfigError(
                     f"task '{task_id}' has no log and is not running. 'nova status' says why."
                 )
+            show.write(b"", final=True)  # a character cut at the end of the file
             return
         time.sleep(0.25)
 
 
-def _print_from(path: Path, position: int, out: BinaryIO) -> int:
+class _LogShown:
+    """Prints a log as it is read, its control characters made visible (a task's name in the
+    header, or what an agent printed, must not act on the terminal); with `keep`, the bytes
+    as they are (raw output going to a program)."""
+
+    def __init__(self, out: Any, keep: bool) -> None:
+        import codecs
+
+        self.out = out
+        self.keep = keep
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, chunk: bytes, final: bool = False) -> None:
+        if not self.keep:
+            chunk = visible(self.decoder.decode(chunk, final)).encode("utf-8", "replace")
+        self.out.write(chunk)
+        self.out.flush()
+
+
+def _print_from(path: Path, position: int, show: _LogShown, final: bool = False) -> int:
     """Print the log `path` from `position` on, a piece at a time; where it ended. ConfigError
     if it is not a regular file (a FIFO would hang the read, /dev/zero never end it)."""
     from engine.errors import ConfigError
@@ -570,9 +594,10 @@ def _print_from(path: Path, position: int, out: BinaryIO) -> int:
     with handle:
         handle.seek(position)
         while chunk := handle.read(1 << 20):
-            out.write(chunk)
+            show.write(chunk)
         position = handle.tell()
-    out.flush()
+    if final:
+        show.write(b"", final=True)
     return position
 
 
@@ -750,7 +775,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except NovaError as exc:
-        for line in str(exc).splitlines():
+        for line in map(visible_line, str(exc).splitlines()):  # they quote plan values
             click.echo(f"Error: {line}" if not line.startswith(" ") else line, err=True)
         sys.exit(int(exc.exit_code))
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from engine.cascade import Cascade
 from engine.errors import CascadeError, Problem
+from engine.text import visible_line
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,18 @@ def _build_graph_with_cycles(cascade: Cascade) -> TaskGraph:
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT string of plan text: its control characters shown as escapes (that DOT then
+    prints as they are), backslashes and quotes escaped for DOT."""
+    return '"' + visible_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# What Mermaid would read as markup in a label (an entity, a quote, HTML, a markdown string)
+# written as its own entity codes, after control characters are made visible.
+_MERMAID_LABEL = str.maketrans({"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;"})
+
+
+def _mermaid_label(text: str) -> str:
+    return visible_line(text).translate(_MERMAID_LABEL)
 
 
 def render_dot(cascade: Cascade) -> str:
@@ -159,10 +171,10 @@ def render_mermaid(cascade: Cascade) -> str:
     lines = ["flowchart LR"]
     for n, (branch, group) in enumerate(cascade.sections()):
         label = f"{branch} / {group}" if group else branch
-        lines.append(f'  subgraph s{n}["{label.replace(chr(34), "#quot;")}"]')
+        lines.append(f'  subgraph s{n}["{_mermaid_label(label)}"]')
         for task in cascade.tasks.values():
             if (task.branch, task.group) == (branch, group):
-                text = f"{task.id}: {task.name}".replace('"', "#quot;")
+                text = _mermaid_label(f"{task.id}: {task.name}")
                 lines.append(f'    {_mermaid_id(task.id)}["{text}"]')
         lines.append("  end")
     for task in cascade.tasks.values():

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import fsio
-from engine.redact import Redactor
+from engine.redact import LogMasker, Redactor
 from engine.text import visible
 from engine.usage import Tokens, format_cost
 
@@ -144,6 +144,7 @@ class TaskLog:
     ) -> None:
         self.redact = redact or Redactor(())
         self.dir = logs_dir
+        self._mask = LogMasker(self.redact)  # what is written, a line or a few at a time
         self.path = log_path(logs_dir, task_id)
         self.raw_out = raw_path(logs_dir, task_id, attempt)
         self.raw_err = raw_path(logs_dir, task_id, attempt, "stderr")
@@ -171,7 +172,7 @@ class TaskLog:
 
     def write(self, text: str) -> None:
         """Add framing text (header, footer): always kept, whatever the size limit."""
-        self._text.append(self.redact(text))
+        self._text.append(self._mask.feed(visible(text)))  # no escape acts on a `cat`
         self._held += len(text)
         if self._held > FLUSH_AT:
             self.flush()
@@ -231,6 +232,7 @@ class TaskLog:
     def close(self) -> None:
         try:
             self._release_stderr()
+            self._text.append(self._mask.finish())
             self.flush()
         finally:
             self.discard()

@@ -1,7 +1,9 @@
 """Live progress of `nova run` in the terminal: one line per event, and a closing summary.
 
 Lines rather than a redrawn screen, so the output reads the same in a terminal, a CI log and a
-file; colour only when the output is a terminal.
+file; colour only when the output is a terminal. Whatever came from the plan or an agent (the
+project, task names, reasons, notes) goes through `_v`, so its control characters show as
+escapes: the only escape sequences printed are nova's own colours.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from engine.errors import ExitCode
 from engine.outcome import TaskStatus, Verdict
 from engine.state import State, TaskState
 from engine.status import clock_local, format_duration, summarize_tokens
+from engine.text import visible_line as _v
 from engine.usage import format_cost, format_count
 
 QUIET_PROGRESS = 60.0  # seconds without a line before a progress line is printed
@@ -74,7 +77,7 @@ class LineReporter:
         if already_done and already_done == self.total:
             resumed += " (--rerun ID or --fresh runs done tasks again)"
         self._say(
-            self._c("bold", f"nova: {state.project or 'plan'}")
+            self._c("bold", f"nova: {_v(state.project or 'plan')}")
             + f" — {self.total} task{'' if self.total == 1 else 's'}{resumed}, "
             f"up to {state.run.jobs} at once"
         )
@@ -83,7 +86,7 @@ class LineReporter:
         if self.quiet:
             return
         again = f" (attempt {task.attempts})" if task.attempts > 1 else ""
-        self._say(f"{self._c('cyan', '▶')} {task.id} {task.name}{again}")
+        self._say(f"{self._c('cyan', '▶')} {_v(task.id)} {_v(task.name)}{again}")
 
     def task_finished(self, task: TaskState, verdict: Verdict | None) -> None:
         progress = ""
@@ -91,26 +94,27 @@ class LineReporter:
             self.finished += 1
             progress = self._c("dim", f" [{self.finished}/{self.total}]")
         duration = format_duration(task.duration(time.time()))
+        who, reason = _v(task.id), _v(task.reason or "")
         tokens = sum(t.total for t in task.tokens.values())
         usage = f" · {format_count(tokens)} tokens · {format_cost(task.cost_usd)}" if tokens else ""
         if task.status == TaskStatus.DONE:
             if not self.quiet:
-                self._say(f"{self._c('green', '✓')} {task.id} done in {duration}{usage}{progress}")
+                self._say(f"{self._c('green', '✓')} {who} done in {duration}{usage}{progress}")
         elif task.status == TaskStatus.FAILED:
-            self._say(f"{self._c('red', '✗')} {task.id} failed: {task.reason}{usage}{progress}")
+            self._say(f"{self._c('red', '✗')} {who} failed: {reason}{usage}{progress}")
         elif task.status == TaskStatus.CANCELLED:
-            self._say(f"{self._c('yellow', '■')} {task.id} stopped{usage}")
+            self._say(f"{self._c('yellow', '■')} {who} stopped{usage}")
         else:
-            self._say(f"{self._c('yellow', '↻')} {task.id}: {task.reason}")
+            self._say(f"{self._c('yellow', '↻')} {who}: {reason}")
 
     def note(self, task_id: str | None, message: str) -> None:
-        who = f"{task_id}: " if task_id else ""
-        self._say(f"{self._c('yellow', '!')} {who}{message}")
+        who = f"{_v(task_id)}: " if task_id else ""
+        self._say(f"{self._c('yellow', '!')} {who}{_v(message)}")
 
     def paused(self, until: float, kind: str) -> None:
         self._say(
             f"{self._c('yellow', '⏸')} waiting for rate limit until {clock_local(until)} "
-            f"({kind}); no new task starts before then. Ctrl-C stops the run."
+            f"({_v(kind)}); no new task starts before then. Ctrl-C stops the run."
         )
 
     def tick(self, state: State) -> None:
@@ -135,12 +139,12 @@ class LineReporter:
         failed = [t for t in state.tasks.values() if t.status == TaskStatus.FAILED]
         for task in failed[:10]:
             # Only point at a log that exists: a task that never started has none.
-            see = f" (nova logs {task.id})" if task.log and os.path.exists(task.log) else ""
-            self._write(f"  {self._c('red', '✗')} {task.id}: {task.reason}{see}\n")
+            see = f" (nova logs {_v(task.id)})" if task.log and os.path.exists(task.log) else ""
+            self._write(f"  {self._c('red', '✗')} {_v(task.id)}: {_v(task.reason or '')}{see}\n")
         if len(failed) > 10:
             self._write(f"  … and {len(failed) - 10} more failed; see 'nova status'.\n")
         if halted:
-            self._write(f"  {halted}\n")
+            self._write(f"  {_v(halted)}\n")
         if code == ExitCode.INTERRUPTED:
             self._write(
                 "  Interrupted. Run the same 'nova run' again to resume; done tasks are kept.\n"
@@ -156,7 +160,7 @@ def progress_line(state: State, now: float) -> str:
     """`3 running (F1 12m04s, F2 5m10s, S1 40.2s), 10 done, 5 waiting`: where a run stands."""
     running = [t for t in state.tasks.values() if t.status == TaskStatus.RUNNING]
     running.sort(key=lambda t: t.started or now)
-    shown = ", ".join(f"{t.id} {format_duration(t.duration(now))}" for t in running[:5])
+    shown = ", ".join(f"{_v(t.id)} {format_duration(t.duration(now))}" for t in running[:5])
     more = f", +{len(running) - 5}" if len(running) > 5 else ""
     parts = [f"{len(running)} running ({shown}{more})" if running else "0 running"]
     counts: dict[str, int] = {}

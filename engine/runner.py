@@ -57,7 +57,7 @@ from engine.preflight import (
 )
 from engine.progress import Reporter
 from engine.prompt import build_check_prompt, build_prompt, build_resume_prompt, check_feedback
-from engine.redact import Redactor, secret_values
+from engine.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
 from engine.resume import carry_over, end_survivors
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
@@ -247,6 +247,12 @@ class Runner:
             self._interrupt(signal.SIGINT)
         self.writer.flush()
         self.reporter.run_started(self.state, len(done))
+        for name in short_secret_names(os.environ):
+            self.reporter.note(
+                None,
+                f"the value of {name} is shorter than {MIN_SECRET_LENGTH} characters and is "
+                "not masked in logs and state (see 'Secrets' in the README).",
+            )
         self._heartbeat_handle = loop.call_later(HEARTBEAT, self._heartbeat)
         try:
             await self._loop()

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.outcome import TaskStatus
 from engine.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
+from engine.text import visible_json, visible_line
 from engine.usage import TOKEN_KINDS, Tokens, format_cost, format_count
 
 QUIET_WARNING = 15 * 60.0
@@ -107,8 +108,11 @@ def _table(rows: list[list[str]], widths: list[int]) -> list[str]:
 
 
 def render_status(state: State, alive: bool, now: float, colour: bool = False) -> str:
-    """The human status report: run line, one table per section, totals per model."""
-    lines = [f"{state.project or 'nova'} — {run_line(state, alive, now)}"]
+    """The human status report: run line, one table per section, totals per model.
+
+    Names, reasons and headings came from a plan or an agent: each is shown with its control
+    characters made visible (`visible_line`) before it is measured for the table."""
+    lines = [visible_line(f"{state.project or 'nova'} — {run_line(state, alive, now)}")]
     counts: dict[TaskStatus, int] = {}
     # One pass for what the rows and both rollups share: each task's tokens and cost (both
     # computed properties) and its section.
@@ -136,7 +140,7 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
         sections.setdefault((task.branch, task.group), []).append((task, used, cost))
     lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
     if state.run.warning:  # what stopped new launches, or a file nova could not write
-        lines.append(f"  ! {state.run.warning}")
+        lines.append(f"  ! {visible_line(state.run.warning)}")
     by_branch: dict[str, list[tuple[str, list[tuple[TaskState, int, float | None]]]]] = {}
     for (branch, group), entries in sections.items():
         by_branch.setdefault(branch, []).append((group, entries))
@@ -146,10 +150,11 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
     modes: dict[tuple[str | None, str | None], str] = {}
     for branch, groups in by_branch.items():
         lines.append("")
-        lines.append(f"{branch or '(no branch)'}  {_rollup([e for _, es in groups for e in es])}")
+        shown = visible_line(branch or "(no branch)")
+        lines.append(f"{shown}  {_rollup([e for _, es in groups for e in es])}")
         for group, entries in groups:
             if group:
-                lines.append(f" {group}  {_rollup(entries)}")
+                lines.append(f" {visible_line(group)}  {_rollup(entries)}")
             rows = [header]
             for task, used, cost in entries:
                 status = task.status
@@ -165,13 +170,13 @@ def render_status(state: State, alive: bool, now: float, colour: bool = False) -
                 rows.append(
                     [
                         _MARK[status],
-                        task.id,
+                        visible_line(task.id),
                         status,
                         format_duration(duration),
                         format_count(used) if used else "-",
                         format_cost(cost),
                         agent,
-                        task.name + " — " + detail if detail else task.name,
+                        visible_line(task.name + " — " + detail if detail else task.name),
                     ]
                 )
             widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
@@ -237,7 +242,8 @@ def status_json_text(
     """`status_json` as JSON text and a newline: compact (as state.json is), or indented."""
     doc = status_json(state, alive, now, tasks)
     separators = (",", ": ") if indent is not None else (",", ":")
-    return json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False) + "\n"
+    text = json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False)
+    return visible_json(text) + "\n"
 
 
 def status_json_frame(state: State, alive: bool, now: float) -> tuple[str, str]:
@@ -246,8 +252,8 @@ def status_json_frame(state: State, alive: bool, now: float) -> tuple[str, str]:
     With state.json's own text of its tasks in the middle (`engine.store.Snapshot`), this is
     the document without encoding 10,000 tasks again, which took longer than all the rest.
     """
-    head = _COMPACT.encode(_json_head(state, alive))
-    tail = _COMPACT.encode(_json_tail(state, now))
+    head = visible_json(_COMPACT.encode(_json_head(state, alive)))
+    tail = visible_json(_COMPACT.encode(_json_tail(state, now)))
     return head[:-1] + ',"tasks":', "," + tail[1:] + "\n"
 
 

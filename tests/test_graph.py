@@ -146,3 +146,15 @@ def test_mermaid_node_id_of_a_task_does_not_depend_on_the_other_tasks() -> None:
     crowded = render_mermaid(cascade_of([("a_b", "-"), ("a.b", "-"), ("a-b", "a_b")]))
     assert '    t_a_hb["a-b: Task a-b"]' in alone
     assert '    t_a_hb["a-b: Task a-b"]' in crowded
+
+
+def test_graph_labels_show_control_characters_and_escape_each_formats_markup() -> None:
+    """A name with a title write, a clear-screen and markup: DOT gets the escapes as text in
+    a valid string, Mermaid its entity codes for `#`, `<`, `>` and backticks."""
+    name = "Bad \x1b]0;t\x07 <b>#1</b> `x` \x9b2J"
+    cascade = parse_cascade(f"# P\n## L1: B\n{HEADER}| A | {name} | x | - |\n")
+    dot, mermaid = render_dot(cascade), render_mermaid(cascade)
+    for text in (dot, mermaid):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), text
+    assert '"A" [label="A: Bad \\\\e]0;t\\\\x07 <b>#1</b> `x` \\\\x9b2J"];' in dot
+    assert 't_A["A: Bad \\e]0;t\\x07 #lt;b#gt;#35;1#lt;/b#gt; #96;x#96; \\x9b2J"]' in mermaid

@@ -409,6 +409,49 @@ def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path:
     assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stderr").read_bytes()
 
 
+def test_a_secret_encoded_or_broken_by_an_agent_is_masked_everywhere_but_the_raw_log(
+    tmp_path: Path,
+) -> None:
+    """An agent prints the key JSON-escaped, URL-encoded, in base64 at each offset (standard
+    and URL-safe), split by colour codes and wrapped over two lines written apart: none of
+    those forms is in the human log, the state or `nova status`, and the raw log has them.
+    A secret-looking variable too short to mask is named at run start, its value is not."""
+    import base64
+    from urllib.parse import quote_plus
+
+    key = "sk-ant-api03-" + "Zx9/Qw+" * 4 + "0123456789"
+    write_cascade(
+        tmp_path,
+        [("X", "-")],
+        settings={"agent": "command", "command": agent_cmd("secret_forms.py"), "retries": "0"},
+    )
+    extra = {"NOVA_TEST_API_KEY": key, "FOO_TOKEN": "t0p5"}
+    env_run = run_nova_env(tmp_path, extra, "run")
+    assert env_run.returncode == 0, env_run.stderr
+    assert "the value of FOO_TOKEN is shorter than 8 characters" in env_run.stdout
+    assert "t0p5" not in env_run.stdout
+    forms = {"".join(f"\\u{ord(c):04x}" for c in key), quote_plus(key)}
+    forms |= {key[i : i + 8] for i in range(len(key) - 7)}
+    for offset in range(3):
+        blob = b"Q" * offset + key.encode() + b" trailing bytes"
+        first, last = -(-4 * offset // 3), 4 * (offset + len(key)) // 3
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.add(encode(blob).decode()[first:last])
+    shown = {
+        "log": (tmp_path / "logs" / "X.log").read_text(encoding="utf-8"),
+        "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
+        "status": run_nova(tmp_path, "status").stdout,
+        "status --json": run_nova(tmp_path, "status", "--json").stdout,
+        "run output": env_run.stdout + env_run.stderr,
+    }
+    for where, text in shown.items():
+        found = sorted(f for f in forms if f in text)
+        assert not found, f"{where} shows the secret: {found[:3]}"
+    assert shown["log"].count("***") >= 10, shown["log"]
+    raw = (tmp_path / "logs" / "raw" / "X-1.stdout").read_text(encoding="utf-8")
+    assert key[:14] in raw and quote_plus(key) in raw
+
+
 def test_a_program_named_by_a_placeholder_is_found_and_run(tmp_path: Path) -> None:
     """`{cascade_dir}/agent.py` as the program: the pre-flight check fills the placeholder
     (it used to look for '/agent.py' and refuse to start) and every task runs it."""
