@@ -87,6 +87,13 @@ def main() -> None:
         code = INTERRUPTED
     except SystemExit as exc:
         code = exc.code
+    except BaseException:
+        # A KeyboardInterrupt raised inside C code (an import building its ImportError) can
+        # come out as another exception ("TypeError: expected a message argument"). After a
+        # Ctrl-C that is the Ctrl-C's doing: exit 130, quietly. Before one, it is a real bug.
+        if not _requested:
+            raise
+        code = INTERRUPTED
     # Nothing is left to stop, and a Ctrl-C now could only end the interpreter's shutdown
     # with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
