@@ -103,11 +103,12 @@ def dodo(g: Graph, command: str = ECHO_AGENT) -> str:
 
 
 def state_doc(n: int, now: float, seed: int = SEED) -> dict[str, object]:
-    """A finished run's state of `n` tasks as `engine.state` writes it: mostly done with tokens
-    for two or three models, some failed, blocked and pending; 20 groups of 50 per branch."""
+    """A finished run's state of `n` tasks as `engine.observe.state` writes it: mostly done
+    with tokens for two or three models, some failed, blocked and pending; 20 groups of 50 per
+    branch."""
+    from engine.observe.state import RunState, State, TaskState
+    from engine.observe.usage import Tokens
     from engine.outcome import TaskStatus
-    from engine.state import RunState, State, TaskState
-    from engine.usage import Tokens
 
     rng = random.Random(seed)
     models = ("claude-sonnet-5", "claude-opus-4-8", "claude-haiku-4-5-20251001")

@@ -589,7 +589,7 @@ class Suite:
     # -- 3. status --
 
     def write_state(self, n: int, name: str) -> Path:
-        from engine.store import StateStore
+        from engine.observe.store import StateStore
 
         where = self.work / name
         StateStore(where).write(generate.state_doc(n, time.time()))
@@ -659,7 +659,7 @@ class Suite:
                 return
             cpu = proc_stat(pid)[0]
             for k in kids:
-                if "engine.guardian" in cmdline(k):
+                if "engine.executors.guardian" in cmdline(k):
                     with contextlib.suppress(OSError):
                         cpu += proc_stat(k)[0]
             window.append((time.perf_counter(), cpu))
@@ -791,9 +791,9 @@ class Suite:
 
 def validate_seconds(path: Path) -> float:
     """Seconds `nova validate` spends on the plan itself (a plan with errors counts too)."""
-    from engine.cascade import decode_cascade, parse_cascade
     from engine.errors import CascadeError
-    from engine.graph import build_graph
+    from engine.plan.cascade import decode_cascade, parse_cascade
+    from engine.plan.graph import build_graph
 
     began = time.perf_counter()
     with contextlib.suppress(CascadeError):

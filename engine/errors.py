@@ -9,7 +9,7 @@ The tree::
     └── AgentNotFoundError    the agent binary (claude, or the --agent-cmd program) is missing
 
 Task outcomes (failed, timed out, blocked, ...) are never exceptions: they are data in
-`engine.outcome`. Only `engine.cli` turns these exceptions into messages and exit codes.
+`engine.outcome`. Only `engine.cli.commands` turns these exceptions into messages and exit codes.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def main() -> None:
     install()
     code: str | int | None = 0
     try:
-        from engine.cli import main as cli_main
+        from engine.cli.commands import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:

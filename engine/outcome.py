@@ -1,6 +1,6 @@
 """What happened to an agent attempt, as data: done, or failed for a classified reason.
 
-The classes decide the policy (`engine.runner` applies it): transient failures are retried with
+The classes decide the policy (`engine.run.runner` applies it): transient failures are retried with
 backoff, permanent ones are not, an authentication failure also stops new launches, a usage
 limit pauses the whole run without spending an attempt. Pure: the inputs are the exit status,
 the parsed stream and the tail of stderr; the clock is passed in.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
-from engine.settings import format_seconds
-from engine.stream import ClaudeStream, RateLimit
+from engine.agents.claude_stream import ClaudeStream, RateLimit
+from engine.plan.settings import format_seconds
 
 
 class TaskStatus(StrEnum):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents import (
+from engine.agents.adapters import (
     ClaudeParser,
     CommandParser,
     agent_env,
@@ -19,9 +19,9 @@ from engine.agents import (
     find_program,
 )
 from engine.errors import AgentNotFoundError, ConfigError
+from engine.observe.usage import Tokens
 from engine.outcome import Exit, Failure
-from engine.settings import DEFAULTS, Settings
-from engine.usage import Tokens
+from engine.plan.settings import DEFAULTS, Settings
 
 BASE = ("claude", "-p", "--output-format", "stream-json", "--verbose")
 

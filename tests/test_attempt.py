@@ -1,4 +1,4 @@
-"""Splitting an agent's output into lines (engine.attempt.LineSplitter): lines across chunks,
+"""Splitting an agent's output into lines (engine.run.attempt.LineSplitter): lines across chunks,
 a last line without a newline, and lines too long to hold; and the attempt's pipeline from
 lines to logs and usage, whatever the agent prints."""
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents import CommandParser, OutputParser
-from engine.attempt import Attempt, CheckOutput, LineSplitter
-from engine.logs import TaskLog
-from engine.redact import Redactor
-from engine.state import TaskState
-from engine.usage import Tokens
+from engine.agents.adapters import CommandParser, OutputParser
+from engine.observe.logs import TaskLog
+from engine.observe.redact import Redactor
+from engine.observe.state import TaskState
+from engine.observe.usage import Tokens
+from engine.run.attempt import Attempt, CheckOutput, LineSplitter
 from tests.e2e.agents.hostile import GOOD_USAGE, HOSTILE_FORMS
 
 
@@ -45,7 +45,7 @@ def test_a_too_long_line_ending_in_the_same_chunk_as_its_start_of_holding() -> N
 
 
 def test_a_log_footer_names_the_signal_that_ended_the_agent() -> None:
-    from engine.logs import format_footer
+    from engine.observe.logs import format_footer
 
     stopped = format_footer("cancelled", "stopped by the user", -2, 1.5, {}, None, 0.0)
     assert "\nkilled by SIGINT · 1.5s · ended " in stopped

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cascade import decode_cascade, effective_settings, parse_cascade, split_row
 from engine.errors import CascadeError, Problem
-from engine.settings import DEFAULTS, Settings
+from engine.plan.cascade import decode_cascade, effective_settings, parse_cascade, split_row
+from engine.plan.settings import DEFAULTS, Settings
 
 HEADER = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
 
@@ -934,7 +934,7 @@ def test_warning_for_a_list_below_text_and_a_blank_line_says_to_remove_the_blank
 
 def test_nova_init_template_reads_its_settings_with_no_warning() -> None:
     """The file `nova init` writes keeps its project settings under the settings-list rule."""
-    from engine.cli import TEMPLATE
+    from engine.cli.commands import TEMPLATE
 
     cascade = parse_cascade(TEMPLATE.format(project="P"))
     assert cascade.settings == Settings(model="sonnet", timeout=2700.0, retries=2)

@@ -1,5 +1,5 @@
-"""The run's cgroup (engine.cgroup): finding cgroup v2 from the kernel's own files, falling
-back quietly where it cannot be used, and, where it can, holding every process forked inside
+"""The run's cgroup (engine.executors.cgroup): finding cgroup v2 from the kernel's own files,
+falling back quietly where it cannot be used, and, where it can, holding every process forked inside
 until it is killed and removed."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import cgroup
+from engine.executors import cgroup
 
 HYBRID = """\
 25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw

@@ -1,5 +1,5 @@
 """The `nova` command line: each command's output through click's CliRunner, and the exit codes
-and `Error:` messages of the real `nova` program (engine.cli.main) in a subprocess."""
+and `Error:` messages of the real `nova` program (engine.cli.commands.main) in a subprocess."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from engine.cascade import parse_cascade
-from engine.cli import TEMPLATE, cli, main
+from engine.cli.commands import TEMPLATE, cli, main
 from engine.errors import AgentNotFoundError, CascadeError, ConfigError, StateError
+from engine.observe.state import RunState, State, TaskState
+from engine.observe.store import StateStore
 from engine.outcome import TaskStatus
-from engine.state import RunState, State, TaskState
-from engine.store import StateStore
+from engine.plan.cascade import parse_cascade
 
 _BIN = Path(sys.executable).parent / "nova"
 NOVA = [str(_BIN)] if _BIN.exists() else [sys.executable, "-m", "engine"]
@@ -88,7 +88,7 @@ def nova(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def run_main(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, str, str]:
-    """Call engine.cli.main (the console script's entry point) in-process: (code, out, err)."""
+    """Call engine.cli.commands.main (the command line, in-process): (code, out, err)."""
     monkeypatch.setattr(sys, "argv", ["nova", *args])
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
@@ -716,7 +716,7 @@ def test_validate_and_plan_say_1_task_and_1_wave_in_the_singular(tmp_path: Path)
 
 def test_help_gives_every_command_a_whole_one_line_description() -> None:
     """`nova --help` lists each command with a description click does not cut short."""
-    from engine.cli import SHORT_HELP
+    from engine.cli.commands import SHORT_HELP
 
     assert sorted(SHORT_HELP) == sorted(cli.commands)
     assert all(len(text) <= 45 for text in SHORT_HELP.values())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents import Launch
-from engine.executor import Limits, LocalExecutor, StopRequest
+from engine.agents.adapters import Launch
+from engine.executors.local import Limits, LocalExecutor, StopRequest
 from engine.outcome import Exit, StopCause
 
 PY = sys.executable

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from engine.cascade import Cascade, parse_cascade
 from engine.errors import CascadeError
-from engine.graph import build_graph, render_dot, render_mermaid
+from engine.plan.cascade import Cascade, parse_cascade
+from engine.plan.graph import build_graph, render_dot, render_mermaid
 
 HEADER = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.cascade import Cascade, heading, parse_cascade
 from engine.errors import CascadeError
-from engine.sections import bullet_setting, is_settings_label
-from engine.settings import SettingError, parse_duration
+from engine.plan.cascade import Cascade, heading, parse_cascade
+from engine.plan.sections import bullet_setting, is_settings_label
+from engine.plan.settings import SettingError, parse_duration
 
 PLAN = (Path(__file__).resolve().parents[1] / "CASCADE.md").read_text(encoding="utf-8")
 # 200,000 spaces and a letter: at 40,000 the settings-label rule alone took 10 s.

@@ -70,7 +70,7 @@ def test_the_entry_point_exits_130_quietly_on_a_keyboard_interrupt(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("engine.cli._show_status", interrupted)
+    monkeypatch.setattr("engine.cli.commands._show_status", interrupted)
     monkeypatch.setattr(sys, "argv", ["nova", "status"])
     with pytest.raises(SystemExit) as info:
         interrupt.main()

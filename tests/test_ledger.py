@@ -1,4 +1,4 @@
-"""The record of a run's processes (engine.ledger) and the guardian that reads it: what is
+"""The record of a run's processes (engine.executors.ledger) and the guardian that reads it: what is
 recorded is found again by pid and start time only, with everything below it, ended, and
 named; a recorded pid that now names another process is left alone."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import guardian, ledger, procs
+from engine.executors import guardian, ledger, procs
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 SETSID = shutil.which("setsid") or "/usr/bin/setsid"

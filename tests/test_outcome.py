@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.agents.claude_stream import ClaudeStream
 from engine.outcome import (
     DONE,
     Exit,
@@ -20,7 +21,6 @@ from engine.outcome import (
     classify_command,
     parse_limit_text,
 )
-from engine.stream import ClaudeStream
 
 # 2026-01-01 03:00:00 UTC, a fixed "now" for reset times given as a clock time.
 NOW = datetime(2026, 1, 1, 3, 0, tzinfo=UTC).timestamp()
@@ -447,7 +447,7 @@ def test_check_verdicts_name_how_the_check_ended_and_its_last_line() -> None:
 
 
 def test_check_feedback_keeps_the_end_of_long_output() -> None:
-    from engine.prompt import CHECK_OUTPUT_CHARS, check_feedback
+    from engine.plan.prompt import CHECK_OUTPUT_CHARS, check_feedback
 
     told = check_feedback("pytest -q", "failed with exit code 1", "x" * 10_000 + "\nLAST")
     assert told.startswith(

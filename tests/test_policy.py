@@ -1,10 +1,10 @@
-"""The failure policy's pure decisions (engine.policy), as tables: no clock, no runner."""
+"""The failure policy's pure decisions (engine.run.policy), as tables: no clock, no runner."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.policy import LIMIT_UNKNOWN_WAIT, limit_wait
+from engine.run.policy import LIMIT_UNKNOWN_WAIT, limit_wait
 
 NOW = 1_000_000.0
 

@@ -1,5 +1,5 @@
-"""Finding a task's processes (engine.procs): start times as psutil reads them, and orphans that
-left the agent's session found by their marker once the agent is gone."""
+"""Finding a task's processes (engine.executors.procs): start times as psutil reads them, and
+orphans that left the agent's session found by their marker once the agent is gone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from engine import procs
+from engine.executors import procs
 
 
 def test_create_time_matches_psutil_for_this_process_and_a_child() -> None:

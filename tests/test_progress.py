@@ -1,12 +1,12 @@
-"""Live progress of `nova run` (engine.progress): what a quiet run prints about itself."""
+"""Live progress of `nova run` (engine.observe.progress): what a quiet run prints about itself."""
 
 from __future__ import annotations
 
 import io
 
+from engine.observe.progress import LineReporter, progress_line
+from engine.observe.state import RunState, State, TaskState
 from engine.outcome import TaskStatus
-from engine.progress import LineReporter, progress_line
-from engine.state import RunState, State, TaskState
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 

@@ -1,10 +1,11 @@
-"""Masking secrets from nova's environment (engine.redact) in what nova writes for people."""
+"""Masking secrets from nova's environment (engine.observe.redact) in what nova writes for
+people."""
 
 from __future__ import annotations
 
 import json
 
-from engine.redact import Redactor, secret_values
+from engine.observe.redact import Redactor, secret_values
 
 
 def test_only_long_values_of_secret_looking_names_are_secrets() -> None:
@@ -105,7 +106,7 @@ def test_a_secret_broken_across_lines_is_masked_and_the_lines_stay() -> None:
 def test_a_log_written_line_by_line_masks_a_secret_split_across_two_writes() -> None:
     """The masker holds back a last line that ends with the start of a secret until the next
     write, and masks the rest of a secret whose first few characters were already written."""
-    from engine.redact import LogMasker
+    from engine.observe.redact import LogMasker
 
     redact = Redactor((KEY,))
     for cut in (2, 4, 20, len(KEY) - 1):
@@ -124,7 +125,7 @@ def test_a_log_written_line_by_line_masks_a_secret_split_across_two_writes() -> 
 def test_short_secret_looking_values_are_named_not_masked() -> None:
     """A value shorter than 8 characters is not masked (it would mask `true` everywhere);
     its variable is named so the run can say so. Empty values are not secrets at all."""
-    from engine.redact import short_secret_names
+    from engine.observe.redact import short_secret_names
 
     env = {"FOO_TOKEN": "abc123", "EMPTY_KEY": "", "LONG_KEY": "long-enough-1", "HOME": "/x"}
     assert short_secret_names(env) == ["FOO_TOKEN"]
@@ -145,7 +146,7 @@ def test_a_base64_form_wrapped_over_two_log_writes_is_masked_whole() -> None:
     characters that encode the secret are masked."""
     import base64
 
-    from engine.redact import LogMasker
+    from engine.observe.redact import LogMasker
 
     encoded = base64.b64encode(b"x" * 40 + KEY.encode() + b"y" * 40).decode()
     masker = LogMasker(Redactor((KEY,)))

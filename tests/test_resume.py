@@ -1,4 +1,4 @@
-"""Carrying over the last run (engine.resume): done stays done, the rest runs again, and the
+"""Carrying over the last run (engine.run.resume): done stays done, the rest runs again, and the
 sessions of tasks stopped mid-work are continued."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.cascade import parse_cascade
 from engine.errors import StateError
+from engine.observe.state import State, TaskState
 from engine.outcome import TaskStatus
-from engine.preflight import resolve_settings
-from engine.resume import attempts_on_disk, carry_over
-from engine.settings import Settings
-from engine.state import State, TaskState
+from engine.plan.cascade import parse_cascade
+from engine.plan.settings import Settings
+from engine.run.preflight import resolve_settings
+from engine.run.resume import attempts_on_disk, carry_over
 
 PLAN = """# P
 

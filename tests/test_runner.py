@@ -1,4 +1,4 @@
-"""The runner's policy (engine.runner) over a scripted executor, with no agent processes: order
+"""The runner's policy (engine.run.runner) over a scripted executor, with no agent processes: order
 and concurrency, retries, blocked dependents, usage-limit pauses, halts and waits for resources.
 
 The executor seam is what makes this possible: `ScriptedExecutor` plays, for each attempt of a
@@ -23,16 +23,16 @@ from pathlib import Path
 import pytest
 
 from engine import interrupt
-from engine.agents import Launch
-from engine.cascade import parse_cascade
+from engine.agents.adapters import Launch
+from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
-from engine.executor import Limits, Sink, SpawnError, StopRequest
-from engine.graph import build_graph
+from engine.executors.local import Limits, Sink, SpawnError, StopRequest
+from engine.observe.progress import LineReporter
 from engine.outcome import Exit
-from engine.progress import LineReporter
-from engine.runner import Runner, RunOptions, _transcript_usage
-from engine.settings import Settings
-from engine.stream import transcript_slug
+from engine.plan.cascade import parse_cascade
+from engine.plan.graph import build_graph
+from engine.plan.settings import Settings
+from engine.run.runner import Runner, RunOptions, _transcript_usage
 
 
 @dataclass
@@ -219,8 +219,8 @@ def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_ret
         ],
         "B": [Play(lines=claude_lines("sess-B"))],
     }
-    monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.05)
-    monkeypatch.setattr("engine.runner.RATE_LIMIT_MIN_WAIT", 0.05)
+    monkeypatch.setattr("engine.run.runner.RATE_LIMIT_MARGIN", 0.05)
+    monkeypatch.setattr("engine.run.runner.RATE_LIMIT_MIN_WAIT", 0.05)
     code, executor, tasks, said = run(
         tmp_path, [("A", "-"), ("B", "A")], script, agent="claude", settings="- retries: 0"
     )
@@ -251,8 +251,8 @@ def test_a_usage_limit_whose_reset_is_past_waits_and_backs_off_when_it_comes_bac
     ).encode()
     rejected = Play(lines=[*claude_lines("sess-A", error=True)[:1], limit], code=1)
     script = {"A": [rejected, rejected, rejected, Play(lines=claude_lines("sess-A"))]}
-    monkeypatch.setattr("engine.runner.RATE_LIMIT_MARGIN", 0.0)
-    monkeypatch.setattr("engine.runner.RATE_LIMIT_MIN_WAIT", 0.1)
+    monkeypatch.setattr("engine.run.runner.RATE_LIMIT_MARGIN", 0.0)
+    monkeypatch.setattr("engine.run.runner.RATE_LIMIT_MIN_WAIT", 0.1)
     code, executor, tasks, said = run(
         tmp_path, [("A", "-")], script, agent="claude", settings="- retries: 0"
     )

@@ -3,8 +3,8 @@ without processes or a clock."""
 
 from __future__ import annotations
 
-from engine.graph import TaskGraph
-from engine.scheduler import Phase, Scheduler
+from engine.plan.graph import TaskGraph
+from engine.run.scheduler import Phase, Scheduler
 
 
 def graph_of(deps: dict[str, tuple[str, ...]]) -> TaskGraph:

@@ -1,10 +1,10 @@
-"""The rule for which lists under a heading are settings (engine.sections), line by line."""
+"""The rule for which lists under a heading are settings (engine.plan.sections), line by line."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.sections import CODE, TASKS, TEXT, bullet_setting, read_body
+from engine.plan.sections import CODE, TASKS, TEXT, bullet_setting, read_body
 
 
 def body(text: str, first_line: int = 2) -> list[tuple[int, str, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.settings import (
+from engine.plan.settings import (
     DEFAULTS,
     SETTING_KEYS,
     SettingError,

@@ -1,5 +1,5 @@
-"""The run state and its JSON form (engine.state), and the state directory on disk
-(engine.store): round trips, schema checks, token totals across attempts, atomic writes,
+"""The run state and its JSON form (engine.observe.state), and the state directory on disk
+(engine.observe.store): round trips, schema checks, token totals across attempts, atomic writes,
 corrupt files and the one-run-at-a-time lock."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import StateError
-from engine.outcome import TaskStatus
-from engine.state import (
+from engine.observe.state import (
     _TASK_ORDER,
     SCHEMA,
     RunState,
@@ -28,8 +27,9 @@ from engine.state import (
     read_task,
     sum_costs,
 )
-from engine.store import LOCK_FILE, STATE_FILE, StateStore
-from engine.usage import Tokens
+from engine.observe.store import LOCK_FILE, STATE_FILE, StateStore
+from engine.observe.usage import Tokens
+from engine.outcome import TaskStatus
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 
@@ -290,7 +290,7 @@ def test_failed_write_keeps_the_old_file_and_removes_its_temp_file(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("engine.store.os.replace", broken_replace)
+    monkeypatch.setattr("engine.observe.store.os.replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
         store.write(sample_state().to_json())
     monkeypatch.undo()
@@ -345,7 +345,7 @@ def test_newer_schema_on_disk_is_a_state_error_suggesting_an_upgrade(tmp_path: P
 
 HOLDER = """
 import sys
-from engine.store import StateStore
+from engine.observe.store import StateStore
 store = StateStore(sys.argv[1])
 store.acquire()
 print("locked", flush=True)
@@ -702,7 +702,7 @@ def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
 
 WRITER = """
 import json, sys
-from engine.store import StateStore
+from engine.observe.store import StateStore
 store = StateStore(sys.argv[1])
 for n in range(int(sys.argv[2])):
     tasks = {f"T{i}": {"name": f"v{n}", "result": "x" * (n % 7) * 500} for i in range(n % 50 + 1)}

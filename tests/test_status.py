@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import cli
-from engine.outcome import TaskStatus
-from engine.state import RunState, State, StateEncoder, TaskState
-from engine.status import (
+from engine.cli.commands import cli
+from engine.observe.state import RunState, State, StateEncoder, TaskState
+from engine.observe.status import (
     format_duration,
     render_status,
     status_json,
     status_json_frame,
     status_json_text,
 )
-from engine.store import StateStore
-from engine.usage import Tokens
+from engine.observe.store import StateStore
+from engine.observe.usage import Tokens
+from engine.outcome import TaskStatus
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 NOW = T0 + 3000

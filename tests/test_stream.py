@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from engine.outcome import DONE, Exit, Failure, classify_claude
-from engine.stream import (
+from engine.agents.claude_stream import (
     ClaudeStream,
     describe_tool_call,
     short,
     transcript_slug,
     transcript_tokens,
 )
-from engine.usage import Tokens
+from engine.observe.usage import Tokens
+from engine.outcome import DONE, Exit, Failure, classify_claude
 
 SESSION = "0f4c6a52-8d7e-4b0e-9a51-3c1f2d9e7a10"
 

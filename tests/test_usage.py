@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.usage import (
+from engine.observe.usage import (
     MAX_TOKENS,
     Tokens,
     add_by_model,

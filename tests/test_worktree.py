@@ -1,11 +1,11 @@
-"""The pure rules of per-task worktrees (engine.worktree) and the `worktree` setting."""
+"""The pure rules of per-task worktrees (engine.run.worktree) and the `worktree` setting."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine import worktree
-from engine.settings import SettingError, parse_setting
+from engine.plan.settings import SettingError, parse_setting
+from engine.run import worktree
 
 
 def test_branch_names_git_would_refuse_are_found_before_the_run() -> None:

@@ -1,7 +1,7 @@
 """Fault injection: `nova run` with the real Claude Code CLI against the Messages API double.
 
 Each test runs the `nova` command on a small CASCADE.md and checks how nova classifies and
-handles one failure class of the API (see engine/outcome.py and engine/runner.py): transient
+handles one failure class of the API (see engine/outcome.py and engine/run/runner.py): transient
 errors are retried, permanent ones are not, an authentication failure stops new launches, a
 usage limit pauses the whole run without spending a retry, a hung server is ended by nova's
 timeout.  The CLI's own behaviour behind these cases is in tests/support/CLAUDE_FINDINGS.md.

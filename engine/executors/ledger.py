@@ -5,8 +5,9 @@ A process can clear nova's marker from its environment, leave its session, and, 
 parent dies, its place in the process tree. What does not change is its pid *and* its start
 time, together (a pid alone can name another process by then). So as a run goes, nova records
 (pid, start time) of each agent and of every orphan it sees, in `state/processes.txt` and, line
-for line, on the guardian's pipe; with the run's cgroup (`engine.cgroup`), if it has one. When
-nova dies, the guardian ends what the record names; when both are dead, the next run does.
+for line, on the guardian's pipe; with the run's cgroup (`engine.executors.cgroup`), if it has
+one. When nova dies, the guardian ends what the record names; when both are dead, the next run
+does.
 
 The record is plain text, one fact a line, appended as the run goes (a torn last line after a
 crash is skipped):
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import cgroup, procs
+from engine.executors import cgroup, procs
 
 FILE = "processes.txt"
 DONE = "done"

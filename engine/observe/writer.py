@@ -12,8 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from engine.state import State, StateEncoder
-from engine.store import StateStore
+from engine.observe.state import State, StateEncoder
+from engine.observe.store import StateStore
 
 WRITE_INTERVAL = 0.25
 

@@ -3,7 +3,7 @@ sessions its interrupted tasks can continue.
 
 Done tasks stay done (unless asked to run again: `--rerun`, `--fresh`); everything else runs
 again. An interrupted Claude task continues its own session. What a killed run left running
-is found from its cgroup and its record of processes (`engine.ledger`: pid and start time,
+is found from its cgroup and its record of processes (`engine.executors.ledger`: pid and start time,
 never a bare pid) and by the run's marker, and ended before anything starts.
 """
 
@@ -13,13 +13,13 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from engine import ledger
-from engine.cascade import Cascade
 from engine.errors import StateError
-from engine.logs import log_path
+from engine.executors import ledger
+from engine.observe.logs import log_path
+from engine.observe.state import State, TaskState
 from engine.outcome import TaskStatus
-from engine.settings import Settings
-from engine.state import State, TaskState
+from engine.plan.cascade import Cascade
+from engine.plan.settings import Settings
 
 
 def carry_over(

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, fsio, interrupt, policy, procs, worktree
-from engine.agents import (
+from engine import __version__, fsio, interrupt
+from engine.agents.adapters import (
     ClaudeParser,
     CommandParser,
     Launch,
@@ -31,12 +31,17 @@ from engine.agents import (
     claude_argv,
     command_argv,
 )
-from engine.attempt import Attempt, CheckOutput, Collected
-from engine.cascade import Cascade, Task
+from engine.agents.claude_stream import transcript_slug, transcript_tokens
 from engine.errors import ExitCode
-from engine.executor import Executor, Limits, LocalExecutor, Sink, SpawnError, StopRequest
-from engine.graph import TaskGraph
-from engine.logs import TaskLog, format_footer, format_header
+from engine.executors import procs
+from engine.executors.local import Executor, Limits, LocalExecutor, Sink, SpawnError, StopRequest
+from engine.observe.logs import TaskLog, format_footer, format_header
+from engine.observe.progress import Reporter
+from engine.observe.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
+from engine.observe.state import RESULT_CHARS, RunState, State, TaskState, iso
+from engine.observe.store import StateStore, lock_dir
+from engine.observe.usage import Tokens
+from engine.observe.writer import StateWriter
 from engine.outcome import (
     Exit,
     Failure,
@@ -46,7 +51,13 @@ from engine.outcome import (
     check_outcome,
     check_verdict,
 )
-from engine.preflight import (
+from engine.plan.cascade import Cascade, Task
+from engine.plan.graph import TaskGraph
+from engine.plan.prompt import build_check_prompt, build_prompt, build_resume_prompt, check_feedback
+from engine.plan.settings import Settings, describe
+from engine.run import policy, worktree
+from engine.run.attempt import Attempt, CheckOutput, Collected
+from engine.run.preflight import (
     Places,
     check_agents,
     check_logs_dir,
@@ -55,17 +66,8 @@ from engine.preflight import (
     placeholder_values,
     resolve_settings,
 )
-from engine.progress import Reporter
-from engine.prompt import build_check_prompt, build_prompt, build_resume_prompt, check_feedback
-from engine.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
-from engine.resume import carry_over, end_survivors
-from engine.scheduler import Phase, Scheduler
-from engine.settings import Settings, describe
-from engine.state import RESULT_CHARS, RunState, State, TaskState, iso
-from engine.store import StateStore, lock_dir
-from engine.stream import transcript_slug, transcript_tokens
-from engine.usage import Tokens
-from engine.writer import StateWriter
+from engine.run.resume import carry_over, end_survivors
+from engine.run.scheduler import Phase, Scheduler
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -76,7 +78,7 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 # Wait this long past a usage limit's reset before launching again (NOVA_RATE_LIMIT_MARGIN),
-# and never less than this from now (NOVA_RATE_LIMIT_MIN_WAIT; see engine.policy).
+# and never less than this from now (NOVA_RATE_LIMIT_MIN_WAIT; see engine.run.policy).
 RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_MIN_WAIT = _env_seconds("NOVA_RATE_LIMIT_MIN_WAIT", policy.LIMIT_MIN_WAIT)
 MAX_BACKOFF = 600.0

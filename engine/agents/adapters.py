@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from engine.agents.claude_stream import ClaudeStream, RateLimit
 from engine.errors import AgentNotFoundError, ConfigError
-from engine.outcome import Exit, Verdict, classify_claude, classify_command
-from engine.settings import Settings
-from engine.stream import ClaudeStream, RateLimit
-from engine.text import visible_line
-from engine.usage import (
+from engine.observe.usage import (
     MODEL_CHARS,
     TOKEN_KINDS,
     Tokens,
@@ -33,6 +30,9 @@ from engine.usage import (
     parse_cost,
     parse_count,
 )
+from engine.outcome import Exit, Verdict, classify_claude, classify_command
+from engine.plan.settings import Settings
+from engine.text import visible_line
 
 # Variables that make a nested Claude Code refuse to start, or change how it reports.
 _DROPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")

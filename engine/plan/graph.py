@@ -10,8 +10,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from engine.cascade import Cascade
 from engine.errors import CascadeError, Problem
+from engine.plan.cascade import Cascade
 from engine.text import visible_line
 
 

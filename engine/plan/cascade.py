@@ -9,7 +9,7 @@ nova adds two things that keep such a file ordinary markdown:
 * longer instructions for a task, as everything under a `#### <ID>: ...` heading, sub-headings
   included.
 
-Only one list per heading can hold settings (see `engine.sections`), so a bullet like
+Only one list per heading can hold settings (see `engine.plan.sections`), so a bullet like
 `- Model: a tiny data model` in a list of notes stays prose instead of becoming a setting.
 
 Parsing is pure (text in, `Cascade` or `CascadeError` out) and collects every problem it can
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from engine.errors import CascadeError, Problem
-from engine.sections import (
+from engine.plan.sections import (
     CODE,
     SUBHEADING,
     TASKS,
@@ -32,7 +32,7 @@ from engine.sections import (
     Reading,
     read_body,
 )
-from engine.settings import (
+from engine.plan.settings import (
     DEFAULTS,
     SETTING_KEYS,
     SettingError,
@@ -614,7 +614,7 @@ class _Parser:
     def _cycles(self, tasks: dict[str, Task]) -> list[Problem]:
         """Cycles among the tasks that are well formed, when other problems keep the file
         from being used: reported with them, not after they are fixed."""
-        from engine.graph import build_graph  # the graph is built from a Cascade
+        from engine.plan.graph import build_graph  # the graph is built from a Cascade
 
         known = {
             t: replace(task, depends_on=tuple(d for d in task.depends_on if d in tasks and d != t))

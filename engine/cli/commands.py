@@ -21,10 +21,10 @@ from engine.errors import ExitCode, NovaError
 from engine.text import visible, visible_line
 
 if TYPE_CHECKING:
-    from engine.cascade import Cascade
-    from engine.graph import TaskGraph
-    from engine.state import State
-    from engine.store import Snapshot
+    from engine.observe.state import State
+    from engine.observe.store import Snapshot
+    from engine.plan.cascade import Cascade
+    from engine.plan.graph import TaskGraph
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -60,10 +60,10 @@ PLAN_LIMIT = 256 << 20  # bytes of CASCADE.md read at most; 20,000 tasks take a 
 
 def load(path: Path) -> tuple[Cascade, TaskGraph]:
     """Parse and check a CASCADE.md; NovaError (exit 2) with every problem if it is bad."""
-    from engine.cascade import decode_cascade, parse_cascade
     from engine.errors import CascadeError, Problem
     from engine.fsio import UnsafeFileError, read_regular
-    from engine.graph import build_graph
+    from engine.plan.cascade import decode_cascade, parse_cascade
+    from engine.plan.graph import build_graph
 
     try:
         data = read_regular(path, PLAN_LIMIT, follow=True)
@@ -222,9 +222,9 @@ def run(
     --fresh runs done tasks again). Logs go to LOGS_DIR/<ID>.log, state to
     STATE_DIR/state.json (read it with 'nova status').
     """
-    from engine.preflight import check_default_dir
-    from engine.progress import LineReporter
-    from engine.runner import Runner, RunOptions
+    from engine.observe.progress import LineReporter
+    from engine.run.preflight import check_default_dir
+    from engine.run.runner import Runner, RunOptions
 
     parsed, graph = load(cascade)
     overrides = _overrides(**settings)
@@ -281,7 +281,7 @@ def _overrides(
     allowed_tools: str | None = None,
 ) -> Any:
     from engine.errors import ConfigError
-    from engine.settings import SettingError, Settings, parse_duration
+    from engine.plan.settings import SettingError, Settings, parse_duration
 
     def duration(name: str, value: str | None) -> float | None:
         if value is None:
@@ -292,7 +292,7 @@ def _overrides(
             raise ConfigError(f"--{name}: {exc}") from None
 
     if agent_cmd:
-        from engine.agents import split_command
+        from engine.agents.adapters import split_command
 
         split_command(agent_cmd)  # a bad template is an error now, --dry-run included
     return Settings(
@@ -311,8 +311,8 @@ def _overrides(
 
 def _outside(parsed: Cascade, path: Path) -> dict[str, str]:
     """The resolved workdir of each task whose workdir is outside the project."""
-    from engine.preflight import Places, resolve_settings
-    from engine.settings import Settings
+    from engine.plan.settings import Settings
+    from engine.run.preflight import Places, resolve_settings
 
     places = Places(path.resolve(), Path("state"))
     return {
@@ -328,8 +328,8 @@ def _render_plan(
     """The waves, and per task its agent, model and every other setting that is not nova's
     default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time;
     a workdir `outside` the project is shown resolved, and says so."""
-    from engine.cascade import effective_settings
-    from engine.settings import DEFAULTS, describe
+    from engine.plan.cascade import effective_settings
+    from engine.plan.settings import DEFAULTS, describe
 
     defaults = describe(DEFAULTS)
     lines = [
@@ -361,8 +361,8 @@ def _render_plan(
 @CASCADE_ARG
 def validate(cascade: Path) -> None:
     """Check CASCADE for errors without running anything (exit 2 if it has any)."""
-    from engine.preflight import Places, check_workdirs, resolve_settings
-    from engine.settings import Settings
+    from engine.plan.settings import Settings
+    from engine.run.preflight import Places, check_workdirs, resolve_settings
 
     parsed, graph = load(cascade)
     places = Places(cascade.resolve(), Path("state"))
@@ -397,7 +397,7 @@ def plan(cascade: Path, agent_cmd: str | None) -> None:
 )
 def graph(cascade: Path, fmt: str) -> None:
     """Print the task graph as DOT or Mermaid."""
-    from engine.graph import render_dot, render_mermaid
+    from engine.plan.graph import render_dot, render_mermaid
 
     parsed, _ = load(cascade)
     click.echo(render_dot(parsed) if fmt == "dot" else render_mermaid(parsed), nl=False)
@@ -411,7 +411,7 @@ def _read_state(state_dir: Path) -> tuple[State, bool]:
 def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot, bool]:
     """The state on disk (see `StateStore.read`), and whether the run that wrote it is alive."""
     from engine.errors import StateError
-    from engine.store import StateStore
+    from engine.observe.store import StateStore
 
     snapshot = StateStore(state_dir).read(tasks_json)
     if snapshot is None:
@@ -422,7 +422,7 @@ def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot,
     run = snapshot.state.run
     if not run.running:  # a finished run: no need to load psutil to look for its process
         return snapshot, False
-    from engine.procs import same_process
+    from engine.executors.procs import same_process
 
     return snapshot, same_process(run.pid, run.pid_started)
 
@@ -467,7 +467,7 @@ def status(as_json: bool, watch: bool, interval: float, state_dir: Path) -> None
 
 def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> bool:
     """Print one status report; whether the run is alive."""
-    from engine.status import render_status, status_json_frame, status_json_text
+    from engine.observe.status import render_status, status_json_frame, status_json_text
 
     snapshot, alive = _read_snapshot(state_dir, tasks_json=as_json)
     state, now = snapshot.state, time.time()
@@ -527,9 +527,9 @@ def logs(
     task_id: str, follow: bool, raw: bool, stderr: bool, logs_dir: Path, state_dir: Path
 ) -> None:
     """Print the log of TASK_ID (what its agent said and did), or follow it with -f."""
-    from engine.cascade import TASK_ID
     from engine.errors import ConfigError
-    from engine.logs import log_path
+    from engine.observe.logs import log_path
+    from engine.plan.cascade import TASK_ID
 
     if not TASK_ID.match(task_id):
         raise ConfigError(f"'{task_id}' is not a task ID.")
@@ -605,8 +605,8 @@ def _raw_log(logs_dir: Path, task_id: str, stderr: bool) -> tuple[Path, int]:
     """The raw stdout (or stderr) of the task's last attempt, and that attempt's number; says
     when its stderr has something, and ConfigError when the task has no raw output at all."""
     from engine.errors import ConfigError
-    from engine.logs import raw_path
-    from engine.resume import attempts_on_disk
+    from engine.observe.logs import raw_path
+    from engine.run.resume import attempts_on_disk
 
     last = attempts_on_disk(logs_dir).get(task_id)
     if last is None:
@@ -646,7 +646,7 @@ def _unknown_task(
     """ConfigError for a task ID that is not among `ids`, suggesting the same ID in another
     case first, else the closest one."""
     from engine.errors import ConfigError
-    from engine.settings import suggest
+    from engine.plan.settings import suggest
 
     same = [t for t in ids if t.lower() == task_id.lower()]
     hint = f" Did you mean '{same[0]}'?" if same else suggest(task_id, ids, 0.5)

@@ -19,14 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from engine import procs
-from engine.agents import OutputParser
-from engine.logs import TaskLog
-from engine.redact import Redactor
-from engine.state import TaskState
-from engine.stream import short
+from engine.agents.adapters import OutputParser
+from engine.agents.claude_stream import short
+from engine.executors import procs
+from engine.observe.logs import TaskLog
+from engine.observe.redact import Redactor
+from engine.observe.state import TaskState
+from engine.observe.usage import Tokens
 from engine.text import visible, visible_line
-from engine.usage import Tokens
 
 MAX_LINE = 32 * 1024 * 1024
 STDERR_TAIL = 4096  # characters of the last stderr lines kept for the failure reason

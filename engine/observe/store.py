@@ -23,7 +23,7 @@ from typing import Any
 
 from engine import fsio
 from engine.errors import StateError
-from engine.state import State, read_state
+from engine.observe.state import State, read_state
 
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"

@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.text import visible
-from engine.usage import (
+from engine.observe.usage import (
     MODEL_CHARS,
     Tokens,
     cost_value,
@@ -31,6 +30,7 @@ from engine.usage import (
     tokens_from_api_usage,
     tokens_from_model_usage,
 )
+from engine.text import visible
 
 SUMMARY_CHARS = 240
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine import cgroup, guardian, ledger, procs
-from engine.agents import Launch
+from engine.agents.adapters import Launch
+from engine.executors import cgroup, guardian, ledger, procs
 from engine.outcome import Exit, StopCause
 
 READ_CHUNK = 1 << 18
@@ -332,7 +332,7 @@ def _allow_more_files() -> None:
 class LocalExecutor:
     """Runs each agent as a child process of nova.
 
-    With `state_dir`, each run keeps its record of processes there (`engine.ledger`), for
+    With `state_dir`, each run keeps its record of processes there (`engine.executors.ledger`), for
     its guardian and the next run.
     """
 

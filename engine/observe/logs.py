@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import fsio
-from engine.redact import LogMasker, Redactor
+from engine.observe.redact import LogMasker, Redactor
+from engine.observe.usage import Tokens, format_cost
 from engine.text import visible
-from engine.usage import Tokens, format_cost
 
 RULE = "=" * 78
 

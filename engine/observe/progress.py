@@ -15,11 +15,11 @@ import time
 from typing import IO, Protocol
 
 from engine.errors import ExitCode
+from engine.observe.state import State, TaskState
+from engine.observe.status import clock_local, format_duration, summarize_tokens
+from engine.observe.usage import format_cost, format_count
 from engine.outcome import TaskStatus, Verdict
-from engine.state import State, TaskState
-from engine.status import clock_local, format_duration, summarize_tokens
 from engine.text import visible_line as _v
-from engine.usage import format_cost, format_count
 
 QUIET_PROGRESS = 60.0  # seconds without a line before a progress line is printed
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}

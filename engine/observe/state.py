@@ -1,7 +1,7 @@
 """The run's state: what every task is doing or did, as one JSON document.
 
-This module is the model and its JSON form (schema below), with no I/O; `engine.store` writes
-it. The same document, plus totals, is what `nova status --json` prints, so the file under
+This module is the model and its JSON form (schema below), with no I/O; `engine.observe.store`
+writes it. The same document, plus totals, is what `nova status --json` prints, so the file under
 `state/` and the command's output never disagree.
 
 Schema (version 1)::
@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from math import isfinite
 from typing import Any
 
+from engine.observe.usage import TOKEN_KINDS, Tokens, add_by_model, sum_by_model
 from engine.outcome import TaskStatus
-from engine.usage import TOKEN_KINDS, Tokens, add_by_model, sum_by_model
 
 SCHEMA = 1
 RESULT_CHARS = 4000
@@ -465,7 +465,7 @@ class StateEncoder:
     """Encodes a `State` as the bytes of state.json, re-encoding only tasks that can have changed.
 
     A task that is not running changes only together with its status, attempts, end time,
-    reason or next attempt (see `engine.runner`), so its encoding is kept under that key; a
+    reason or next attempt (see `engine.run.runner`), so its encoding is kept under that key; a
     running task is encoded afresh every time. On a big graph most tasks are done or waiting,
     so a write costs what the running ones cost, not what the whole graph does. The bytes are
     those of `json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False)`, but that

@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from engine.observe.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
+from engine.observe.usage import TOKEN_KINDS, Tokens, format_cost, format_count
 from engine.outcome import TaskStatus
-from engine.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
 from engine.text import visible_json, visible_line
-from engine.usage import TOKEN_KINDS, Tokens, format_cost, format_count
 
 QUIET_WARNING = 15 * 60.0
 _MARK = {
@@ -220,7 +220,7 @@ def status_json(
     """The documented `nova status --json` document: the state, plus liveness and totals.
 
     `tasks`, if given, are the state's tasks as state.json holds them, known to be in the form
-    `TaskState.to_json` gives (`engine.store.Snapshot`); they go in as they are.
+    `TaskState.to_json` gives (`engine.observe.store.Snapshot`); they go in as they are.
     """
     doc = _json_head(state, alive)
     doc["tasks"] = (
@@ -249,7 +249,7 @@ def status_json_text(
 def status_json_frame(state: State, alive: bool, now: float) -> tuple[str, str]:
     """The compact `status_json_text` before and after the JSON of the tasks, which go between.
 
-    With state.json's own text of its tasks in the middle (`engine.store.Snapshot`), this is
+    With state.json's own text of its tasks in the middle (`engine.observe.store.Snapshot`), this is
     the document without encoding 10,000 tasks again, which took longer than all the rest.
     """
     head = visible_json(_COMPACT.encode(_json_head(state, alive)))

@@ -13,7 +13,7 @@ stops them with it.
 
 Nothing here is required: where cgroup v2 is not mounted, or not writable (not root, a
 read-only mount, v1 only), `create` returns None and nova relies on its recorded process
-tree and markers (`engine.ledger`). NOVA_CGROUP=0 turns cgroups off on purpose.
+tree and markers (`engine.executors.ledger`). NOVA_CGROUP=0 turns cgroups off on purpose.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 import time
 from pathlib import Path
 
-from engine import procs
+from engine.executors import procs
 
 PREFIX = "nova."
 DISABLE_VAR = "NOVA_CGROUP"  # "0": do not use cgroups (the recorded tree does the job)

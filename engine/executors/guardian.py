@@ -2,7 +2,7 @@
 
 `nova run` forks this small watcher before it starts any agent: a process in a session of its
 own whose only open descriptor is the read end of a pipe from nova. On it nova writes the
-processes it records (`engine.ledger`: each agent and orphan, by pid and start time), and
+processes it records (`engine.executors.ledger`: each agent and orphan, by pid and start time), and
 `done` when it has ended the run itself. When nova exits for any reason, SIGKILL included,
 the pipe closes. Unless the last line was `done`, the guardian then ends every process of the
 run: the members of its cgroup, the recorded processes that are still the same processes,
@@ -21,7 +21,7 @@ import os
 import signal
 from pathlib import Path
 
-from engine import cgroup, ledger, procs
+from engine.executors import cgroup, ledger, procs
 
 DONE = f"{ledger.DONE}\n".encode()
 

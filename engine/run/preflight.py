@@ -16,12 +16,13 @@ import subprocess
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from engine import fsio, worktree
-from engine.agents import CLAUDE_INSTALL_HINT, command_argv, find_program
-from engine.cascade import Cascade, effective_settings
+from engine import fsio
+from engine.agents.adapters import CLAUDE_INSTALL_HINT, command_argv, find_program
 from engine.errors import ConfigError
 from engine.outcome import ROOT_BYPASS_HINT
-from engine.settings import Settings
+from engine.plan.cascade import Cascade, effective_settings
+from engine.plan.settings import Settings
+from engine.run import worktree
 from engine.text import visible_line
 
 

@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Iterable
 from enum import StrEnum
 
-from engine.graph import TaskGraph
+from engine.plan.graph import TaskGraph
 
 
 class Phase(StrEnum):

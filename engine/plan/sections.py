@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from engine.settings import SETTING_KEYS, SettingError, normalize_key, parse_setting
+from engine.plan.settings import SETTING_KEYS, SettingError, normalize_key, parse_setting
 
 # Every line of a plan passes through here, and a plan is outside text: a line of 40,000
 # spaces must cost no more than 40,000 steps. So no pattern here has two quantifiers that can

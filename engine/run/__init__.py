@@ -1,0 +1,1 @@
+"""Running a plan: the supervisor loop, attempts, the failure policy, resuming."""
