@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents.adapters import Launch
-from engine.executors.local import Limits, LocalExecutor, StopRequest
+from engine.executors.base import Launch, Limits, StopRequest
+from engine.executors.local import LocalExecutor
 from engine.outcome import Exit, StopCause
 
 PY = sys.executable

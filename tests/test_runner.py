@@ -23,10 +23,9 @@ from pathlib import Path
 import pytest
 
 from engine import interrupt
-from engine.agents.adapters import Launch
 from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
-from engine.executors.local import Limits, Sink, SpawnError, StopRequest
+from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
 from engine.observe.progress import LineReporter
 from engine.outcome import Exit
 from engine.plan.cascade import parse_cascade

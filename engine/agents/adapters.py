@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -41,16 +40,6 @@ _PAIR = re.compile(rb"([a-z_]+)\s*=\s*([^\s,]+)", re.IGNORECASE)
 PLACEHOLDERS = ("id", "name", "prompt_file", "cascade_dir", "attempt")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _BRACED = re.compile(r"\{([A-Za-z][A-Za-z_-]*)\}")
-
-
-@dataclass(frozen=True)
-class Launch:
-    """Everything needed to start one agent process."""
-
-    argv: tuple[str, ...]
-    cwd: str
-    env: Mapping[str, str] = field(repr=False)
-    stdin: bytes | None
 
 
 class OutputParser(Protocol):

@@ -1,8 +1,6 @@
-"""Where a task's agent runs: the executor seam, and the local implementation.
+"""The local executor: each agent a child process of nova, on this machine.
 
-The runner decides *what* runs; an `Executor` decides *where* and owns the process from start
-to reaping. `LocalExecutor` runs agents as child processes of nova on this machine; a remote
-executor can implement the same protocol without touching the scheduler or the runner.
+`LocalExecutor` implements `engine.executors.base.Executor`.
 
 Every child is started in a session of its own (so the terminal's Ctrl-C reaches nova, which
 then stops agents in order), gets an empty stdin unless it takes a prompt, is awaited, and is
@@ -25,12 +23,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from engine.agents.adapters import Launch
 from engine.executors import cgroup, guardian, ledger, procs
+from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
 from engine.outcome import Exit, StopCause
 
 READ_CHUNK = 1 << 18
@@ -41,79 +38,6 @@ FILES_WANTED = 65536
 # How often, without a cgroup, nova looks for orphans to record: as often as the runner's
 # heartbeat (runner.HEARTBEAT), no more. One read of /proc a look.
 LOOK_EVERY = 5.0
-
-
-class SpawnError(OSError):
-    """The agent could not be started (nothing of it runs); any other OSError is nova's."""
-
-
-class Sink(Protocol):
-    """Receives what an agent process does, as it happens."""
-
-    def started(self, pid: int) -> None: ...
-    def stdout(self, chunk: bytes) -> None: ...
-    def stderr(self, chunk: bytes) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-@dataclass
-class Limits:
-    timeout: float | None = None
-    stall_timeout: float | None = None
-    grace: float = 10.0
-
-
-class StopRequest:
-    """Set by the runner to ask a running attempt to stop; asking again cuts a grace short."""
-
-    def __init__(self) -> None:
-        self.cause = StopCause.CANCEL
-        self.grace: float | None = None
-        self._asked = False  # a request that no `rearm()` has taken yet
-        self._future: asyncio.Future[None] | None = None
-
-    def request(self, cause: StopCause = StopCause.CANCEL, grace: float | None = None) -> None:
-        if not self._asked or grace is not None:
-            self.cause = cause
-            self.grace = grace
-        self._asked = True
-        if self._future is not None and not self._future.done():
-            self._future.set_result(None)
-
-    def waiter(self) -> asyncio.Future[None]:
-        """A future that is done once a request has come (at once if one is pending)."""
-        if self._future is None:
-            self._future = asyncio.get_running_loop().create_future()
-            if self._asked:
-                self._future.set_result(None)
-        return self._future
-
-    def rearm(self) -> None:
-        """Take the pending request: the next `waiter()` waits for a new one."""
-        self._asked = False
-        self._future = None
-
-
-class Executor(Protocol):
-    """Runs agents somewhere, for one run at a time."""
-
-    def begin(self, run_id: str) -> str | None:
-        """Before the first agent of run `run_id`; a problem worth saying, or None."""
-        ...
-
-    async def run(
-        self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
-    ) -> Exit:
-        """Run one attempt's agent to its end (see `LocalExecutor.run`)."""
-        ...
-
-    async def end_strays(self) -> int:
-        """Once no agent runs: end what agents left behind; how many processes that was."""
-        ...
-
-    def end(self) -> None:
-        """After the run: release what `begin` took."""
-        ...
 
 
 class _Child:

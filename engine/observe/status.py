@@ -73,12 +73,10 @@ def task_detail(task: TaskState, now: float, alive: bool = True) -> str:
 
 
 def agent_mode(task: TaskState) -> str:
-    """Which agent ran the task, and for Claude Code the permission mode it ran in."""
-    if task.agent == "command":
-        return "command"
-    if task.agent == "claude":
-        return f"claude:{task.permission_mode or 'default'}"
-    return "-"
+    """Which agent ran the task, and the permission mode it ran in if its kind has them."""
+    if task.agent is None:
+        return "-"
+    return f"{task.agent}:{task.permission_mode}" if task.permission_mode else task.agent
 
 
 def run_line(state: State, alive: bool, now: float) -> str:

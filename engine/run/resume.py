@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from engine.agents import capabilities
 from engine.errors import StateError
 from engine.executors import ledger
 from engine.observe.logs import log_path
@@ -68,7 +69,7 @@ def carry_over(
             unfinished = ts.status in (TaskStatus.RUNNING, TaskStatus.CANCELLED) or (
                 ts.status is TaskStatus.PENDING and ts.failure in _WAITING_TO_GO_ON
             )
-            if unfinished and ts.session_id and settings[task_id].agent == "claude":
+            if unfinished and ts.session_id and capabilities(settings[task_id].agent).resume:
                 resume[task_id] = ts.session_id
             ts.status = TaskStatus.PENDING
             ts.pid = ts.pid_started = ts.next_attempt_at = None

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import __version__, fsio, interrupt
+from engine.agents import capabilities
 from engine.agents.adapters import (
     ClaudeParser,
     CommandParser,
-    Launch,
     OutputParser,
     agent_env,
     claude_argv,
@@ -34,7 +34,8 @@ from engine.agents.adapters import (
 from engine.agents.claude_stream import transcript_slug, transcript_tokens
 from engine.errors import ExitCode
 from engine.executors import procs
-from engine.executors.local import Executor, Limits, LocalExecutor, Sink, SpawnError, StopRequest
+from engine.executors.base import Executor, Launch, Limits, Sink, SpawnError, StopRequest
+from engine.executors.local import LocalExecutor
 from engine.observe.logs import TaskLog, format_footer, format_header
 from engine.observe.progress import Reporter
 from engine.observe.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
@@ -400,7 +401,9 @@ class Runner:
         ts.started, ts.ended = time.time(), None
         ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
-        ts.permission_mode = s.permission_mode if s.agent == "claude" else None
+        ts.permission_mode = (
+            (s.permission_mode or "default") if capabilities(s.agent).permission_modes else None
+        )
         resume = self.resume_sessions.pop(task_id, None)
         if s.worktree:
             ts.workdir, failed = await self._worktree(task, ts, s)
@@ -772,7 +775,7 @@ class Runner:
             if wait.why and (self.paused_until is None or until > self.paused_until):
                 self.reporter.note(task_id, wait.why + ".")
             self._pause(until, kind)
-            if ts.session_id and s.agent == "claude":  # pick up the work where it stopped
+            if ts.session_id and capabilities(s.agent).resume:  # pick up where it stopped
                 self.resume_sessions[task_id] = ts.session_id
             ts.status = TaskStatus.PENDING
             ts.next_attempt_at = until
@@ -782,7 +785,7 @@ class Runner:
         if (
             failure is Failure.INCOMPLETE
             and ts.session_id
-            and s.agent == "claude"
+            and capabilities(s.agent).resume
             and self.continued.get(task_id, 0) < (s.continues or 0)
         ):
             self.continued[task_id] = self.continued.get(task_id, 0) + 1
@@ -845,7 +848,7 @@ class Runner:
         failed_before = self.failures.get(task_id, 0)
         if failure is not None and failure.retryable and failed_before < retries:
             self.failures[task_id] = failed_before + 1
-            if failure is Failure.CHECK and ts.session_id and s.agent == "claude":
+            if failure is Failure.CHECK and ts.session_id and capabilities(s.agent).resume:
                 self.resume_sessions[task_id] = ts.session_id  # fix it in the same session
             base = s.retry_delay if s.retry_delay is not None else 10.0
             delay = min(MAX_BACKOFF, base * 2**failed_before) * random.uniform(0.8, 1.2)
