@@ -33,9 +33,10 @@ from engine.agents import (
 )
 from engine.attempt import Attempt, CheckOutput, Collected
 from engine.cascade import Cascade, Task
-from engine.errors import ExitCode
+from engine.errors import ExitCode, StateError
 from engine.executor import Executor, Limits, LocalExecutor, Sink, SpawnError, StopRequest
 from engine.graph import TaskGraph
+from engine.journal import Journal, read_journal
 from engine.logs import TaskLog, format_footer, format_header
 from engine.outcome import (
     Exit,
@@ -142,8 +143,9 @@ class Runner:
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
+        self.journal = Journal(options.state_dir, self._journal_failed)
         self.writer = StateWriter(
-            self.store, self.state, self._refresh_live, self._state_write_failed
+            self.store, self.state, self._refresh_live, self._state_write_failed, self.journal
         )
         self.redact = Redactor(secret_values(os.environ))
 
@@ -167,7 +169,24 @@ class Runner:
                 "logs directory",
             )
             self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
-            previous = self.store.load()
+            previous = self.store.load()  # the snapshot, and the journal's records after it
+            journaled = read_journal(self.options.state_dir)
+            if journaled.bad:
+                self.reporter.note(
+                    None,
+                    f"{self.journal.path} has {len(journaled.bad)} damaged line(s) (line "
+                    f"{journaled.bad[0]} first); they were skipped, so the tasks they were about "
+                    "may run again.",
+                )
+            seq = max(previous.run.journal_seq if previous else 0, journaled.last_seq)
+            try:
+                self.journal.open(seq, journaled.end)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot open {self.journal.path} ({exc.strerror or exc}). It must be a "
+                    f"file nova can write, not a link: move it aside, or use another "
+                    "--state-dir."
+                ) from None
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
             self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
@@ -182,6 +201,7 @@ class Runner:
                 self.store.path,
                 self.options.rerun,
                 lambda message: self.reporter.note(None, message),
+                journaled.given(),
             )
         except BaseException:
             self.store.unreserve()
@@ -197,6 +217,7 @@ class Runner:
             self._release()
 
     def _release(self) -> None:
+        self.journal.close()
         if self._logs_lock is not None:
             os.close(self._logs_lock)
             self._logs_lock = None
@@ -339,6 +360,7 @@ class Runner:
             if self.scheduler.phase[task_id] is Phase.RUNNING:  # no verdict was applied yet
                 ts.status, ts.ended = TaskStatus.FAILED, time.time()
                 ts.reason, ts.failure = f"nova error: {exc!r}", Failure.PERMANENT.value
+                self.journal.task(ts)
                 self._block_dependents(task_id)
             with contextlib.suppress(Exception):
                 self.reporter.task_finished(ts, None)
@@ -377,6 +399,12 @@ class Runner:
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
+        # Nothing of the attempt runs (git, the agent) before its number and every transition
+        # before it are on disk. So a number is never given out twice (the next run starts
+        # above it), and a task never starts before the done of the tasks it builds on is
+        # durable (it was appended before this record): a crash cannot make them run again.
+        self.journal.task(ts, "start")
+        await self.journal.durable()
         if s.worktree:
             ts.workdir, failed = await self._worktree(task, ts, s)
             if failed is not None:
@@ -427,6 +455,7 @@ class Runner:
             if verdict.ok and s.check and not self.interrupts:
                 verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
+            self.journal.task(ts)
             log.write(
                 format_footer(
                     outcome,
@@ -449,12 +478,15 @@ class Runner:
         self, task_id: str, ts: TaskState, s: Settings, resume: str | None, verdict: Verdict
     ) -> None:
         """Settle an attempt whose agent never ran: it counts as none, and the session it was
-        to continue is kept for the next one."""
+        to continue is kept for the next one. Its number is given again in this run (nothing
+        wrote under it: its raw log is empty or absent), never in a later one (the journal
+        keeps the highest number given, see `carry_over`)."""
         if resume:
             self.resume_sessions[task_id] = resume
         ts.attempts -= 1
         ts.ended = time.time()
         self._apply(task_id, ts, s, verdict)
+        self.journal.task(ts)
         self.reporter.task_finished(ts, verdict)
 
     async def _run_process(
@@ -838,6 +870,7 @@ class Runner:
             other = self.state.tasks[blocked]
             other.status = TaskStatus.BLOCKED
             other.reason = f"dependency {task_id} failed"
+            self.journal.task(other)
 
     def _schedule(self, task_id: str, delay: float) -> None:
         def fire() -> None:
@@ -900,6 +933,17 @@ class Runner:
             None,
             f"cannot write {self.store.path} ({exc.strerror or exc}); it keeps the last "
             "state written, the run goes on, and nova tries again at every change.",
+        )
+
+    def _journal_failed(self, exc: OSError) -> None:
+        if exc.errno == 0:
+            self.reporter.note(None, f"{self.journal.path} is written again.")
+            return
+        self.reporter.note(
+            None,
+            f"cannot write {self.journal.path} ({exc.strerror or exc}): the run goes on, but "
+            "if nova is killed now the next run may redo tasks that are done. Free some space "
+            f"under {self.options.state_dir}.",
         )
 
     def _log_failed(self, task_id: str, exc: OSError) -> None:

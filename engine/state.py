@@ -8,7 +8,8 @@ Schema (version 1)::
 
     {"schema": 1, "project": str, "cascade": str,
      "run": {"id", "pid", "pid_started", "started", "heartbeat", "ended", "running",
-             "exit_code", "jobs", "paused_until", "pause_reason", "warning", "nova_version"},
+             "exit_code", "jobs", "paused_until", "pause_reason", "warning", "nova_version",
+             "journal_seq"},
      "tasks": {ID: {"name", "branch", "group", "depends_on", "status", "attempts", "pid",
                     "pid_started", "started", "ended", "duration", "exit_code", "reason",
                     "failure", "session_id", "tokens": {MODEL: {"input", "output",
@@ -164,6 +165,7 @@ class RunState:
     pause_reason: str | None = None
     warning: str | None = None
     nova_version: str | None = None
+    journal_seq: int = 0  # the last record of state/journal.jsonl this state includes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +182,7 @@ class RunState:
             "pause_reason": self.pause_reason,
             "warning": self.warning,
             "nova_version": self.nova_version,
+            "journal_seq": self.journal_seq,
         }
 
     @classmethod
@@ -199,6 +202,7 @@ class RunState:
             pause_reason=_opt_str(data.get("pause_reason")),
             warning=_opt_str(data.get("warning")),
             nova_version=_opt_str(data.get("nova_version")),
+            journal_seq=_opt_int(data.get("journal_seq")) or 0,
         )
 
 

@@ -1,0 +1,294 @@
+"""The journal: every task transition on disk before anything depends on it.
+
+state.json is rewritten whole and so only a few times a second (`engine.writer`): a run killed
+between a transition and the next write forgot it, and ran finished tasks again or gave an
+attempt number out twice. `state/journal.jsonl` closes that gap. Each line is one record::
+
+    {"seq": 7, "task": "A", "kind": "start"|"end", "state": TaskState.to_json()}
+
+`seq` grows by one per record across runs; a record holds the task's whole state, so replaying
+is laying the records over the snapshot in order (`overlay`), and state.json says in
+`run.journal_seq` which records it already includes. A crash mid-append leaves a torn last
+line, which is ignored; a bad line elsewhere is skipped and said.
+
+Group commit: `append` only adds to a buffer; `durable()` writes the buffer with one `write`
+and one `fdatasync` in the journal's own thread, and records appended while that sync is under
+way wait for the next one, so the transitions of one moment cost one sync together. The
+runner awaits `durable()` before it starts any process of an attempt (see `Runner._attempt`).
+
+The functions above `Journal` are pure (bytes in, values out); `Journal` and `read_journal`
+do the I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.state import State, TaskState, read_task
+
+if TYPE_CHECKING:  # `nova status` reads journals too, and must not pay for asyncio's import
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+JOURNAL_FILE = "journal.jsonl"
+KINDS = frozenset(("start", "end"))
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    task: str
+    kind: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a journal's bytes hold: its records in file order, where the last whole one ends
+    (bytes after it are a torn append), and the lines that were not records."""
+
+    records: list[Record] = field(default_factory=list)
+    end: int = 0
+    bad: list[int] = field(default_factory=list)  # line numbers, from 1
+
+    @property
+    def last_seq(self) -> int:
+        return max((r.seq for r in self.records), default=0)
+
+    def given(self) -> dict[str, int]:
+        """The highest attempt number each task was given, in any record: a number once
+        journaled is never given out again, even if its attempt was later counted as none."""
+        found: dict[str, int] = {}
+        for r in self.records:
+            n = r.state.get("attempts")
+            if type(n) is int and n > found.get(r.task, 0):
+                found[r.task] = n
+        return found
+
+
+def encode(seq: int, task_id: str, kind: str, state: Mapping[str, Any]) -> bytes:
+    """One record as its line of the journal."""
+    text = _COMPACT.encode({"seq": seq, "task": task_id, "kind": kind, "state": state})
+    # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
+    return (text + "\n").encode("utf-8", "replace")
+
+
+def decode_line(line: bytes) -> Record | None:
+    """The record a line holds, or None if it holds none."""
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    seq, task, kind, state = doc.get("seq"), doc.get("task"), doc.get("kind"), doc.get("state")
+    if type(seq) is not int or type(task) is not str or not isinstance(state, dict):
+        return None
+    return Record(seq, task, kind if type(kind) is str else "", state)
+
+
+def decode(data: bytes) -> Decoded:
+    """The records of a journal's bytes. The last line is torn if it has no newline or holds no
+    record (a crash mid-append, or the zeros a power loss can leave): it is left out quietly,
+    and `end` is where it starts. A bad line before the last is left out and listed in `bad`."""
+    records: list[Record] = []
+    bad: list[int] = []
+    end = at = 0
+    number = 0
+    pending: list[int] = []  # bad lines are torn, not bad, unless a record follows them
+    while at < len(data):
+        newline = data.find(b"\n", at)
+        if newline < 0:
+            break  # torn: no newline yet
+        number += 1
+        line = data[at:newline]
+        at = newline + 1
+        record = decode_line(line) if line else None
+        if record is None:
+            pending.append(number)
+            continue
+        bad += pending
+        pending = []
+        records.append(record)
+        end = at
+    return Decoded(records, end, bad)
+
+
+def overlay(state: State, records: Iterable[Record], after: int) -> int:
+    """Lay the records with `seq` above `after` over `state`, in order; how many there were."""
+    applied = 0
+    for r in records:
+        if r.seq > after:
+            state.tasks[r.task] = read_task(r.task, r.state)[0]
+            applied += 1
+    return applied
+
+
+def read_journal(directory: Path) -> Decoded:
+    """The journal in `directory` as it is on disk (empty if there is none)."""
+    try:
+        fd = os.open(Path(directory) / JOURNAL_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return Decoded()
+    with open(fd, "rb") as handle:
+        return decode(handle.read())
+
+
+_OPEN = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+class Journal:
+    """The journal file of one run: append, make durable (group commit), truncate.
+
+    Never fatal, like the state writes: a record that could not be written (a full disk) is
+    said once through `on_error`, kept, and written with the next batch; `durable()` then
+    returns anyway, since the run is worth more than the protection.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        on_error: Callable[[OSError], None] = lambda exc: None,
+        sync: Callable[[int], None] = os.fdatasync,
+    ) -> None:
+        self.path = Path(directory) / JOURNAL_FILE
+        self.on_error = on_error
+        self.sync = sync
+        self.seq = 0  # of the last record appended
+        self.size = 0  # bytes in the file, as far as this journal wrote them
+        self.error: OSError | None = None
+        self._fd: int | None = None
+        self._buffer: list[bytes] = []
+        self._synced = 0  # every record up to this seq is on disk (or could not be)
+        self._flight: asyncio.Future[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def open(self, seq: int, end: int | None = None) -> None:
+        """Open (or create, 0600) the file; numbering goes on after `seq`. `end` is where the
+        file's last whole record ends: a torn append after it is cut off, or the next record
+        would be glued to it. OSError if the file cannot be opened (a planted link, too)."""
+        fd = os.open(self.path, _OPEN, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if end is not None and end < size:
+                os.ftruncate(fd, end)
+                size = end
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self.size = fd, size
+        self.seq = self._synced = seq
+
+    def append(self, task_id: str, kind: str, state: Mapping[str, Any]) -> int:
+        """Add a record to the next batch; its seq."""
+        self.seq += 1
+        self._buffer.append(encode(self.seq, task_id, kind, state))
+        return self.seq
+
+    def task(self, ts: TaskState, kind: str = "end") -> int:
+        return self.append(ts.id, kind, ts.to_json())
+
+    async def durable(self) -> None:
+        """Wait until every record appended so far is on disk."""
+        import asyncio
+
+        target = self.seq
+        while self._synced < target:
+            if self._flight is None:
+                self._flight = asyncio.ensure_future(self._flush())
+            # Shielded: a waiter that is cancelled must not cancel the others' sync.
+            await asyncio.shield(self._flight)
+
+    async def _flush(self) -> None:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        data, upto = b"".join(self._buffer), self.seq
+        self._buffer = []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="nova-journal")
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._write, data)
+        except OSError as exc:
+            self._buffer.insert(0, data)
+            self._failed(exc)
+        else:
+            self._ok()
+        finally:
+            self._synced = max(self._synced, upto)
+            self._flight = None
+
+    def commit(self) -> None:
+        """Write and sync every record appended so far, now (the run's end)."""
+        data, upto = b"".join(self._buffer), self.seq
+        self._buffer = []
+        try:
+            if self._pool is not None:  # after a batch that may still be under way
+                self._pool.submit(self._write, data).result()
+            else:
+                self._write(data)
+        except OSError as exc:
+            self._buffer.insert(0, data)
+            self._failed(exc)
+        else:
+            self._ok()
+        self._synced = max(self._synced, upto)
+
+    def idle(self) -> bool:
+        """Nothing buffered and nothing being written: every record is on disk."""
+        return self._flight is None and not self._buffer and self._synced == self.seq
+
+    def truncate(self) -> None:
+        """Empty the file: call only when `idle()` and a synced snapshot holds every record."""
+        if self._fd is None or self.size == 0:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+        except OSError as exc:
+            self._failed(exc)
+            return
+        self.size = 0
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write(self, data: bytes) -> None:
+        """Append `data` and sync it (in the journal's thread); on failure cut the file back,
+        so that a half-written batch never sits before the next one."""
+        fd = self._fd
+        if fd is None or not data:
+            return
+        size = self.size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            self.sync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        self.size = size + len(data)
+
+    def _failed(self, exc: OSError) -> None:
+        if self.error is None:
+            self.on_error(exc)
+        self.error = exc
+
+    def _ok(self) -> None:
+        if self.error is not None:
+            self.error = None
+            self.on_error(OSError(0, "written again"))
