@@ -196,14 +196,22 @@ class Journal:
     def task(self, ts: TaskState, kind: str = "end") -> int:
         return self.append(ts.id, kind, ts.to_json())
 
-    async def durable(self) -> None:
-        """Wait until every record appended so far is on disk."""
+    def flush_soon(self) -> None:
+        """Start writing what is buffered, if no write is under way (one will follow it)."""
         import asyncio
 
-        target = self.seq
+        if self._flight is None and self._synced < self.seq:
+            self._flight = asyncio.ensure_future(self._flush())
+
+    async def durable(self, upto: int | None = None) -> None:
+        """Wait until every record up to seq `upto` (default: every record appended so far)
+        is on disk."""
+        import asyncio
+
+        target = self.seq if upto is None else upto
         while self._synced < target:
-            if self._flight is None:
-                self._flight = asyncio.ensure_future(self._flush())
+            self.flush_soon()
+            assert self._flight is not None
             # Shielded: a waiter that is cancelled must not cancel the others' sync.
             await asyncio.shield(self._flight)
 

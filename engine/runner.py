@@ -399,13 +399,15 @@ class Runner:
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
         ts.permission_mode = s.permission_mode if s.agent == "claude" else None
         resume = self.resume_sessions.pop(task_id, None)
-        # Nothing of the attempt runs (git, the agent) before its number and every transition
-        # before it are on disk. So a number is never given out twice (the next run starts
-        # above it), and a task never starts before the done of the tasks it builds on is
-        # durable (it was appended before this record): a crash cannot make them run again.
-        self.journal.task(ts, "start")
-        await self.journal.durable()
+        # Nothing of the attempt runs (git, the agent) before this record, and so every
+        # transition before it, is on disk: a number is never given out twice (the next run
+        # starts above it), and no task starts before the done of the tasks it builds on is
+        # durable (appended before this), so a crash never makes those run again. The sync
+        # runs while the attempt is prepared; `durable` waits for it before anything starts.
+        started = self.journal.task(ts, "start")
+        self.journal.flush_soon()
         if s.worktree:
+            await self.journal.durable(started)
             ts.workdir, failed = await self._worktree(task, ts, s)
             if failed is not None:
                 self._not_attempted(task_id, ts, s, resume, failed)
@@ -443,6 +445,7 @@ class Runner:
         )
         try:
             self.attempts[task_id] = attempt
+            await self.journal.durable(started)
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
             if exit.returncode is None and verdict.failure is Failure.RESOURCES:
                 log.discard()  # the agent never started: no log of an attempt
