@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # `nova status` reads journals too, and must not pay for asyn
     from concurrent.futures import ThreadPoolExecutor
 
 JOURNAL_FILE = "journal.jsonl"
+# A record nobody waits for is written this long after it was appended: soon enough that a
+# kill right after a task ends rarely finds its end unwritten, late enough that the next
+# attempt's start (which is waited for) usually shares its sync.
+FLUSH_DELAY = 0.005
 KINDS = frozenset(("start", "end"))
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -169,6 +173,7 @@ class Journal:
         self._buffer: list[bytes] = []
         self._synced = 0  # every record up to this seq is on disk (or could not be)
         self._flight: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def open(self, seq: int, end: int | None = None) -> None:
@@ -188,10 +193,19 @@ class Journal:
         self.seq = self._synced = seq
 
     def append(self, task_id: str, kind: str, state: Mapping[str, Any]) -> int:
-        """Add a record to the next batch; its seq."""
+        """Add a record to the next batch, which starts within `FLUSH_DELAY`; its seq."""
+        import asyncio
+
         self.seq += 1
         self._buffer.append(encode(self.seq, task_id, kind, state))
+        if self._timer is None:
+            with contextlib.suppress(RuntimeError):  # no loop: `commit` writes it
+                self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._due)
         return self.seq
+
+    def _due(self) -> None:
+        self._timer = None
+        self.flush_soon()
 
     def task(self, ts: TaskState, kind: str = "end") -> int:
         return self.append(ts.id, kind, ts.to_json())
@@ -266,6 +280,9 @@ class Journal:
         self.size = 0
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

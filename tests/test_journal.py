@@ -141,6 +141,27 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
     assert [r.seq for r in read_journal(journal.path.parent).records] == list(range(1, 17))
 
 
+def test_a_record_nobody_waits_for_is_on_disk_soon_after_all(tmp_path: Path) -> None:
+    """A task's end with no start after it (the last task, or every slot busy) does not wait
+    for the next start, nor for the state's next write: the journal writes it by itself."""
+    journal = Journal(tmp_path)
+    journal.open(0)
+
+    async def scenario() -> None:
+        journal.task(_task("A", TaskStatus.DONE, 1))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not journal.idle():  # written by the journal's own timer, nothing to await
+            assert loop.time() < deadline, "the record was never written"
+            await asyncio.sleep(0.001)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        journal.close()
+    assert [r.task for r in read_journal(tmp_path).records] == ["A"]
+
+
 def test_the_journal_file_is_private_refuses_a_link_and_loses_a_torn_tail_on_open(
     tmp_path: Path,
 ) -> None:
