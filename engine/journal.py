@@ -34,7 +34,8 @@ from engine.state import State, TaskState, read_task
 
 if TYPE_CHECKING:  # `nova status` reads journals too, and must not pay for asyncio's import
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    import queue
+    import threading
 
 JOURNAL_FILE = "journal.jsonl"
 # A record nobody waits for is written this long after it was appended: soon enough that a
@@ -80,9 +81,14 @@ class Decoded:
 
 def encode(seq: int, task_id: str, kind: str, state: Mapping[str, Any]) -> bytes:
     """One record as its line of the journal."""
-    text = _COMPACT.encode({"seq": seq, "task": task_id, "kind": kind, "state": state})
+    return encode_text(seq, task_id, kind, _COMPACT.encode(state))
+
+
+def encode_text(seq: int, task_id: str, kind: str, state: str) -> bytes:
+    """`encode`, with the state already as JSON text."""
+    text = f'{{"seq":{seq},"task":{_COMPACT.encode(task_id)},"kind":"{kind}","state":{state}}}\n'
     # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
-    return (text + "\n").encode("utf-8", "replace")
+    return text.encode("utf-8", "replace")
 
 
 def decode_line(line: bytes) -> Record | None:
@@ -152,19 +158,23 @@ _OPEN = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
 class Journal:
     """The journal file of one run: append, make durable (group commit), truncate.
 
-    Never fatal, like the state writes: a record that could not be written (a full disk) is
-    said once through `on_error`, kept, and written with the next batch; `durable()` then
-    returns anyway, since the run is worth more than the protection.
+    Batches are written by one thread of the journal's own, started with the first batch;
+    the event loop hands it a batch and hears back through `call_soon_threadsafe`, and goes
+    on meanwhile. Never fatal, like the state writes: a record that could not be written (a
+    full disk) is said once through `on_error`, kept, and written with the next batch;
+    `durable()` then returns anyway, since the run is worth more than the protection.
     """
 
     def __init__(
         self,
         directory: Path,
         on_error: Callable[[OSError], None] = lambda exc: None,
+        task_text: Callable[[TaskState], str] | None = None,
         sync: Callable[[int], None] = os.fdatasync,
     ) -> None:
         self.path = Path(directory) / JOURNAL_FILE
         self.on_error = on_error
+        self.task_text = task_text or (lambda ts: _COMPACT.encode(ts.to_json()))
         self.sync = sync
         self.seq = 0  # of the last record appended
         self.size = 0  # bytes in the file, as far as this journal wrote them
@@ -172,9 +182,13 @@ class Journal:
         self._fd: int | None = None
         self._buffer: list[bytes] = []
         self._synced = 0  # every record up to this seq is on disk (or could not be)
-        self._flight: asyncio.Future[None] | None = None
+        self._writing = False  # a batch is with the thread
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue[tuple[bytes, int] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._lock: threading.Lock | None = None
 
     def open(self, seq: int, end: int | None = None) -> None:
         """Open (or create, 0600) the file; numbering goes on after `seq`. `end` is where the
@@ -194,11 +208,18 @@ class Journal:
 
     def append(self, task_id: str, kind: str, state: Mapping[str, Any]) -> int:
         """Add a record to the next batch, which starts within `FLUSH_DELAY`; its seq."""
+        return self._add(encode(self.seq + 1, task_id, kind, state))
+
+    def task(self, ts: TaskState, kind: str = "end") -> int:
+        """Add a record of the task as it is now; its seq."""
+        return self._add(encode_text(self.seq + 1, ts.id, kind, self.task_text(ts)))
+
+    def _add(self, line: bytes) -> int:
         import asyncio
 
         self.seq += 1
-        self._buffer.append(encode(self.seq, task_id, kind, state))
-        if self._timer is None:
+        self._buffer.append(line)
+        if self._timer is None and not self._writing:
             with contextlib.suppress(RuntimeError):  # no loop: `commit` writes it
                 self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._due)
         return self.seq
@@ -207,55 +228,84 @@ class Journal:
         self._timer = None
         self.flush_soon()
 
-    def task(self, ts: TaskState, kind: str = "end") -> int:
-        return self.append(ts.id, kind, ts.to_json())
-
     def flush_soon(self) -> None:
-        """Start writing what is buffered, if no write is under way (one will follow it)."""
-        import asyncio
-
-        if self._flight is None and self._synced < self.seq:
-            self._flight = asyncio.ensure_future(self._flush())
+        """Hand what is buffered to the thread now, unless a batch is with it already (what
+        is buffered then goes as soon as that one is on disk)."""
+        if self._writing or not self._buffer:
+            return
+        if self._thread is None:
+            self._start_thread()
+        assert self._queue is not None
+        data, upto = b"".join(self._buffer), self.seq
+        self._buffer = []
+        self._writing = True
+        self._queue.put((data, upto))
 
     async def durable(self, upto: int | None = None) -> None:
         """Wait until every record up to seq `upto` (default: every record appended so far)
         is on disk."""
-        import asyncio
-
         target = self.seq if upto is None else upto
-        while self._synced < target:
-            self.flush_soon()
-            assert self._flight is not None
-            # Shielded: a waiter that is cancelled must not cancel the others' sync.
-            await asyncio.shield(self._flight)
-
-    async def _flush(self) -> None:
+        if self._synced >= target:
+            return
         import asyncio
-        from concurrent.futures import ThreadPoolExecutor
 
-        data, upto = b"".join(self._buffer), self.seq
-        self._buffer = []
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="nova-journal")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._write, data)
-        except OSError as exc:
+        # A future of its own: a waiter that is cancelled must not cancel the others.
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        self.flush_soon()
+        await waiter
+
+    def _start_thread(self) -> None:
+        import asyncio
+        import queue
+        import threading
+
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="nova-journal", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        """The journal's thread: write and sync each batch handed to it, and say so."""
+        assert self._queue is not None and self._lock is not None and self._loop is not None
+        while (batch := self._queue.get()) is not None:
+            data, upto = batch
+            failed: OSError | None = None
+            with self._lock:
+                try:
+                    self._write(data)
+                except OSError as exc:
+                    failed = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed: the run is over
+                self._loop.call_soon_threadsafe(self._landed, data, upto, failed)
+
+    def _landed(self, data: bytes, upto: int, failed: OSError | None) -> None:
+        """A batch is on disk (or could not be): wake its waiters, send the next batch."""
+        self._writing = False
+        if failed is not None:
             self._buffer.insert(0, data)
-            self._failed(exc)
+            self._failed(failed)
         else:
             self._ok()
-        finally:
-            self._synced = max(self._synced, upto)
-            self._flight = None
+        self._synced = max(self._synced, upto)
+        waiting = []
+        for target, waiter in self._waiters:
+            if target <= self._synced:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+        if failed is None and self._buffer:  # gathered while this batch was written
+            self.flush_soon()
 
     def commit(self) -> None:
         """Write and sync every record appended so far, now (the run's end)."""
         data, upto = b"".join(self._buffer), self.seq
         self._buffer = []
         try:
-            if self._pool is not None:  # after a batch that may still be under way
-                self._pool.submit(self._write, data).result()
-            else:
+            with self._lock or contextlib.nullcontext():  # after a batch still being written
                 self._write(data)
         except OSError as exc:
             self._buffer.insert(0, data)
@@ -266,7 +316,7 @@ class Journal:
 
     def idle(self) -> bool:
         """Nothing buffered and nothing being written: every record is on disk."""
-        return self._flight is None and not self._buffer and self._synced == self.seq
+        return not self._writing and not self._buffer and self._synced == self.seq
 
     def truncate(self) -> None:
         """Empty the file: call only when `idle()` and a synced snapshot holds every record."""
@@ -283,16 +333,18 @@ class Journal:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if self._thread is not None:
+            assert self._queue is not None
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     def _write(self, data: bytes) -> None:
-        """Append `data` and sync it (in the journal's thread); on failure cut the file back,
-        so that a half-written batch never sits before the next one."""
+        """Append `data` and sync it; on failure cut the file back, so that a half-written
+        batch never sits before the next one."""
         fd = self._fd
         if fd is None or not data:
             return

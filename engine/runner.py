@@ -61,7 +61,7 @@ from engine.redact import Redactor, secret_values
 from engine.resume import carry_over, end_survivors
 from engine.scheduler import Phase, Scheduler
 from engine.settings import Settings, describe
-from engine.state import RESULT_CHARS, RunState, State, TaskState, iso
+from engine.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState, iso
 from engine.store import StateStore, lock_dir
 from engine.stream import transcript_slug, transcript_tokens
 from engine.usage import Tokens
@@ -143,9 +143,15 @@ class Runner:
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
-        self.journal = Journal(options.state_dir, self._journal_failed)
+        encoder = StateEncoder()  # a task's end is encoded once, for the journal and the state
+        self.journal = Journal(options.state_dir, self._journal_failed, encoder.task_text)
         self.writer = StateWriter(
-            self.store, self.state, self._refresh_live, self._state_write_failed, self.journal
+            self.store,
+            self.state,
+            self._refresh_live,
+            self._state_write_failed,
+            self.journal,
+            encoder,
         )
         self.redact = Redactor(secret_values(os.environ))
 

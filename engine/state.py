@@ -498,6 +498,19 @@ class StateEncoder:
         # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
         return text.encode("utf-8", "replace")
 
+    def task_text(self, task: TaskState) -> str:
+        """The JSON text of `task.to_json()`, shared with the next `encode` when it is settled
+        (the journal's record of a task's end costs no second encoding)."""
+        dumps = _COMPACT.encode
+        if task.status is TaskStatus.RUNNING:
+            return dumps(task.to_json())
+        key = (task.status, task.attempts, task.ended, task.reason, task.next_attempt_at)
+        name = dumps(task.id)
+        cached = self._cache.get(task.id)
+        if cached is None or cached[0] != key:
+            cached = self._cache[task.id] = (key, name + ":" + dumps(task.to_json()))
+        return cached[1][len(name) + 1 :]
+
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 

@@ -45,6 +45,7 @@ class StateWriter:
         before_write: Callable[[], None],
         on_error: Callable[[OSError], None],
         journal: Journal | None = None,
+        encoder: StateEncoder | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -52,7 +53,7 @@ class StateWriter:
         self.on_error = on_error
         self.interval = WRITE_INTERVAL
         self.journal = journal
-        self.encoder = StateEncoder()
+        self.encoder = encoder or StateEncoder()
         self.error: OSError | None = None
         self._handle: asyncio.TimerHandle | None = None
 

@@ -33,7 +33,7 @@ from engine.outcome import Exit, TaskStatus
 from engine.progress import LineReporter
 from engine.runner import Runner, RunOptions
 from engine.settings import Settings
-from engine.state import RunState, State, TaskState
+from engine.state import RunState, State, StateEncoder, TaskState
 from engine.store import StateStore
 from engine.writer import StateWriter
 
@@ -78,6 +78,19 @@ def test_replay_lays_only_records_after_the_snapshots_seq_over_it_in_order() -> 
         "B": (TaskStatus.DONE, 1),
         "C": (TaskStatus.RUNNING, 1),
     }
+
+
+def test_a_settled_tasks_record_and_the_next_state_write_share_one_encoding() -> None:
+    """StateEncoder.task_text is the task's to_json as JSON text, running or settled, and the
+    state encoded after it is byte for byte what json.dumps gives."""
+    state = State(project="P", cascade="C.md")
+    state.tasks["A:1"] = _task("A:1", TaskStatus.DONE, 1)
+    state.tasks["B"] = _task("B", TaskStatus.RUNNING, 2)
+    encoder = StateEncoder()
+    for ts in state.tasks.values():
+        assert json.loads(encoder.task_text(ts)) == ts.to_json()
+    compact = json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False)
+    assert encoder.encode(state) == compact.encode()
 
 
 def test_a_torn_last_line_is_ignored_and_a_damaged_middle_line_is_reported() -> None:
@@ -205,7 +218,7 @@ def test_a_failed_write_is_said_once_kept_and_written_with_the_next_batch(tmp_pa
         if fail[0]:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    journal = Journal(tmp_path, errors.append, sync)
+    journal = Journal(tmp_path, errors.append, sync=sync)
     journal.open(0)
 
     async def scenario() -> None:
