@@ -98,7 +98,8 @@ class StateWriter:
         """Empty the journal into the state just written: sync that first (its file and its
         directory's rename), or a power loss could keep the empty journal and the old state."""
         try:
-            _sync_path(self.store.path, os.O_RDONLY)
+            _sync_path(self.store.path, os.O_RDONLY | os.O_NOFOLLOW)
+            # The directory may be a link the user made (state -> /elsewhere): followed.
             _sync_path(self.store.dir, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return  # the journal stays; the next write tries again
@@ -106,7 +107,7 @@ class StateWriter:
 
 
 def _sync_path(path: Path, flags: int) -> None:
-    fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW)
+    fd = os.open(path, flags | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

@@ -265,7 +265,11 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     tmp_path: Path,
 ) -> None:
     """A write names the last record it includes; the run's last write commits the journal,
-    then empties it, and reading gives the same state as before."""
+    then empties it, and reading gives the same state as before. The state directory is a
+    link the user made (which must not stop the journal from being emptied)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "state").symlink_to(tmp_path / "real")
+    tmp_path = tmp_path / "state"
     store = StateStore(tmp_path)
     state = State(project="P", cascade="C.md")
     journal = Journal(tmp_path)
