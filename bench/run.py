@@ -2,6 +2,8 @@
 
     python bench/run.py            # the full suite (many minutes)
     python bench/run.py --quick    # tiny inputs, seconds: proves the suite still runs
+    python bench/run.py --only dispatch --against main --sizes 1000 --rounds 3
+                                   # dispatch, this tree against another commit, A/B
 
 Each row gives nova's number, a reference (make, cat, a bare Python loop, `python -c pass`),
 their ratio, the target and PASS/MISS. The table goes to stdout and to bench/results/latest.md
@@ -46,8 +48,8 @@ GROUPS = ("dispatch", "ingest", "status", "idle", "parse", "startup", "scaling")
 @dataclass
 class Config:
     quick: bool
-    dispatch_n: tuple[int, int]
-    dispatch_repeats: tuple[int, int]
+    dispatch_n: tuple[int, ...]
+    dispatch_repeats: tuple[int, ...]
     jobs: int = 8
     ingest_bytes: int = 300_000_000
     ingest_big_every: int = 40_000_000
@@ -139,6 +141,17 @@ class Env:
         self.env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(HERE.parent), self.env.get("PYTHONPATH")) if p
         )
+        self.against: tuple[str, list[str], dict[str, str]] | None = None
+
+    def compare_with(self, rev: str, tree: Path) -> None:
+        """Run this tree and `tree` (a checkout of `rev`) the same way, `python -m engine` with
+        PYTHONPATH at the tree, so that the two differ only in their code."""
+        self.nova = [self.python, "-m", "engine"]
+        other = dict(self.env)
+        other["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(tree), self.plain.get("PYTHONPATH")) if p
+        )
+        self.against = (rev, [self.python, "-m", "engine"], other)
 
     def run(
         self,
@@ -146,13 +159,14 @@ class Env:
         cwd: Path | None = None,
         plain: bool = False,
         ok: Sequence[int] = (0,),
+        env: dict[str, str] | None = None,
     ) -> float:
         """Run argv with output discarded; its wall time. RuntimeError if it fails."""
         began = time.perf_counter()
         proc = subprocess.run(
             list(argv),
             cwd=cwd,
-            env=self.plain if plain else self.env,
+            env=env if env is not None else self.plain if plain else self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -318,9 +332,11 @@ class Suite:
         (path / "logs").mkdir(parents=True)
         return path
 
-    def nova_run(self, cascade: Path, agent: str, jobs: int, where: Path) -> list[str]:
+    def nova_run(
+        self, cascade: Path, agent: str, jobs: int, where: Path, nova: Sequence[str] = ()
+    ) -> list[str]:
         return [
-            *self.env.nova,
+            *(nova or self.env.nova),
             "run",
             str(cascade),
             "-j",
@@ -355,6 +371,10 @@ class Suite:
         self.env.run([*self.env.nova, "status", "--json", "--state-dir", str(where / "state")])
         self.env.run([*self.env.nova, "validate", str(cascade)])
         self.env.run([*self.env.nova, "--help"])
+        if self.env.against is not None:
+            _, nova, env = self.env.against
+            argv = self.nova_run(cascade, generate.ECHO_AGENT, 4, where / "against", nova)
+            self.env.run(argv, cwd=where, env=env)
         shutil.rmtree(where)
 
     # -- 1. dispatch --
@@ -396,14 +416,23 @@ class Suite:
                 (home / "graph.mk").write_text(generate.makefile(g))
                 (home / "dodo.py").write_text(generate.dodo(g))
                 tools = ["nova", "make"]
+                if self.env.against is not None:
+                    tools.append("before")
                 if doit_missing is None and n <= cfg.doit_max_n:
                     tools.append("doit")
                 times: dict[str, list[float]] = {t: [] for t in tools}
                 for r in range(repeats):
                     for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:
                         where = self.fresh(f"{tool}-{shape}-{n}")
+                        env = None
                         if tool == "nova":
                             argv = self.nova_run(cascade, generate.ECHO_AGENT, cfg.jobs, where)
+                        elif tool == "before":
+                            assert self.env.against is not None
+                            _, nova_before, env = self.env.against
+                            argv = self.nova_run(
+                                cascade, generate.ECHO_AGENT, cfg.jobs, where, nova_before
+                            )
                         elif tool == "make":
                             argv = ["make", "-s", "-f", str(home / "graph.mk"), "-j", str(cfg.jobs)]
                         else:
@@ -423,7 +452,7 @@ class Suite:
                                 "-P",
                                 "process",
                             ]
-                        times[tool].append(self.env.run(argv, cwd=where))
+                        times[tool].append(self.env.run(argv, cwd=where, env=env))
                         if len(list((where / "logs").glob("*.log"))) != n:
                             raise RuntimeError(f"{tool} did not write {n} task logs")
                         # Not deleted until the suite ends: ext4 skips inodes freed in the
@@ -438,6 +467,13 @@ class Suite:
                     f"overhead {overhead[n] * 1000:.2f} ms/task",
                     f"runs: {', '.join(f'{t:.2f}' for t in times['nova'])} s",
                 ]
+                if "before" in times and self.env.against is not None:
+                    before = median(times["before"])
+                    notes.append(
+                        f"{self.env.against[0]}: {secs(before)} (this tree/{self.env.against[0]} "
+                        f"{nova / before:.2f}x; runs: "
+                        f"{', '.join(f'{t:.2f}' for t in times['before'])} s)"
+                    )
                 if "doit" in times:
                     doit = median(times["doit"])
                     notes.append(f"doit -n {cfg.jobs}: {secs(doit)} (nova/doit {nova / doit:.2f}x)")
@@ -461,6 +497,7 @@ class Suite:
                             "nova": times["nova"],
                             "make": times["make"],
                             "doit": times.get("doit", []),
+                            "before": times.get("before", []),
                         },
                     )
                 )
@@ -468,6 +505,8 @@ class Suite:
                     f"dispatch {shape} N={n}: nova {nova:.2f}s make {make:.2f}s "
                     f"({nova / make:.2f}x) load {load()}"
                 )
+            if len(cfg.dispatch_n) < 2:
+                continue  # one size (--sizes): no scaling to judge
             small, large = cfg.dispatch_n
             # nova's time per task measured against make's at the same N: the file system
             # (directories of N logs) and the machine slow both as N grows, and the question
@@ -903,6 +942,16 @@ def main(argv: list[str] | None = None) -> int:
         help="where the markdown table goes (latest.json beside it)",
     )
     parser.add_argument("--no-doit", action="store_true", help="skip the doit comparison")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also run the dispatch benchmark with the engine of commit REV (a git worktree "
+        "in the work directory), taking turns with this tree and make",
+    )
+    parser.add_argument(
+        "--sizes", metavar="N,N", help="dispatch graph sizes (default 1000,5000; 50,100 quick)"
+    )
+    parser.add_argument("--rounds", type=int, metavar="R", help="runs of each dispatch size")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--dir",
@@ -918,6 +967,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     cfg = Config.make(args.quick)
     cfg.doit = not args.no_doit
+    if args.sizes:
+        cfg.dispatch_n = tuple(int(n) for n in args.sizes.split(","))
+        last = len(cfg.dispatch_repeats) - 1
+        cfg.dispatch_repeats = tuple(
+            cfg.dispatch_repeats[min(i, last)] for i in range(len(cfg.dispatch_n))
+        )
+    if args.rounds:
+        cfg.dispatch_repeats = tuple(args.rounds for _ in cfg.dispatch_n)
     started = time.time()
     first_load = load()
     work = Path(tempfile.mkdtemp(prefix="nova-bench-", dir=args.dir))
@@ -927,8 +984,23 @@ def main(argv: list[str] | None = None) -> int:
 
     place = filesystem(work)
     rows: list[Row] = []
+    tree = work / "against"
     try:
         env = Env(work)
+        if args.against:
+            add = ["git", "-C", str(HERE.parent), "worktree", "add", "--detach", "--quiet"]
+            subprocess.run([*add, str(tree), args.against], check=True)
+            env.compare_with(args.against, tree)
+            found = subprocess.run(
+                [env.python, "-c", "import engine; print(engine.__file__)"],
+                cwd=work,
+                env=env.against[2] if env.against else None,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            if not found.startswith(str(tree)):
+                raise RuntimeError(f"--against runs {found}, not the engine of {args.against}")
         suite = Suite(cfg, env, work, log)
         log(f"work directory {work}; nova is {' '.join(env.nova)}; load {first_load}")
         suite.warm_up()
@@ -953,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
     finally:
+        if args.against and tree.exists():
+            subprocess.run(
+                ["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(tree)],
+                check=False,
+            )
         if args.keep:
             log(f"kept {work}")
         else:

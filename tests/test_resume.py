@@ -98,6 +98,33 @@ def test_attempt_numbers_are_read_from_raw_log_names(tmp_path: Path) -> None:
     assert attempts_on_disk(tmp_path) == {"F1": 3, "api.v1-x": 2}
 
 
+def test_attempts_go_on_above_every_number_given_in_the_state_journal_or_logs(
+    tmp_path: Path,
+) -> None:
+    """The next attempt never reuses a number: D's state says 1 but its raw log says 2 (the
+    state lagged), C's journal says 3 was given (an attempt counted as none afterwards), E
+    is ahead in its own state; each goes on from the highest of the three."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "D-2.stdout").write_bytes(b"")
+    cascade = parse_cascade(PLAN)
+    previous = previous_state("/plan")
+    previous.tasks["D"].attempts = 1
+    previous.tasks["C"].attempts = 2
+    previous.tasks["E"].attempts = 5
+    state = State(project="P", cascade="/plan")
+    carry_over(
+        previous,
+        state,
+        cascade,
+        resolve_settings(cascade, Settings()),
+        tmp_path,
+        tmp_path / "state.json",
+        given={"C": 3, "E": 4},
+    )
+    assert {t: state.tasks[t].attempts for t in "CDE"} == {"C": 3, "D": 2, "E": 5}
+
+
 def test_rerun_starts_tasks_afresh_done_or_not_and_keeps_what_they_spent(tmp_path: Path) -> None:
     """A (done) and D (interrupted) asked to run again: both pending, neither continues its
     session, and A's tokens so far stay counted; the note names the done one."""

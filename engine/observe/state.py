@@ -8,7 +8,8 @@ Schema (version 1)::
 
     {"schema": 1, "project": str, "cascade": str,
      "run": {"id", "pid", "pid_started", "started", "heartbeat", "ended", "running",
-             "exit_code", "jobs", "paused_until", "pause_reason", "warning", "nova_version"},
+             "exit_code", "jobs", "paused_until", "pause_reason", "warning", "nova_version",
+             "journal_seq"},
      "tasks": {ID: {"name", "branch", "group", "depends_on", "status", "attempts", "pid",
                     "pid_started", "started", "ended", "duration", "exit_code", "reason",
                     "failure", "session_id", "tokens": {MODEL: {"input", "output",
@@ -166,6 +167,7 @@ class RunState:
     pause_reason: str | None = None
     warning: str | None = None
     nova_version: str | None = None
+    journal_seq: int = 0  # the last record of state/journal.jsonl this state includes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,6 +184,7 @@ class RunState:
             "pause_reason": self.pause_reason,
             "warning": self.warning,
             "nova_version": self.nova_version,
+            "journal_seq": self.journal_seq,
         }
 
     @classmethod
@@ -201,6 +204,7 @@ class RunState:
             pause_reason=_opt_str(data.get("pause_reason")),
             warning=_opt_str(data.get("warning")),
             nova_version=_opt_str(data.get("nova_version")),
+            journal_seq=_opt_int(data.get("journal_seq")) or 0,
         )
 
 
@@ -496,6 +500,19 @@ class StateEncoder:
         text = _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
         # Text decoded from an agent's JSON may hold lone surrogates; they become "?".
         return text.encode("utf-8", "replace")
+
+    def task_text(self, task: TaskState) -> str:
+        """The JSON text of `task.to_json()`, shared with the next `encode` when it is settled
+        (the journal's record of a task's end costs no second encoding)."""
+        dumps = _COMPACT.encode
+        if task.status is TaskStatus.RUNNING:
+            return dumps(task.to_json())
+        key = (task.status, task.attempts, task.ended, task.reason, task.next_attempt_at)
+        name = dumps(task.id)
+        cached = self._cache.get(task.id)
+        if cached is None or cached[0] != key:
+            cached = self._cache[task.id] = (key, name + ":" + dumps(task.to_json()))
+        return cached[1][len(name) + 1 :]
 
 
 # allow_nan=False: NaN and Infinity are not JSON, and strict readers of state.json refuse them.

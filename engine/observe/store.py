@@ -115,6 +115,9 @@ class StateStore:
                     f"{self.path} cannot be read: {exc}. Upgrade nova, or move the file aside "
                     f"(mv {self.path} {self.path}.old) to start afresh."
                 ) from None
+            # Transitions the snapshot does not hold yet (a live run's, or a killed one's).
+            if _replay(self.dir, state):
+                clean = False  # the file's own text of the tasks is no longer the truth
         if not tasks_json or not clean or span is None:
             return Snapshot(state)
         # The span in bytes: the text before and after the tasks is short, so encode just that.
@@ -177,6 +180,17 @@ class StateStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _replay(directory: Path, state: State) -> int:
+    """Lay the journal's records that `state` does not include over it; how many."""
+    from engine.observe.journal import overlay, read_journal
+
+    try:
+        found = read_journal(directory)
+    except OSError as exc:
+        raise StateError(f"cannot read {directory}/journal.jsonl: {exc.strerror}.") from None
+    return overlay(state, found.records, state.run.journal_seq)
 
 
 def lock_dir(directory: Path, name: str, doing: str, option: str, what: str) -> int:

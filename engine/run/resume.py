@@ -32,11 +32,13 @@ def carry_over(
     where: Path,
     rerun: frozenset[str] = frozenset(),
     note: Callable[[str], None] = lambda message: None,
+    given: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
     """Fill `state.tasks` from the last run's state; return the sessions to resume per task.
 
     `where` is the state file, for the message when it belongs to another plan. Tasks in
     `rerun` start afresh even if done; their tokens and cost so far are kept (they were spent).
+    `given` is the highest attempt number the journal shows each task was given.
     """
     if previous is not None and previous.cascade and previous.cascade != state.cascade:
         if not _moved(previous, state):
@@ -46,15 +48,17 @@ def carry_over(
             )
         note(f"the plan moved from {previous.cascade}: its state is carried over.")
     old = previous.tasks if previous else {}
-    on_disk = attempts_on_disk(logs_dir) if len(old) < len(cascade.tasks) else {}
+    # Attempt numbers go on above every one given out: in the state, in the journal (a start
+    # the state never saw), or on disk (a state moved aside), so no raw log holds two attempts.
+    on_disk = attempts_on_disk(logs_dir)
+    given = given or {}
     resume: dict[str, str] = {}
     redone: list[str] = []
     for task_id, task in cascade.tasks.items():
         ts = old.get(task_id)
         if ts is None:
-            # A state moved aside (or never written) leaves logs behind: attempt numbers go on
-            # from theirs, so that no raw log is appended to by a different attempt.
-            ts = TaskState(id=task_id, attempts=on_disk.get(task_id, 0))
+            ts = TaskState(id=task_id)
+        ts.attempts = max(ts.attempts, given.get(task_id, 0), on_disk.get(task_id, 0))
         ts.name, ts.branch, ts.group = task.name, task.branch, task.group
         ts.depends_on = task.depends_on
         ts.log = str(log_path(logs_dir, task_id))

@@ -32,14 +32,15 @@ from engine.agents.adapters import (
     command_argv,
 )
 from engine.agents.claude_stream import transcript_slug, transcript_tokens
-from engine.errors import ExitCode
+from engine.errors import ExitCode, StateError
 from engine.executors import procs
 from engine.executors.base import Executor, Launch, Limits, Sink, SpawnError, StopRequest
 from engine.executors.local import LocalExecutor
+from engine.observe.journal import Journal, read_journal
 from engine.observe.logs import TaskLog, format_footer, format_header
 from engine.observe.progress import Reporter
 from engine.observe.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
-from engine.observe.state import RESULT_CHARS, RunState, State, TaskState, iso
+from engine.observe.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState, iso
 from engine.observe.store import StateStore, lock_dir
 from engine.observe.usage import Tokens
 from engine.observe.writer import StateWriter
@@ -149,8 +150,15 @@ class Runner:
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
+        encoder = StateEncoder()  # a task's end is encoded once, for the journal and the state
+        self.journal = Journal(options.state_dir, self._journal_failed, encoder.task_text)
         self.writer = StateWriter(
-            self.store, self.state, self._refresh_live, self._state_write_failed
+            self.store,
+            self.state,
+            self._refresh_live,
+            self._state_write_failed,
+            self.journal,
+            encoder,
         )
         self.redact = Redactor(secret_values(os.environ))
 
@@ -178,7 +186,24 @@ class Runner:
                 "logs directory",
             )
             self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
-            previous = self.store.load()
+            previous = self.store.load()  # the snapshot, and the journal's records after it
+            journaled = read_journal(self.options.state_dir)
+            if journaled.bad:
+                self.reporter.note(
+                    None,
+                    f"{self.journal.path} has {len(journaled.bad)} damaged line(s) (line "
+                    f"{journaled.bad[0]} first); they were skipped, so the tasks they were about "
+                    "may run again.",
+                )
+            seq = max(previous.run.journal_seq if previous else 0, journaled.last_seq)
+            try:
+                self.journal.open(seq, journaled.end)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot open {self.journal.path} ({exc.strerror or exc}). It must be a "
+                    f"file nova can write, not a link: move it aside, or use another "
+                    "--state-dir."
+                ) from None
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
             self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
@@ -194,6 +219,7 @@ class Runner:
                 self.store.path,
                 self.options.rerun,
                 lambda message: self.reporter.note(None, message),
+                journaled.given(),
             )
         except BaseException:
             self.store.unreserve()
@@ -209,6 +235,7 @@ class Runner:
             self._release()
 
     def _release(self) -> None:
+        self.journal.close()
         if self._logs_lock is not None:
             os.close(self._logs_lock)
             self._logs_lock = None
@@ -365,6 +392,7 @@ class Runner:
             if self.scheduler.phase[task_id] is Phase.RUNNING:  # no verdict was applied yet
                 ts.status, ts.ended = TaskStatus.FAILED, time.time()
                 ts.reason, ts.failure = f"nova error: {exc!r}", Failure.PERMANENT.value
+                self.journal.task(ts)
                 self._block_dependents(task_id)
             with contextlib.suppress(Exception):
                 self.reporter.task_finished(ts, None)
@@ -405,7 +433,15 @@ class Runner:
             (s.permission_mode or "default") if capabilities(s.agent).permission_modes else None
         )
         resume = self.resume_sessions.pop(task_id, None)
+        # Nothing of the attempt runs (git, the agent) before this record, and so every
+        # transition before it, is on disk: a number is never given out twice (the next run
+        # starts above it), and no task starts before the done of the tasks it builds on is
+        # durable (appended before this), so a crash never makes those run again. The sync
+        # runs while the attempt is prepared; `durable` waits for it before anything starts.
+        started = self.journal.task(ts, "start")
+        self.journal.flush_soon()
         if s.worktree:
+            await self.journal.durable(started)
             ts.workdir, failed = await self._worktree(task, ts, s)
             if failed is not None:
                 self._not_attempted(task_id, ts, s, resume, failed)
@@ -443,6 +479,7 @@ class Runner:
         )
         try:
             self.attempts[task_id] = attempt
+            await self.journal.durable(started)
             verdict, exit = await self._supervise(task_id, ts, s, launch, attempt)
             if exit.returncode is None and verdict.failure is Failure.RESOURCES:
                 log.discard()  # the agent never started: no log of an attempt
@@ -455,6 +492,7 @@ class Runner:
             if verdict.ok and s.check and not self.interrupts:
                 verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
+            self.journal.task(ts)
             log.write(
                 format_footer(
                     outcome,
@@ -477,12 +515,15 @@ class Runner:
         self, task_id: str, ts: TaskState, s: Settings, resume: str | None, verdict: Verdict
     ) -> None:
         """Settle an attempt whose agent never ran: it counts as none, and the session it was
-        to continue is kept for the next one."""
+        to continue is kept for the next one. Its number is given again in this run (nothing
+        wrote under it: its raw log is empty or absent), never in a later one (the journal
+        keeps the highest number given, see `carry_over`)."""
         if resume:
             self.resume_sessions[task_id] = resume
         ts.attempts -= 1
         ts.ended = time.time()
         self._apply(task_id, ts, s, verdict)
+        self.journal.task(ts)
         self.reporter.task_finished(ts, verdict)
 
     async def _run_process(
@@ -884,6 +925,7 @@ class Runner:
             other = self.state.tasks[blocked]
             other.status = TaskStatus.BLOCKED
             other.reason = f"dependency {task_id} failed"
+            self.journal.task(other)
 
     def _schedule(self, task_id: str, delay: float) -> None:
         def fire() -> None:
@@ -947,6 +989,17 @@ class Runner:
             None,
             f"cannot write {self.store.path} ({exc.strerror or exc}); it keeps the last "
             "state written, the run goes on, and nova tries again at every change.",
+        )
+
+    def _journal_failed(self, exc: OSError) -> None:
+        if exc.errno == 0:
+            self.reporter.note(None, f"{self.journal.path} is written again.")
+            return
+        self.reporter.note(
+            None,
+            f"cannot write {self.journal.path} ({exc.strerror or exc}): the run goes on, but "
+            "if nova is killed now the next run may redo tasks that are done. Free some space "
+            f"under {self.options.state_dir}.",
         )
 
     def _log_failed(self, task_id: str, exc: OSError) -> None:
