@@ -144,7 +144,7 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
         await asyncio.gather(first, *waiters)
         assert len(syncs) == 3 and journal.idle()
 
-    journal = Journal(tmp_path, sync=sync)
+    journal = Journal(tmp_path, sync=sync, wait_for_sync=True)
     journal.open(0)
     try:
         asyncio.run(scenario(journal))
@@ -153,18 +153,28 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
     assert [r.seq for r in read_journal(journal.path.parent).records] == list(range(1, 17))
 
 
-def test_a_record_nobody_waits_for_is_on_disk_soon_after_all(tmp_path: Path) -> None:
-    """A task's end with no start after it (the last task, or every slot busy) does not wait
-    for the next start, nor for the state's next write: the journal writes it by itself."""
-    journal = Journal(tmp_path)
+def test_a_record_is_in_the_file_at_once_and_synced_soon_after_all(tmp_path: Path) -> None:
+    """A task's end is in the file the moment it is appended (a kill -9 then cannot lose it),
+    with no start after it to wait for; the journal's thread syncs it by itself."""
+    synced = threading.Event()
+
+    def sync(fd: int) -> None:
+        synced.wait(10)
+
+    journal = Journal(tmp_path, sync=sync)
     journal.open(0)
 
     async def scenario() -> None:
         journal.task(_task("A", TaskStatus.DONE, 1))
+        # Written before any sync: what a new nova would read after a kill now.
+        assert [r.task for r in read_journal(tmp_path).records] == ["A"]
+        await journal.durable()  # without wait_for_sync: the write is what it waits for
+        assert not journal.idle()  # the sync is still under way
+        synced.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
-        while not journal.idle():  # written by the journal's own timer, nothing to await
-            assert loop.time() < deadline, "the record was never written"
+        while not journal.idle():  # synced by the journal's thread, nothing to await
+            assert loop.time() < deadline, "the record was never synced"
             await asyncio.sleep(0.001)
 
     try:
@@ -207,17 +217,21 @@ def test_the_journal_file_is_private_refuses_a_link_and_loses_a_torn_tail_on_ope
     assert target.read_bytes() == b""
 
 
-def test_a_failed_write_is_said_once_kept_and_written_with_the_next_batch(tmp_path: Path) -> None:
-    """A full disk during a sync: durable() returns, on_error hears it once, the file is cut
-    back, and the next batch writes the kept records too."""
+def test_a_failed_write_is_said_once_kept_and_written_with_the_next_record(
+    tmp_path: Path,
+) -> None:
+    """A full disk: the record is kept and the file cut back, on_error hears it once, and the
+    next record's write brings the kept ones along; durable() never hangs meanwhile."""
     errors: list[OSError] = []
-    fail = [True]
+    full = [True]
 
-    def sync(fd: int) -> None:
-        if fail[0]:
+    def write(fd: int, data: memoryview) -> int:
+        if full[0]:
+            os.write(fd, data[:5])  # half a record reaches the file before the disk fills
             raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
 
-    journal = Journal(tmp_path, errors.append, sync=sync)
+    journal = Journal(tmp_path, errors.append, write=write, wait_for_sync=True)
     journal.open(0)
 
     async def scenario() -> None:
@@ -226,7 +240,7 @@ def test_a_failed_write_is_said_once_kept_and_written_with_the_next_batch(tmp_pa
         journal.task(_task("B", TaskStatus.DONE, 1))
         await journal.durable()
         assert (tmp_path / JOURNAL_FILE).read_bytes() == b""
-        fail[0] = False
+        full[0] = False
         journal.task(_task("C", TaskStatus.DONE, 1))
         await journal.durable()
 
@@ -236,6 +250,29 @@ def test_a_failed_write_is_said_once_kept_and_written_with_the_next_batch(tmp_pa
         journal.close()
     assert [e.errno for e in errors] == [errno.ENOSPC, 0]
     assert [r.task for r in read_journal(tmp_path).records] == ["A", "B", "C"]
+
+
+def test_a_failed_sync_is_said_and_never_holds_a_start_back(tmp_path: Path) -> None:
+    """fdatasync failing (an I/O error): durable() still returns, the error is said once, and
+    the records stay in the file."""
+    errors: list[OSError] = []
+
+    def sync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    journal = Journal(tmp_path, errors.append, sync=sync, wait_for_sync=True)
+    journal.open(0)
+
+    async def scenario() -> None:
+        journal.task(_task("A", TaskStatus.DONE, 1))
+        await journal.durable()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        journal.close()
+    assert [e.errno for e in errors] == [errno.EIO]
+    assert [r.task for r in read_journal(tmp_path).records] == ["A"]
 
 
 def _snapshot_with_journal(tmp_path: Path) -> StateStore:
@@ -279,7 +316,7 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     writer.flush()
     doc = store.read_json()
     assert doc is not None and doc["run"]["journal_seq"] == 1
-    assert len(read_journal(tmp_path).records) == 0  # still buffered: nothing awaited it
+    assert len(read_journal(tmp_path).records) == 1  # in the file at once; not yet emptied
     state.tasks["B"] = _task("B", TaskStatus.DONE, 1)
     journal.task(state.tasks["B"])
     writer.flush(last=True)

@@ -434,12 +434,12 @@ class Runner:
         )
         resume = self.resume_sessions.pop(task_id, None)
         # Nothing of the attempt runs (git, the agent) before this record, and so every
-        # transition before it, is on disk: a number is never given out twice (the next run
-        # starts above it), and no task starts before the done of the tasks it builds on is
-        # durable (appended before this), so a crash never makes those run again. The sync
-        # runs while the attempt is prepared; `durable` waits for it before anything starts.
+        # transition before it, is safe in the journal: a number is never given out twice
+        # (the next run starts above it), and no task starts before the done of the tasks it
+        # builds on is safe (written before this), so a crash never makes those run again.
+        # With NOVA_JOURNAL_FSYNC=1 `durable` also waits for the disk sync, which runs while
+        # the attempt is prepared.
         started = self.journal.task(ts, "start")
-        self.journal.flush_soon()
         if s.worktree:
             await self.journal.durable(started)
             ts.workdir, failed = await self._worktree(task, ts, s)
