@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # `nova status` reads journals too, and must not pay for asyn
 
 JOURNAL_FILE = "journal.jsonl"
 KINDS = frozenset(("start", "end"))
+# Without NOVA_JOURNAL_FSYNC, the records reach the disk within this long (a power loss may
+# lose that much; a kill of nova loses nothing).
+SYNC_EVERY = 0.2
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -193,6 +196,7 @@ class Journal:
         self._synced = 0  # every record up to this seq is on disk (or could not be)
         self._syncing = 0  # the seq the sync under way covers, or 0
         self._kick: asyncio.Handle | None = None  # a sync to start at the end of this moment
+        self._last_sync = float("-inf")  # when the last sync started (the loop's clock)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue[int | None] | None = None
@@ -264,12 +268,20 @@ class Journal:
             return
         if self._thread is None:
             self._start_thread(loop)
-        self._kick = loop.call_soon(self._start_sync)
+        if self.wait_for_sync:
+            self._kick = loop.call_soon(self._start_sync)
+        else:
+            # Nothing waits for it: one sync every SYNC_EVERY at most. Each sync commits the
+            # file system's journal, which the creates of agents' logs then queue behind.
+            delay = self._last_sync + SYNC_EVERY - loop.time()
+            self._kick = loop.call_later(max(0.0, delay), self._start_sync)
 
     def _start_sync(self) -> None:
         self._kick = None
         if self._syncing or self._synced >= self.seq:
             return
+        if self._loop is not None:
+            self._last_sync = self._loop.time()
         assert self._queue is not None
         self._syncing = self.seq
         self._queue.put(self.seq)
