@@ -17,12 +17,15 @@ from engine.outcome import Exit, StopCause
 
 @dataclass(frozen=True)
 class Launch:
-    """Everything needed to start one agent process."""
+    """Everything needed to start one agent process, wherever it runs."""
 
     argv: tuple[str, ...]
     cwd: str
     env: Mapping[str, str] = field(repr=False)
     stdin: bytes | None
+    # Files the process reads, by the path it knows them by (a prompt file): the executor
+    # puts them in place before it starts, so they travel with the launch to another machine.
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 class SpawnError(OSError):
