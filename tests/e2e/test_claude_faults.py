@@ -10,6 +10,7 @@ timeout.  The CLI's own behaviour behind these cases is in tests/support/CLAUDE_
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -300,6 +301,35 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     resumed = api.messages_requests("A")[1].body["messages"]
     said_to_a = json.dumps(resumed)
     assert "Your task is A" in said_to_a and "You were interrupted" in said_to_a
+
+
+def test_a_usage_limit_whose_reset_is_past_waits_and_backs_off_instead_of_hammering(
+    claude_bin: str, messages_double: Double, tmp_path: Path
+) -> None:
+    """The API rejects A twice with a reset an hour in the past (a stale resetsAt, or another
+    clock): nova still waits the minimum from now, then twice it when the limit comes straight
+    back, and says so; A then runs. Before, each rejection relaunched at once (90 requests in
+    10 s against a rejecting account)."""
+    api, env = _setup(
+        tmp_path,
+        messages_double,
+        claude_bin,
+        {"A": usage_limit(resets_in=-3600, times=2, then=ok(tool_calls=0))},
+        ["A"],
+        oauth=True,
+        extra={"NOVA_RATE_LIMIT_MARGIN": "0", "NOVA_RATE_LIMIT_MIN_WAIT": "1"},
+    )
+    done = _nova_run(tmp_path, env, "--retries", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    requests = api.messages_requests("A")
+    assert [r.kind for r in requests] == ["usage_limit:429"] * 2 + ["ok:end_turn"]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
+    # Lower bounds only: a loaded machine makes them longer, never shorter.
+    assert gaps[0] >= 1.0 and gaps[1] >= 2.0, gaps
+    assert "its reset time is past or near; waiting at least 1s" in done.stdout
+    assert "came back right after its wait (once)" in done.stdout
+    a = _status_json(tmp_path, env)["tasks"]["A"]
+    assert (a["status"], a["attempts"]) == ("done", 3)
 
 
 def test_rate_limit_headers_on_served_replies_do_not_pause_the_run(
