@@ -180,13 +180,6 @@ def decide(
 ) -> Decision:
     """What follows an attempt with this verdict. `jitter` (around 1) spreads the waits of
     tasks that failed together, so they do not all start again at once."""
-    limit = context.limit
-    if (
-        verdict.failure is not Failure.RATE_LIMIT
-        and limit.lifted is not None
-        and (history.started or 0) >= limit.lifted
-    ):
-        limit = replace(limit, repeats=0)  # an attempt after the wait got past the limit
     base = Decision(
         Action.FAIL,
         verdict.reason,
@@ -194,7 +187,7 @@ def decide(
         spent=history.spent,
         continued=history.continued,
         starving=context.starving,
-        limit=limit,
+        limit=_limit_memory(verdict, history, context.limit),
     )
     failure = verdict.failure
     if failure is None:
@@ -211,15 +204,7 @@ def decide(
         and can.resume
         and history.continued < (settings.continues or 0)
     ):
-        return replace(
-            base,
-            action=Action.CONTINUE,
-            reason=f"{verdict.reason}; continuing the session "
-            f"({history.continued + 1}/{settings.continues})",
-            again_in=0.0,
-            resume=history.session_id,
-            continued=history.continued + 1,
-        )
+        return _continue(base, verdict, history, settings)
     if failure is Failure.RESOURCES:
         waits = _resources(base, verdict, context, now, jitter)
         if waits.action is not Action.FAIL:
@@ -239,6 +224,32 @@ def decide(
     if failure.retryable and history.spent < retries:
         return _retry(base, verdict, history, settings, can, now, jitter)
     return _fail(base, verdict, history, context)
+
+
+def _limit_memory(verdict: Verdict, history: History, limit: LimitMemory) -> LimitMemory:
+    """An attempt started after the last wait that got past the limit: the count of limits
+    that came straight back starts over."""
+    if (
+        verdict.failure is not Failure.RATE_LIMIT
+        and limit.lifted is not None
+        and (history.started or 0) >= limit.lifted
+    ):
+        return replace(limit, repeats=0)
+    return limit
+
+
+def _continue(base: Decision, verdict: Verdict, history: History, settings: Settings) -> Decision:
+    """An incomplete session (out of turns or budget) goes on where it stopped, at once and
+    without spending a retry, up to `continues` times."""
+    return replace(
+        base,
+        action=Action.CONTINUE,
+        reason=f"{verdict.reason}; continuing the session "
+        f"({history.continued + 1}/{settings.continues})",
+        again_in=0.0,
+        resume=history.session_id,
+        continued=history.continued + 1,
+    )
 
 
 def _usage_limit(
