@@ -196,21 +196,26 @@ def test_an_interrupt_does_not_undo_a_task_that_got_done() -> None:
     assert policy(None, interrupted=True).action is Action.DONE
 
 
+LOGS_IN = Capabilities(resume=True, login="Log in with 'agent login'")
+
+
 @pytest.mark.parametrize(
-    ("failure", "halted", "says"),
+    ("failure", "can", "halted", "says"),
     [
-        (Failure.AUTH, False, "task T could not authenticate (it went auth). No more tasks"),
-        (Failure.AUTH, False, "Log in with 'claude /login' or set ANTHROPIC_API_KEY"),
-        (Failure.SETUP, False, "task T failed: it went setup No more tasks were started"),
+        (Failure.AUTH, LOGS_IN, False, "task T could not authenticate (it went auth). No more"),
+        # How to log in is the agent's to say (its capabilities), never the policy's.
+        (Failure.AUTH, LOGS_IN, False, "fail the same way. Log in with 'agent login', then run"),
+        (Failure.AUTH, NO_RESUME, False, "Log in to the agent's command line tool, then run"),
+        (Failure.SETUP, LOGS_IN, False, "task T failed: it went setup No more tasks were started"),
         # One halt says why: a second halting failure does not replace it.
-        (Failure.AUTH, True, None),
-        (Failure.SETUP, True, None),
+        (Failure.AUTH, LOGS_IN, True, None),
+        (Failure.SETUP, LOGS_IN, True, None),
     ],
 )
 def test_the_halting_classes_fail_the_task_and_halt_once(
-    failure: Failure, halted: bool, says: str | None
+    failure: Failure, can: Capabilities, halted: bool, says: str | None
 ) -> None:
-    d = policy(failure, retries=3, halted=halted)
+    d = policy(failure, retries=3, halted=halted, can=can)
     assert d.action is Action.FAIL and d.spent == 0
     if says is None:
         assert d.halt is None

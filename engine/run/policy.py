@@ -223,7 +223,7 @@ def decide(
     retries = settings.retries if settings.retries is not None else 0
     if failure.retryable and history.spent < retries:
         return _retry(base, verdict, history, settings, can, now, jitter)
-    return _fail(base, verdict, history, context)
+    return _fail(base, verdict, history, can, context)
 
 
 def _limit_memory(verdict: Verdict, history: History, limit: LimitMemory) -> LimitMemory:
@@ -360,18 +360,19 @@ def _retry(
     )
 
 
-def _fail(base: Decision, verdict: Verdict, history: History, context: Context) -> Decision:
+def _fail(
+    base: Decision, verdict: Verdict, history: History, can: Capabilities, context: Context
+) -> Decision:
     """Failed for good; an authentication or setup failure also halts every launch, since
     the tasks after it would fail the same way."""
     halt = base.halt
     failure = verdict.failure
     task = f"task {history.task_id}"
     if halt is None and not context.halted and failure is Failure.AUTH:
-        # The fix is Claude Code's login: the only agent that reports AUTH today.
+        login = can.login or "Log in to the agent's command line tool"
         halt = (
             f"{task} could not authenticate ({verdict.reason}). No more tasks were "
-            "started: they would fail the same way. Log in with 'claude /login' or set "
-            "ANTHROPIC_API_KEY, then run nova again."
+            f"started: they would fail the same way. {login}, then run nova again."
         )
     elif halt is None and not context.halted and failure is not None and failure.halts:
         halt = (
