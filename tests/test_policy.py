@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import engine.run.policy
+from engine.agents import capabilities
 from engine.agents.base import Capabilities
 from engine.agents.claude_stream import RateLimit
 from engine.outcome import Failure, Verdict
@@ -400,4 +401,13 @@ def test_a_decision_changes_only_what_it_names() -> None:
     d = policy(None, spent=2, continued=1, starving=3, limit=LimitMemory(None, 2))
     assert d == replace(
         Decision(Action.DONE), spent=2, continued=1, starving=3, limit=LimitMemory(None, 2)
+    )
+
+
+def test_the_auth_halt_of_claude_code_says_how_to_log_in_word_for_word() -> None:
+    d = policy(Failure.AUTH, can=capabilities("claude"))
+    assert d.halt == (
+        "task T could not authenticate (it went auth). No more tasks were started: they would "
+        "fail the same way. Log in with 'claude /login' or set ANTHROPIC_API_KEY, then run "
+        "nova again."
     )
