@@ -151,3 +151,15 @@ def test_a_launch_starved_of_resources_too_long_halts_the_run(
         "in a row. Raise the limit that ran out (ulimit -n for open files"
     )
     assert "no agent could be started" in said
+
+
+def test_a_nova_error_in_a_task_fails_it_and_blocks_its_dependents(tmp_path: Path) -> None:
+    """The error path (no verdict applied) settles the task through the scheduler too: failed,
+    its dependent blocked with the reason, the run over (no hang on a task left running)."""
+    script = {"A": [Play(lines=[b"did the work"], fails_after=OSError(errno.EIO, "x"))]}
+    code, executor, tasks, _ = run(tmp_path, [("A", "-"), ("B", "A"), ("C", "-")], script)
+    assert code is ExitCode.TASKS_NOT_DONE
+    assert sorted(t for t, _ in executor.launches) == ["A", "C"]
+    assert tasks["A"]["status"] == "failed" and tasks["A"]["reason"].startswith("nova error")
+    assert (tasks["B"]["status"], tasks["B"]["reason"]) == ("blocked", "dependency A failed")
+    assert tasks["C"]["status"] == "done"
