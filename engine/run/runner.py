@@ -2,7 +2,7 @@
 
 Event-driven: the loop sleeps until something happens (an attempt ends, a retry or usage-limit
 timer fires, a signal arrives) and then launches whatever became ready, so a dependent starts
-within milliseconds of its last dependency. It applies the failure policy of `engine.outcome`,
+within milliseconds of its last dependency. It applies the failure policy (`engine.run.policy`),
 keeps the state (written through a debounced, atomic writer) and the logs, and on Ctrl-C stops
 every agent in order before saving and exiting 130.
 """
