@@ -3,6 +3,12 @@ without processes or a clock."""
 
 from __future__ import annotations
 
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import engine
+from engine.outcome import TaskStatus
 from engine.plan.graph import TaskGraph
 from engine.run.scheduler import Phase, Scheduler
 
@@ -240,3 +246,79 @@ def test_5000_task_layered_graph_respects_every_dependency() -> None:
             finished.add(task_id)
     assert len(finished) == layers * width
     assert s.count(Phase.DONE) == layers * width
+
+
+@dataclass
+class Record:
+    status: TaskStatus = TaskStatus.PENDING
+
+
+def statuses(records: dict[str, Record]) -> str:
+    return " ".join(f"{t}={r.status.value}" for t, r in records.items())
+
+
+def test_each_move_sets_the_task_status_with_the_phase() -> None:
+    """The scheduler is the one writer of a task's status: every transition of a run sets it
+    with the phase, so the state and the scheduler cannot disagree."""
+    records = {t: Record() for t in DIAMOND.order}
+    records["E"].status = TaskStatus.DONE  # as carried over from the last run
+    s = Scheduler(DIAMOND, done=["E"], tasks=records)
+    assert statuses(records) == "A=pending B=pending C=pending D=pending E=done"
+    assert s.pop_ready() == "A"
+    # Picked is not running: the attempt's start (with its number and record) makes it so.
+    assert records["A"].status is TaskStatus.PENDING
+    s.begin("A")
+    assert records["A"].status is TaskStatus.RUNNING
+    s.delay("A")  # a retry later
+    assert records["A"].status is TaskStatus.PENDING
+    s.requeue("A")
+    assert s.pop_ready() == "A"
+    s.begin("A")
+    s.done("A")
+    assert statuses(records) == "A=done B=pending C=pending D=pending E=done"
+    assert drain(s) == ["B", "C"]
+    s.begin("B")
+    s.begin("C")
+    s.fail("B")
+    assert statuses(records) == "A=done B=failed C=running D=blocked E=done"
+    s.requeue("C")  # running, ready again at once (a shortage of resources)
+    assert records["C"].status is TaskStatus.PENDING
+
+
+def test_the_dependents_of_a_cancelled_task_stay_pending() -> None:
+    """Below a cancelled task nothing failed: its dependents cannot run in this run, but
+    they run on the next one, so their status stays pending (not blocked)."""
+    records = {t: Record() for t in DIAMOND.order}
+    s = Scheduler(DIAMOND, tasks=records)
+    assert s.pop_ready() == "A"
+    s.begin("A")
+    assert sorted(s.fail("A", Phase.CANCELLED)) == ["B", "C", "D"]
+    assert statuses(records) == "A=cancelled B=pending C=pending D=pending E=pending"
+    assert {s.phase[t] for t in "BCD"} == {Phase.BLOCKED}
+
+
+# The statuses a run starts from are set while the last run's state is read, before the run's
+# scheduler exists (a done task asked to run again, anything not done: pending).
+_STATUS_WRITERS = {"engine/run/scheduler.py", "engine/run/resume.py"}
+
+
+def test_no_code_but_the_scheduler_assigns_a_task_status() -> None:
+    """Two state machines kept in step by hand drift: no other module writes `.status`."""
+    root = Path(engine.__file__).parent
+    writers = set()
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            while targets:
+                target = targets.pop()
+                if isinstance(target, ast.Tuple | ast.List):
+                    targets.extend(target.elts)
+                elif isinstance(target, ast.Attribute) and target.attr == "status":
+                    writers.add(f"engine/{path.relative_to(root).as_posix()}:{node.lineno}")
+    assert {w.rsplit(":", 1)[0] for w in writers} <= _STATUS_WRITERS, sorted(writers)
+    assert any(w.startswith("engine/run/scheduler.py") for w in writers)

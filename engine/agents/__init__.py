@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from engine.agents.base import Capabilities
 
-_CAPABILITIES = {"claude": Capabilities(resume=True, permission_modes=True)}
+_CAPABILITIES = {
+    "claude": Capabilities(
+        resume=True,
+        permission_modes=True,
+        login="Log in with 'claude /login' or set ANTHROPIC_API_KEY",
+    )
+}
 
 
 def capabilities(kind: str | None) -> Capabilities:

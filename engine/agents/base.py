@@ -18,3 +18,5 @@ class Capabilities:
     resume: bool = False
     # It takes a `permission-mode` (Claude Code's), recorded in the state.
     permission_modes: bool = False
+    # How to log in again, said when an attempt could not authenticate (the run halts).
+    login: str = ""

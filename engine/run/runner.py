@@ -2,7 +2,7 @@
 
 Event-driven: the loop sleeps until something happens (an attempt ends, a retry or usage-limit
 timer fires, a signal arrives) and then launches whatever became ready, so a dependent starts
-within milliseconds of its last dependency. It applies the failure policy of `engine.outcome`,
+within milliseconds of its last dependency. It applies the failure policy (`engine.run.policy`),
 keeps the state (written through a debounced, atomic writer) and the logs, and on Ctrl-C stops
 every agent in order before saving and exiting 130.
 """
@@ -83,8 +83,7 @@ def _env_seconds(name: str, default: float) -> float:
 # and never less than this from now (NOVA_RATE_LIMIT_MIN_WAIT; see engine.run.policy).
 RATE_LIMIT_MARGIN = _env_seconds("NOVA_RATE_LIMIT_MARGIN", 60.0)
 RATE_LIMIT_MIN_WAIT = _env_seconds("NOVA_RATE_LIMIT_MIN_WAIT", policy.LIMIT_MIN_WAIT)
-MAX_BACKOFF = 600.0
-MAX_STARVED = 10  # starts in a row, with no agent running, that found no resources
+MAX_STARVED = policy.MAX_STARVED  # starts in a row that found no resources, none running
 HEARTBEAT = 5.0
 LOGS_LOCK = ".run.lock"  # in the logs directory: one run writes there at a time
 GIT_TIMEOUT = 600.0  # for one git command of a worktree (a merge in a large repository)
@@ -144,8 +143,7 @@ class Runner:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.paused_until: float | None = None
-        self.limit_lifted: float | None = None  # when the last usage-limit wait ended
-        self.limit_repeats = 0  # limits in a row that came back right after their wait
+        self.usage_limit = policy.LimitMemory()  # when the last wait ended, repeats since
         self.halted: str | None = None
         self.interrupts = 0
         self._wake: asyncio.Event | None = None
@@ -245,7 +243,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         done = [t for t, ts in self.state.tasks.items() if ts.status == TaskStatus.DONE]
-        self.scheduler = Scheduler(self.graph, done)
+        self.scheduler = Scheduler(self.graph, done, self.state.tasks)
         now = time.time()
         self.state.run = RunState(
             id=self.run_id,
@@ -390,10 +388,11 @@ class Runner:
                 print(f"nova: internal error in task {task_id}: {exc!r}", file=sys.stderr)
             ts = self.state.tasks[task_id]
             if self.scheduler.phase[task_id] is Phase.RUNNING:  # no verdict was applied yet
-                ts.status, ts.ended = TaskStatus.FAILED, time.time()
+                ts.ended = time.time()
                 ts.reason, ts.failure = f"nova error: {exc!r}", Failure.PERMANENT.value
+                blocked = self.scheduler.fail(task_id)
                 self.journal.task(ts)
-                self._block_dependents(task_id)
+                self._blocked(task_id, blocked)
             with contextlib.suppress(Exception):
                 self.reporter.task_finished(ts, None)
         finally:
@@ -425,7 +424,7 @@ class Runner:
         s = self.settings[task_id]
         ts = self.state.tasks[task_id]
         ts.attempts += 1
-        ts.status = TaskStatus.RUNNING
+        self.scheduler.begin(task_id)
         ts.started, ts.ended = time.time(), None
         ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
         ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
@@ -777,153 +776,78 @@ class Runner:
     def _apply(
         self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict, resumed: bool = False
     ) -> str:
-        """Update state and scheduler for an attempt's verdict; return the footer's word."""
-        if (
-            verdict.failure is not Failure.RATE_LIMIT
-            and self.limit_lifted is not None
-            and (ts.started or 0) >= self.limit_lifted
-        ):
-            self.limit_repeats = 0  # an attempt after the wait got past the limit
-        if verdict.ok:
-            ts.status = TaskStatus.DONE
+        """Decide what follows an attempt's verdict (`policy.decide`) and do it; return the
+        footer's word."""
+        now = time.time()
+        history = policy.History(
+            task_id,
+            self.failures.get(task_id, 0),
+            self.continued.get(task_id, 0),
+            resumed,
+            ts.session_id,
+            ts.started,
+        )
+        context = policy.Context(
+            others=len(self.running) - 1,  # agents running besides this one
+            cap=self.cap,
+            starving=self.starving,
+            interrupted=self.interrupts > 0,
+            halted=self.halted is not None,
+            paused_until=self.paused_until,
+            limit=self.usage_limit,
+            margin=RATE_LIMIT_MARGIN,
+            min_wait=RATE_LIMIT_MIN_WAIT,
+            max_starved=MAX_STARVED,
+        )
+        jitter = random.uniform(0.8, 1.2)
+        decision = policy.decide(verdict, history, s, capabilities(s.agent), context, now, jitter)
+        self._enact(task_id, ts, decision)
+        return decision.action.value
+
+    def _enact(self, task_id: str, ts: TaskState, d: policy.Decision) -> None:
+        """Carry out a decision: the run's counters, what it says, the task's state, then
+        the scheduler's move (which sets the task's status) and its timer."""
+        self.failures[task_id], self.continued[task_id] = d.spent, d.continued
+        self.starving, self.usage_limit = d.starving, d.limit
+        if d.note:
+            self.reporter.note(task_id, d.note)
+        if d.run_note:
+            self.reporter.note(None, d.run_note)
+        if d.pause is not None:
+            self._pause(d.pause.until, d.pause.kind)
+        if d.cap is not None:
+            self.cap, self._ended_at_cap = d.cap, 0
+        if d.hold is not None:
+            self._hold(d.hold)
+        if d.halt is not None:
+            self.halted = self.state.run.warning = d.halt
+        if d.resume:
+            self.resume_sessions[task_id] = d.resume
+        if d.forget_session:
+            ts.session_id = None
+        ts.reason, ts.next_attempt_at = d.reason, d.next_attempt_at
+        ts.failure = d.failure.value if d.failure else None
+        if d.action is policy.Action.DONE:
             self.feedback.pop(task_id, None)
             self.scheduler.done(task_id)
-            return "done"
-        ts.reason, ts.failure = verdict.reason, verdict.failure.value if verdict.failure else None
-        failure = verdict.failure
-        if failure is Failure.CANCELLED or (self.interrupts and failure is not None):
-            ts.status = TaskStatus.CANCELLED
-            ts.reason = "interrupted; runs again on the next 'nova run'"
+        elif d.action is policy.Action.CANCEL:
             self.scheduler.fail(task_id, Phase.CANCELLED)
-            return "cancelled"
-        if failure is Failure.RATE_LIMIT:
-            # The account's limit is not the task's fault: it costs no retry.
-            limit = verdict.rate_limit
-            resets = limit.resets_at if limit and limit.resets_at else None
-            # Counted once per wait: the agents launched after it may all come back at once.
-            came_back = self.limit_lifted is not None and (ts.started or 0) >= self.limit_lifted
-            if came_back:
-                self.limit_lifted = None
-            wait = policy.limit_wait(
-                resets,
-                time.time(),
-                self.limit_repeats + int(came_back),
-                RATE_LIMIT_MARGIN,
-                RATE_LIMIT_MIN_WAIT,
-            )
-            self.limit_repeats, until = wait.repeats, wait.until
-            kind = (limit.limit_type if limit else None) or "usage limit"
-            if wait.why and (self.paused_until is None or until > self.paused_until):
-                self.reporter.note(task_id, wait.why + ".")
-            self._pause(until, kind)
-            if ts.session_id and capabilities(s.agent).resume:  # pick up where it stopped
-                self.resume_sessions[task_id] = ts.session_id
-            ts.status = TaskStatus.PENDING
-            ts.next_attempt_at = until
+        elif d.action is policy.Action.FAIL:
+            self._block_dependents(task_id)
+        elif d.again_in is None:  # ready at once: the cap or the hold says when it starts
+            self.scheduler.requeue(task_id)
+        else:
             self.scheduler.delay(task_id)
-            self._schedule(task_id, until - time.time())
-            return "waiting for usage limit"
-        if (
-            failure is Failure.INCOMPLETE
-            and ts.session_id
-            and capabilities(s.agent).resume
-            and self.continued.get(task_id, 0) < (s.continues or 0)
-        ):
-            self.continued[task_id] = self.continued.get(task_id, 0) + 1
-            self.resume_sessions[task_id] = ts.session_id
-            ts.status = TaskStatus.PENDING
-            ts.reason = (
-                f"{verdict.reason}; continuing the session "
-                f"({self.continued[task_id]}/{s.continues})"
-            )
-            self.scheduler.delay(task_id)
-            self._schedule(task_id, 0.0)
-            return "will continue"
-        if failure is Failure.RESOURCES:
-            # Out of processes, descriptors or disk: no fault of the task, no retry spent.
-            others = len(self.running) - 1  # agents running besides this one
-            if others > 0:
-                # The machine runs `others` agents, not one more: run that many at once for
-                # now, and start this task as soon as one of them ends.
-                if others < self.cap:
-                    self.reporter.note(
-                        None,
-                        f"only {others} agent(s) fit ({verdict.reason.split(': ')[-1]}): "
-                        f"running {others} at once until more do.",
-                    )
-                self.cap, self._ended_at_cap = others, 0
-                ts.status = TaskStatus.PENDING
-                ts.reason = f"{verdict.reason}; starts when a running agent ends"
-                self.scheduler.delay(task_id)
-                self.scheduler.requeue(task_id)
-                return "waiting for resources"
-            # Nothing runs, yet nothing starts: hold every launch for a while (one timer for
-            # the run, not one per task), and give up once that has gone on for long.
-            self.starving += 1
-            if self.starving <= MAX_STARVED:
-                delay = min(30.0, 0.5 * 2 ** (self.starving - 1)) * random.uniform(0.8, 1.2)
-                self._hold(delay)
-                ts.status = TaskStatus.PENDING
-                ts.next_attempt_at = time.time() + delay
-                ts.reason = f"{verdict.reason}; trying again in {delay:.1f}s"
-                self.scheduler.delay(task_id)
-                self.scheduler.requeue(task_id)
-                return "will try again"
-            self.halted = (
-                f"no agent could be started ({verdict.reason.split(': ')[-1]}) although none "
-                f"was running, {MAX_STARVED} times in a row. Raise the limit that ran out "
-                "(ulimit -n for open files, ulimit -u for processes), free memory or disk "
-                "space, or run fewer agents at once (-j), then run nova again."
-            )
-            self.state.run.warning = self.halted
-        if failure is Failure.SESSION_LOST and resumed:
-            # The CLI no longer has the session (another machine, a cleaned config): the
-            # work it held is gone, so the task starts afresh, at once and without a retry.
-            ts.session_id = None
-            ts.status = TaskStatus.PENDING
-            ts.reason = f"{verdict.reason}; starting the task afresh"
-            self.scheduler.delay(task_id)
-            self._schedule(task_id, 0.0)
-            return "will start afresh"
-        retries = s.retries if s.retries is not None else 0
-        failed_before = self.failures.get(task_id, 0)
-        if failure is not None and failure.retryable and failed_before < retries:
-            self.failures[task_id] = failed_before + 1
-            if failure is Failure.CHECK and ts.session_id and capabilities(s.agent).resume:
-                self.resume_sessions[task_id] = ts.session_id  # fix it in the same session
-            base = s.retry_delay if s.retry_delay is not None else 10.0
-            delay = min(MAX_BACKOFF, base * 2**failed_before) * random.uniform(0.8, 1.2)
-            if failure is Failure.CHECK:
-                delay = 0.0  # nothing to wait out: the agent has a problem to fix
-            ts.status = TaskStatus.PENDING
-            ts.next_attempt_at = time.time() + delay
-            when = f"in {delay:.1f}s" if delay else "now"
-            ts.reason = f"{verdict.reason}; retry {failed_before + 1}/{retries} {when}"
-            self.scheduler.delay(task_id)
-            self._schedule(task_id, delay)
-            return "will retry"
-        ts.status = TaskStatus.FAILED
-        if failure is Failure.AUTH and not self.halted:
-            self.halted = (
-                f"task {task_id} could not authenticate ({verdict.reason}). No more tasks were "
-                "started: they would fail the same way. Log in with 'claude /login' or set "
-                "ANTHROPIC_API_KEY, then run nova again."
-            )
-        elif failure is not None and failure.halts and not self.halted:
-            self.halted = (
-                f"task {task_id} failed: {verdict.reason} No more tasks were "
-                "started: they would fail the same way."
-            )
-        if self.halted:
-            self.state.run.warning = self.halted
-        self._block_dependents(task_id)
-        return "failed"
+            self._schedule(task_id, d.again_in)
 
     def _block_dependents(self, task_id: str) -> None:
         """Settle a failed task in the scheduler; everything downstream of it is blocked."""
-        for blocked in self.scheduler.fail(task_id):
-            other = self.state.tasks[blocked]
-            other.status = TaskStatus.BLOCKED
+        self._blocked(task_id, self.scheduler.fail(task_id))
+
+    def _blocked(self, task_id: str, blocked: list[str]) -> None:
+        """Say why the tasks below a failed one are blocked (the scheduler set their status)."""
+        for other_id in blocked:
+            other = self.state.tasks[other_id]
             other.reason = f"dependency {task_id} failed"
             self.journal.task(other)
 
@@ -947,7 +871,7 @@ class Runner:
         def resume() -> None:
             if self.paused_until is not None and time.time() >= self.paused_until - 0.01:
                 self.paused_until = None
-                self.limit_lifted = time.time()
+                self.usage_limit = policy.LimitMemory(time.time(), self.usage_limit.repeats)
                 self.state.run.paused_until = None
                 self.state.run.pause_reason = None
                 self.writer.touch()
