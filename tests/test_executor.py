@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engine.executors.base import Launch, Limits, StopRequest
+from engine.executors import procs
+from engine.executors.base import Launch, Limits, ProcessId, SpawnError, StopRequest
 from engine.executors.local import LocalExecutor
 from engine.outcome import Exit, StopCause
 
@@ -18,22 +21,32 @@ PY = sys.executable
 
 
 class Recorder:
-    """A sink that keeps everything it is given."""
+    """A sink that keeps everything it is given; `when` maps a line the agent prints to what
+    to do on reading it (ask it to stop, ...), so a test waits for the agent, not the clock."""
 
     def __init__(self, fail_after: int | None = None) -> None:
-        self.pid: int | None = None
+        self.process: ProcessId | None = None
         self.out = bytearray()
         self.err = bytearray()
         self.notes: list[str] = []
         self.fail_after = fail_after
+        self.when: dict[bytes, Callable[[], None]] = {}
 
-    def started(self, pid: int) -> None:
-        self.pid = pid
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def started(self, process: ProcessId) -> None:
+        self.process = process
 
     def stdout(self, chunk: bytes) -> None:
         if self.fail_after is not None and len(self.out) >= self.fail_after:
             raise OSError(28, "No space left on device")
         self.out += chunk
+        for line in chunk.splitlines():
+            action = self.when.pop(line, None)
+            if action is not None:
+                action()
 
     def stderr(self, chunk: bytes) -> None:
         self.err += chunk
@@ -56,16 +69,27 @@ def run(
     sink: Recorder,
     limits: Limits | None = None,
     stop: StopRequest | None = None,
-    stop_after: float | None = None,
+    stop_when_ready: bool = False,
 ) -> Exit:
+    """Run `job` to its end in a run of its own; with `stop_when_ready`, ask it to stop once it
+    prints `ready`."""
+    request = stop or StopRequest()
+    if stop_when_ready:
+        sink.when[b"ready"] = request.request
+
     async def main() -> Exit:
         executor = LocalExecutor()
-        request = stop or StopRequest()
-        if stop_after is not None:
-            asyncio.get_running_loop().call_later(stop_after, request.request)
-        return await executor.run(job, "test/T1/1", sink, limits or Limits(), request)
+        executor.begin("test")
+        try:
+            return await executor.run(job, "test/T1/1", sink, limits or Limits(), request)
+        finally:
+            executor.end()
 
     return asyncio.run(main())
+
+
+# Graces short enough that no test waits one out: each step is still taken, and said.
+QUICK = Limits(grace=0.2, term_grace=0.2, sweep_grace=0.2, drain_grace=0.2)
 
 
 def test_a_prompt_larger_than_a_pipe_reaches_the_agent_whole() -> None:
@@ -92,6 +116,73 @@ def test_output_arrives_byte_for_byte_and_the_exit_status_is_kept() -> None:
     assert bytes(sink.out) == bytes(range(256)) * 300
     assert bytes(sink.err) == b"oops"
     assert sink.pid is not None
+
+
+def test_the_process_is_named_by_host_pid_and_start_time() -> None:
+    """The sink is told the agent's host, pid and start time, the one the next run compares."""
+    sink, stop = Recorder(), StopRequest()
+    seen: list[float | None] = []
+
+    def look() -> None:
+        assert sink.pid is not None
+        seen.append(procs.create_time(sink.pid))
+        stop.request()
+
+    sink.when[b"ready"] = look
+    code = "import os, time; print(os.getpid()); print('ready', flush=True); time.sleep(30)"
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop)
+    assert exit.stopped_by is StopCause.CANCEL
+    assert sink.process is not None
+    assert sink.process.host == socket.gethostname()
+    assert sink.process.pid == int(sink.out.split()[0])
+    assert sink.process.started is not None and seen == [sink.process.started]
+
+
+def test_the_launchs_files_are_in_place_before_the_agent_starts(tmp_path: Path) -> None:
+    """`Launch.files` are written before the spawn: 0600, in new 0700 directories, and a
+    link at a file's path is replaced, never followed."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    prompts = tmp_path / "state" / "prompts"
+    first, second = prompts / "T1.md", prompts / "T2.md"
+    job = Launch(
+        ("sh", "-c", f"cat {first} {second}"),
+        os.getcwd(),
+        dict(os.environ),
+        None,
+        files={str(first): b"one\n", str(second): b"two\n"},
+    )
+    prompts.parent.mkdir()
+    prompts.mkdir(mode=0o700)
+    second.symlink_to(victim)
+    sink = Recorder()
+    assert run(job, sink).returncode == 0
+    assert sink.out == b"one\ntwo\n"
+    assert victim.read_text() == "untouched" and not second.is_symlink()
+    assert {(f.stat().st_mode & 0o777) for f in (first, second)} == {0o600}
+    fresh = tmp_path / "new" / "dir" / "p.md"
+    job = Launch(("cat", str(fresh)), os.getcwd(), dict(os.environ), None, {str(fresh): b"x"})
+    assert run(job, Recorder()).returncode == 0
+    assert (fresh.parent.stat().st_mode & 0o777, fresh.parent.parent.stat().st_mode & 0o777) == (
+        0o700,
+        0o700,
+    )
+
+
+def test_a_file_that_cannot_be_placed_starts_nothing(tmp_path: Path) -> None:
+    """A launch whose file cannot be written (its directory is a file) is a SpawnError."""
+    (tmp_path / "plain").write_text("")
+    marker = tmp_path / "ran"
+    job = Launch(
+        ("touch", str(marker)),
+        os.getcwd(),
+        dict(os.environ),
+        None,
+        {str(tmp_path / "plain" / "p.md"): b"x"},
+    )
+    with pytest.raises(SpawnError):
+        run(job, Recorder())
+    assert not marker.exists()
 
 
 def test_an_agent_with_its_own_workdir_runs_there_with_the_given_environment(
@@ -152,39 +243,37 @@ def test_stopping_escalates_to_sigterm_and_says_so_when_sigint_is_ignored() -> N
         "import signal, time, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(30)"
     )
-    exit = run(launch(PY, "-c", code), sink, Limits(grace=0.3), stop_after=0.5)
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop_when_ready=True)
     assert exit.stopped_by is StopCause.CANCEL
     assert exit.signal == 15
     assert any("after SIGINT; sent SIGTERM" in n for n in sink.notes)
 
 
 def test_an_agent_ignoring_every_signal_is_killed_and_that_is_said() -> None:
-    """SIGINT and SIGTERM ignored: SIGKILL after the TERM grace, announced in a note."""
+    """SIGINT and SIGTERM ignored: SIGKILL after the TERM grace (injected: 0.2 s, not
+    the 3 s default), announced in a note."""
     sink = Recorder()
     code = (
         "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in "
         "(signal.SIGINT, signal.SIGTERM)]; print('ready', flush=True); time.sleep(60)"
     )
-    exit = run(launch(PY, "-c", code), sink, Limits(grace=0.2), stop_after=0.5)
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop_when_ready=True)
     assert exit.signal == 9
-    assert any("ignored SIGTERM" in n and "killed it" in n for n in sink.notes)
+    assert any("ignored SIGTERM for 0.2 s" in n and "killed it" in n for n in sink.notes)
+    assert exit.duration < Limits().term_grace
 
 
 def test_a_second_stop_request_cuts_the_grace_short() -> None:
     """With a 30 s grace, a second request (a second Ctrl-C) moves on to SIGTERM at once."""
-    sink = Recorder()
-    code = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(30)"
-    stop = StopRequest()
-
-    async def main() -> Exit:
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.3, stop.request)
-        loop.call_later(0.6, lambda: stop.request(StopCause.CANCEL, grace=0.0))
-        return await LocalExecutor().run(
-            launch(PY, "-c", code), "test/T1/1", sink, Limits(grace=30.0), stop
-        )
-
-    exit = asyncio.run(main())
+    sink, stop = Recorder(), StopRequest()
+    code = (
+        "import signal, time; signal.signal(signal.SIGINT, lambda *_: print('INT', flush=True))"
+        "; print('ready', flush=True); time.sleep(30)"
+    )
+    sink.when[b"ready"] = stop.request
+    # The agent says it got SIGINT (and goes on): the second request comes in the grace.
+    sink.when[b"INT"] = lambda: stop.request(StopCause.CANCEL, grace=0.0)
+    exit = run(launch(PY, "-c", code), sink, Limits(grace=30.0, term_grace=0.2), stop)
     assert exit.signal == 15
     assert exit.duration < 10
 

@@ -1,14 +1,14 @@
 """The runner's policy (engine.run.runner) over a scripted executor, with no agent processes: order
 and concurrency, retries, blocked dependents, usage-limit pauses, halts and waits for resources.
 
-The executor seam is what makes this possible: `ScriptedExecutor` plays, for each attempt of a
-task, the output lines and the exit that a test gives it, exactly as `LocalExecutor` would
-hand them to the runner. State and logs are real files in a temporary directory.
+The executor seam is what makes this possible: `engine.executors.scripted` plays, for each
+attempt of a task, the output lines and the exit that a test gives it, exactly as
+`LocalExecutor` would hand them to the runner. State and logs are real files in a temporary
+directory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import io
 import itertools
@@ -17,7 +17,6 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,70 +24,13 @@ import pytest
 from engine import interrupt
 from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
-from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
+from engine.executors.base import Launch, SpawnError
+from engine.executors.scripted import Play, ScriptedExecutor
 from engine.observe.progress import LineReporter
-from engine.outcome import Exit
 from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph
 from engine.plan.settings import Settings
 from engine.run.runner import Runner, RunOptions, _transcript_usage
-
-
-@dataclass
-class Play:
-    """One attempt as the executor reports it."""
-
-    lines: Sequence[bytes] = ()
-    code: int = 0
-    seconds: float = 0.0
-    raises: SpawnError | None = None  # the agent could not be started
-    fails_after: OSError | None = None  # the executor fails once the agent has run
-
-
-@dataclass
-class ScriptedExecutor:
-    """Plays `script[task_id][n]` for the n-th time the task is started (the last one again
-    after that)."""
-
-    script: dict[str, list[Play]]
-    launches: list[tuple[str, Launch]] = field(default_factory=list)
-    launched_at: list[float] = field(default_factory=list)
-    running: int = 0
-    peak: int = 0
-    starts: dict[str, int] = field(default_factory=dict)
-
-    def begin(self, run_id: str) -> str | None:
-        return None
-
-    async def end_strays(self) -> int:
-        return 0
-
-    def end(self) -> None:
-        pass
-
-    async def run(
-        self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
-    ) -> Exit:
-        task_id = launch.env["NOVA_TASK_ID"]
-        plays = self.script.get(task_id, [Play()])
-        n = self.starts[task_id] = self.starts.get(task_id, 0) + 1
-        play = plays[min(n, len(plays)) - 1]
-        self.launches.append((task_id, launch))
-        self.launched_at.append(time.monotonic())
-        if play.raises is not None:
-            raise play.raises
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        try:
-            sink.started(4242)
-            for line in play.lines:
-                sink.stdout(line + b"\n")
-            await asyncio.sleep(play.seconds)
-        finally:
-            self.running -= 1
-        if play.fails_after is not None:
-            raise play.fails_after
-        return Exit(play.code, None, play.seconds)
 
 
 def cascade_text(rows: Sequence[tuple[str, str]], settings: str = "") -> str:

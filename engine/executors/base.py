@@ -32,10 +32,36 @@ class SpawnError(OSError):
     """The agent could not be started (nothing of it runs); any other OSError is nova's."""
 
 
+@dataclass(frozen=True)
+class ProcessId:
+    """A process wherever it runs: a pid names nothing without its host and its start time."""
+
+    host: str  # "" where it is not known (a state names no host): the run's own machine
+    pid: int
+    started: float | None  # seconds since the epoch, as psutil reads it; None if gone already
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """What the state says of the run before this one, for ending what it left running."""
+
+    run_id: str | None
+    agents: tuple[ProcessId, ...] = ()  # its agents that were running when it stopped
+
+
+@dataclass(frozen=True)
+class ExecutorCapabilities:
+    """What an executor's processes share with nova."""
+
+    # The agent sees nova's file system: its transcripts can be read, its files written
+    # here. Without it, what a process reads travels in `Launch.files`.
+    shared_fs: bool
+
+
 class Sink(Protocol):
     """Receives what an agent process does, as it happens."""
 
-    def started(self, pid: int) -> None: ...
+    def started(self, process: ProcessId) -> None: ...
     def stdout(self, chunk: bytes) -> None: ...
     def stderr(self, chunk: bytes) -> None: ...
     def note(self, message: str) -> None: ...
@@ -43,9 +69,16 @@ class Sink(Protocol):
 
 @dataclass
 class Limits:
+    """How long a process may run, and how long each step of stopping it waits."""
+
     timeout: float | None = None
     stall_timeout: float | None = None
-    grace: float = 10.0
+    grace: float = 10.0  # after SIGINT, before SIGTERM
+    term_grace: float = 3.0  # after SIGTERM, before SIGKILL
+    sweep_grace: float = 1.0  # for what an agent left running, between SIGTERM and SIGKILL
+    # For a grandchild holding the agent's output pipes after it exited, before nova stops
+    # reading them.
+    drain_grace: float = 2.0
 
 
 class StopRequest:
@@ -82,8 +115,15 @@ class StopRequest:
 class Executor(Protocol):
     """Runs agents somewhere, for one run at a time."""
 
+    capabilities: ExecutorCapabilities
+
+    def end_survivors(self, last: LastRun) -> list[str]:
+        """Before `begin`: end what the last run left running; what to tell the user."""
+        ...
+
     def begin(self, run_id: str) -> str | None:
-        """Before the first agent of run `run_id`; a problem worth saying, or None."""
+        """Before the first agent of run `run_id` (process-wide set-up happens here, not in a
+        constructor); a problem worth saying, or None."""
         ...
 
     async def run(
@@ -92,8 +132,9 @@ class Executor(Protocol):
         """Run one attempt's agent to its end (see `LocalExecutor.run`)."""
         ...
 
-    async def end_strays(self) -> int:
-        """Once no agent runs: end what agents left behind; how many processes that was."""
+    async def end_strays(self, limits: Limits) -> int:
+        """Once no agent runs: end what agents left behind (with `limits.sweep_grace`); how
+        many processes that was."""
         ...
 
     def end(self) -> None:

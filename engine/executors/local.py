@@ -19,21 +19,29 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine import fsio
 from engine.executors import cgroup, guardian, ledger, procs
-from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
+from engine.executors.base import (
+    ExecutorCapabilities,
+    LastRun,
+    Launch,
+    Limits,
+    ProcessId,
+    Sink,
+    SpawnError,
+    StopRequest,
+)
 from engine.outcome import Exit, StopCause
 
 READ_CHUNK = 1 << 18
-TERM_GRACE = 3.0
-SWEEP_GRACE = 1.0
-DRAIN_GRACE = 2.0
 FILES_WANTED = 65536
 # How often, without a cgroup, nova looks for orphans to record: as often as the runner's
 # heartbeat (runner.HEARTBEAT), no more. One read of /proc a look.
@@ -253,6 +261,23 @@ def _allow_more_files() -> None:
         pass  # keep the limit as it is
 
 
+def _prepare_process() -> None:
+    """What nova's own process needs before it starts agents. It changes process-wide
+    things (inherited descriptors, the open-files limit, the subreaper), so it happens when a
+    run begins, not when an executor is made; each step is cheap and the same done twice."""
+    _inherit_nothing()
+    _allow_more_files()
+    procs.enable_subreaper()
+
+
+def _place_files(files: Mapping[str, bytes]) -> None:
+    """Put a launch's files where its process reads them: parent directories made 0700,
+    each file written whole (0600) in place of whatever was there, no link followed."""
+    for path, data in files.items():
+        fsio.make_private_dir(os.path.dirname(os.path.abspath(path)))
+        fsio.write_atomic(path, data)
+
+
 class LocalExecutor:
     """Runs each agent as a child process of nova.
 
@@ -269,14 +294,26 @@ class LocalExecutor:
         self._cgroup: Path | None = None  # the run's, which nova and all it starts are in
         self._ledger: ledger.Ledger | None = None
         self._looking: asyncio.TimerHandle | None = None
+        self.capabilities = ExecutorCapabilities(shared_fs=True)
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        _inherit_nothing()
-        _allow_more_files()
-        procs.enable_subreaper()
+        self.host = socket.gethostname()
+
+    def end_survivors(self, last: LastRun) -> list[str]:
+        """End what a killed run left running, and say which: its cgroup's members, the
+        processes it recorded in the state directory and its running agents (each by pid and
+        start time, never a bare pid), those carrying its marker, and everything below them.
+        """
+        if self._state_dir is None:
+            return []
+        notes: list[str] = []
+        agents = [(p.pid, p.started) for p in last.agents if p.host in ("", self.host)]
+        ledger.end_left(self._state_dir, agents, [last.run_id], notes.append)
+        return notes
 
     def begin(self, run_id: str) -> str | None:
         """Make the run's cgroup, start its record, fork the guardian (which ends the run's
         processes should nova die without doing so), then move nova into the cgroup."""
+        _prepare_process()
         self._home = cgroup.current()
         self._cgroup = cgroup.create(run_id, self._home)
         record = None
@@ -322,6 +359,10 @@ class LocalExecutor:
         if self._ledger is not None and pids:
             self._ledger.add(pids)
 
+    def _record_known(self, process: ProcessId) -> None:
+        if self._ledger is not None and process.started is not None:
+            self._ledger.add_known(process.pid, process.started)
+
     def _look(self) -> None:
         """Record the orphans re-parented to nova since the last look, and what is below
         them: without a cgroup, that is how the guardian and the next run know of them."""
@@ -362,7 +403,7 @@ class LocalExecutor:
         """Collect the exit status of orphans that have ended (no zombies left behind)."""
         procs.reap(procs.orphans(self.managed))
 
-    async def end_strays(self) -> int:
+    async def end_strays(self, limits: Limits) -> int:
         """End every process still re-parented to nova: what agents left behind that no task
         could claim (it cleared nova's marker from its environment). Run when no agent runs,
         so nothing an agent started outlives the run; returns how many were ended."""
@@ -374,7 +415,7 @@ class LocalExecutor:
             left += [p for p in cgroup.members(self._cgroup) if p != me and p not in left]
         left += [p for root in left for p in procs.descendants(root) if p not in left]
         if left:
-            await _end(left)
+            await _end(left, limits.sweep_grace)
             self.reap()
         return len(left)
 
@@ -383,14 +424,18 @@ class LocalExecutor:
     ) -> Exit:
         began = time.monotonic()
         try:
+            _place_files(launch.files)
             child = _Child(launch, sink, self._devnull)
         except OSError as exc:
             raise SpawnError(exc.errno, exc.strerror) from exc
         self.managed.add(child.pid)
         self._agents.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()
-        sink.started(child.pid)
-        self._record([child.pid])
+        # Read once, right after the spawn, where the record has always read it: the sink
+        # and the record share the one read (it waits for the agent to finish loading).
+        process = ProcessId(self.host, child.pid, procs.create_time(child.pid))
+        sink.started(process)
+        self._record_known(process)
         if self._cgroup is None and self._ledger is not None and self._looking is None:
             self._looking = asyncio.get_running_loop().call_later(LOOK_EVERY, self._look)
         cause: StopCause | None = None
@@ -398,16 +443,16 @@ class LocalExecutor:
             cause = await self._watch(child, limits, stop, began)
             if cause is not None and not child.exited.done():
                 grace = stop.grace if stop.grace is not None else limits.grace
-                await self._stop(child, marker, grace, sink, stop)
+                await self._stop(child, marker, grace, limits, sink, stop)
             returncode = await child.exited
         finally:
             if not child.exited.done():  # cancelled from outside: never leave the child behind
                 procs.send([child.pid, *procs.descendants(child.pid)], procs.KILL)
             self.managed.discard(child.pid)
             self._agents.discard(child.pid)
-        await self._sweep(marker, sink)
+        await self._sweep(marker, sink, limits)
         if not child.drained.done():
-            await asyncio.wait({child.drained}, timeout=DRAIN_GRACE)
+            await asyncio.wait({child.drained}, timeout=limits.drain_grace)
         if not child.drained.done():
             sink.note(
                 "a process without nova's marker still holds the agent's output; stopped "
@@ -439,7 +484,13 @@ class LocalExecutor:
                 return StopCause.STALL
 
     async def _stop(
-        self, child: _Child, marker: bytes, grace: float, sink: Sink, stop: StopRequest
+        self,
+        child: _Child,
+        marker: bytes,
+        grace: float,
+        limits: Limits,
+        sink: Sink,
+        stop: StopRequest,
     ) -> None:
         """SIGINT, then SIGTERM to the whole task, then SIGKILL; each step announced.
 
@@ -467,9 +518,9 @@ class LocalExecutor:
         )
         procs.send_group(child.pid, procs.TERM)
         procs.send(remember(self._task_pids(child.pid, marker)), procs.TERM)
-        if await _wait_exit(child, TERM_GRACE):
+        if await _wait_exit(child, limits.term_grace):
             return
-        sink.note(f"agent ignored SIGTERM for {TERM_GRACE:g} s; killed it.")
+        sink.note(f"agent ignored SIGTERM for {limits.term_grace:g} s; killed it.")
         procs.send_group(child.pid, procs.KILL)
         procs.send(remember(self._task_pids(child.pid, marker)), procs.KILL)
         procs.send([pid for pid, t in seen.items() if procs.same_process(pid, t)], procs.KILL)
@@ -478,7 +529,7 @@ class LocalExecutor:
         strays = procs.leftovers(marker, procs.orphans(self.managed))
         return [pid, *procs.descendants(pid), *strays]
 
-    async def _sweep(self, marker: bytes, sink: Sink) -> None:
+    async def _sweep(self, marker: bytes, sink: Sink, limits: Limits) -> None:
         """End whatever the attempt left running once its agent has exited.
 
         Its processes carry its marker. One that cleared its environment carries none: it is
@@ -505,15 +556,15 @@ class LocalExecutor:
                 left += hidden
         if not left:
             return
-        if await _end(left):
+        if await _end(left, limits.sweep_grace):
             sink.note("some of them ignored SIGTERM; killed them.")
         self.reap()
 
 
-async def _end(pids: list[int]) -> bool:
+async def _end(pids: list[int], grace: float) -> bool:
     """SIGTERM, a short grace, then SIGKILL for what still runs; True if SIGKILL was needed."""
     procs.send(pids, procs.TERM)
-    deadline = time.monotonic() + SWEEP_GRACE
+    deadline = time.monotonic() + grace
     # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
     while procs.alive(pids) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
