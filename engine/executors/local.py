@@ -564,13 +564,48 @@ class LocalExecutor:
 async def _end(pids: list[int], grace: float) -> bool:
     """SIGTERM, a short grace, then SIGKILL for what still runs; True if SIGKILL was needed."""
     procs.send(pids, procs.TERM)
-    deadline = time.monotonic() + grace
-    # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
-    while procs.alive(pids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _all_gone(pids, grace)
     stubborn = procs.alive(pids)
     procs.send(stubborn, procs.KILL)
     return bool(stubborn)
+
+
+async def _all_gone(pids: list[int], seconds: float) -> None:
+    """Wait up to `seconds` for every one of `pids` to end. Orphans are no children asyncio
+    knows, but a pidfd of any process becomes readable when it ends: those are awaited."""
+    loop = asyncio.get_running_loop()
+    ends: dict[int, asyncio.Future[None]] = {}
+    try:
+        for pid in procs.alive(pids):
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue  # gone meanwhile
+            except (AttributeError, OSError):  # no pidfd (Linux < 5.3), or no descriptor free
+                await _poll_gone(pids, seconds)
+                return
+            ends[fd] = loop.create_future()
+            loop.add_reader(fd, _ended, ends[fd])
+        if ends:
+            await asyncio.wait(ends.values(), timeout=seconds)
+    finally:
+        for fd in ends:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+def _ended(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _poll_gone(pids: list[int], seconds: float) -> None:
+    """`_all_gone` where a process cannot be awaited: look again every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while True:  # there is nothing to await here, so this polls
+        if not procs.alive(pids) or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _wait_exit(
