@@ -92,6 +92,21 @@ def run(
 QUICK = Limits(grace=0.2, term_grace=0.2, sweep_grace=0.2, drain_grace=0.2)
 
 
+def test_process_wide_changes_wait_for_the_run_to_begin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making an executor changes nothing of nova's process (a test, a dry run, a remote
+    executor's driver make one); its run's `begin` marks inherited descriptors, raises the
+    descriptor limit and makes nova the subreaper."""
+    done: list[str] = []
+    for name in ("_inherit_nothing", "_allow_more_files"):
+        monkeypatch.setattr(f"engine.executors.local.{name}", lambda name=name: done.append(name))
+    monkeypatch.setattr(procs, "enable_subreaper", lambda: done.append("subreaper") or True)
+    executor = LocalExecutor()
+    assert done == []
+    executor.begin("test")
+    executor.end()
+    assert done == ["_inherit_nothing", "_allow_more_files", "subreaper"]
+
+
 def test_a_prompt_larger_than_a_pipe_reaches_the_agent_whole() -> None:
     """A 1 MiB prompt is written to stdin as the agent reads it, then stdin is closed."""
     prompt = os.urandom(1 << 20)
@@ -135,7 +150,8 @@ def test_the_process_is_named_by_host_pid_and_start_time() -> None:
     assert sink.process is not None
     assert sink.process.host == socket.gethostname()
     assert sink.process.pid == int(sink.out.split()[0])
-    assert sink.process.started is not None and seen == [sink.process.started]
+    assert sink.process.started is not None
+    assert seen == [sink.process.started]
 
 
 def test_the_launchs_files_are_in_place_before_the_agent_starts(tmp_path: Path) -> None:
@@ -158,7 +174,8 @@ def test_the_launchs_files_are_in_place_before_the_agent_starts(tmp_path: Path) 
     sink = Recorder()
     assert run(job, sink).returncode == 0
     assert sink.out == b"one\ntwo\n"
-    assert victim.read_text() == "untouched" and not second.is_symlink()
+    assert victim.read_text() == "untouched"
+    assert not second.is_symlink()
     assert {(f.stat().st_mode & 0o777) for f in (first, second)} == {0o600}
     fresh = tmp_path / "new" / "dir" / "p.md"
     job = Launch(("cat", str(fresh)), os.getcwd(), dict(os.environ), None, {str(fresh): b"x"})
@@ -196,7 +213,8 @@ def test_an_agent_with_its_own_workdir_runs_there_with_the_given_environment(
     assert exit.returncode == 0
     lines = sink.out.decode().splitlines()
     assert lines[0] == str(tmp_path)
-    assert "NOVA_TASK_TOKEN" in lines[1] and "HOME" not in lines[1]
+    assert "NOVA_TASK_TOKEN" in lines[1]
+    assert "HOME" not in lines[1]
 
 
 @pytest.mark.parametrize("elsewhere", [False, True])
@@ -218,9 +236,10 @@ def test_descriptors_nova_inherited_are_not_passed_to_agents(
 
 
 def test_a_program_that_cannot_start_raises_and_leaks_no_descriptor() -> None:
-    """A missing program is an OSError for the runner to report; nova's descriptors balance."""
+    """A missing program is a SpawnError for the runner to report; nova's descriptors
+    balance."""
     before = set(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError):
+    with pytest.raises(SpawnError):
         run(launch("/nonexistent/agent"), Recorder())
     after = set(os.listdir("/proc/self/fd"))
     # LocalExecutor keeps /dev/null open for agents' stdin: one descriptor per executor.
@@ -284,7 +303,8 @@ def test_the_timeout_ends_an_agent_and_is_named_as_the_cause() -> None:
         launch(PY, "-c", "import time; time.sleep(30)"), Recorder(), Limits(timeout=0.3, grace=1.0)
     )
     assert exit.stopped_by is StopCause.TIMEOUT
-    assert exit.returncode is not None and exit.returncode != 0
+    assert exit.returncode is not None
+    assert exit.returncode != 0
 
 
 @pytest.mark.parametrize("elsewhere", [False, True])
@@ -295,7 +315,8 @@ def test_agents_do_not_inherit_pythons_ignored_sigpipe(tmp_path: Path, elsewhere
     check = "grep SigIgn /proc/self/status; yes | head -1"
     cwd = str(tmp_path) if elsewhere else None
     exit = run(launch("sh", "-c", check, cwd=cwd), sink, Limits(timeout=20))
-    assert exit.returncode == 0 and exit.stopped_by is None
+    assert exit.returncode == 0
+    assert exit.stopped_by is None
     ignored = int(sink.out.decode().split()[1], 16)
     assert ignored & (1 << (13 - 1)) == 0  # SIGPIPE is 13
 
@@ -315,9 +336,40 @@ def test_running_out_of_descriptors_between_pipes_leaks_none(
             made.extend(fds)
             return fds
 
-        monkeypatch.setattr(os, "pipe", pipe)
-        with pytest.raises(OSError):
-            run(launch(PY, "-c", "pass", stdin=b"prompt"), Recorder())
-        monkeypatch.setattr(os, "pipe", real_pipe)
+        async def main(pipe: Callable[[], tuple[int, int]] = pipe) -> None:
+            executor = LocalExecutor()
+            executor.begin("test")  # its guardian's pipe is not one of the agent's
+            monkeypatch.setattr(os, "pipe", pipe)
+            try:
+                job = launch(PY, "-c", "pass", stdin=b"prompt")
+                await executor.run(job, "test/T1/1", Recorder(), QUICK, StopRequest())
+            finally:
+                monkeypatch.setattr(os, "pipe", real_pipe)
+                executor.end()
+
+        with pytest.raises(SpawnError, match="Too many open files"):
+            asyncio.run(main())
         still_open = [fd for fd in made if os.path.exists(f"/proc/self/fd/{fd}")]
         assert still_open == [], fail_at
+
+
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_what_an_agent_left_running_is_ended_within_the_sweep_grace(ignores_term: bool) -> None:
+    """A process the agent left behind (it carries the attempt's marker) is ended once the
+    agent exits: SIGTERM, awaited until it is gone; SIGKILL after the injected sweep grace
+    only if it ignores SIGTERM, which is said."""
+    # Popen returns once `sleep` runs, its SIGTERM already ignored: no race with the sweep.
+    code = (
+        "import signal, subprocess as s; print(s.Popen(['sleep', '30'], stdout=s.DEVNULL, "
+        f"preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN if {ignores_term} "
+        "else signal.SIG_DFL)).pid)"
+    )
+    env = {**os.environ, procs.TOKEN_VAR: "test/T1/1"}
+    sink = Recorder()
+    exit = run(launch(PY, "-c", code, env=env), sink, QUICK)
+    left = int(sink.out.split()[0])
+    assert exit.returncode == 0
+    assert procs.alive([left]) == []
+    assert any("left 1 process(es) running" in n for n in sink.notes)
+    assert any("ignored SIGTERM; killed them" in n for n in sink.notes) is ignores_term
+    assert exit.duration < Limits().sweep_grace * 3
