@@ -24,7 +24,7 @@ import pytest
 from engine import interrupt
 from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
-from engine.executors.base import Launch, SpawnError
+from engine.executors.base import ExecutorCapabilities, LastRun, Launch, ProcessId, SpawnError
 from engine.executors.scripted import Play, ScriptedExecutor
 from engine.observe.progress import LineReporter
 from engine.plan.cascade import parse_cascade
@@ -50,6 +50,7 @@ def run(
     agent: str = "command",
     jobs: int = 4,
     settings: str = "",
+    executor: ScriptedExecutor | None = None,
 ) -> tuple[ExitCode, ScriptedExecutor, dict[str, dict[str, object]], str]:
     path = tmp_path / "CASCADE.md"
     path.write_text(cascade_text(rows, settings))
@@ -67,7 +68,7 @@ def run(
         overrides=overrides,
         claude_bin="true",
     )
-    executor = ScriptedExecutor(script)
+    executor = executor if executor is not None else ScriptedExecutor(script)
     out = io.StringIO()
     runner = Runner(
         cascade, build_graph(cascade), options, LineReporter(out, colour=False), executor
@@ -285,6 +286,66 @@ def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: 
     os.mkfifo(projects / "s1.jsonl")
     launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
     assert _transcript_usage(launch, "s1", 0.0) == {}
+
+
+class _Survivors(ScriptedExecutor):
+    """A scripted executor that found something the last run left running."""
+
+    def end_survivors(self, last: LastRun) -> list[str]:
+        super().end_survivors(last)
+        return ["ended 1 process(es) the last run left running: 999 sleep 300."]
+
+
+def test_the_runner_ends_the_last_runs_survivors_through_its_executor(tmp_path: Path) -> None:
+    """The agents the state says were running, by pid and start time, and the last run's id
+    go to the executor before the run begins; what it says it ended is told; then the run
+    begins and ends once on it."""
+    run(tmp_path, [("A", "-"), ("B", "-")], {})
+    path = tmp_path / "state" / "state.json"
+    doc = json.loads(path.read_bytes())
+    doc["run"]["id"] = "old-run"
+    doc["tasks"]["A"].update(status="running", pid=999, pid_started=123.5)
+    path.write_text(json.dumps(doc))
+    executor = _Survivors()
+    code, _, _, said = run(tmp_path, [("A", "-"), ("B", "-")], {}, executor=executor)
+    assert code is ExitCode.OK
+    assert executor.survivors_of == [LastRun("old-run", (ProcessId("", 999, 123.5),))]
+    assert "ended 1 process(es) the last run left running: 999 sleep 300." in said
+    assert len(executor.runs) == 1 and executor.ended == 1
+    assert [t for t, _ in executor.launches] == ["A"]  # B stayed done
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_transcript_is_read_only_where_the_agent_shares_novas_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    """An attempt that ended without totals takes its tokens from Claude Code's transcript,
+    which is a file where the agent ran: read when the executor shares nova's file system,
+    never on a machine that is not the agent's."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    projects = config / "projects" / transcript_slug(os.getcwd())  # the agent works there
+    projects.mkdir(parents=True)
+    reply = {
+        "type": "assistant",
+        "timestamp": "2099-01-01T00:00:00.000Z",
+        "requestId": "req_1",
+        "message": {
+            "id": "msg_1",
+            "model": "claude-sonnet-5",
+            "usage": {"input_tokens": 100, "output_tokens": 7},
+        },
+    }
+    (projects / "sess-A.jsonl").write_text(json.dumps(reply) + "\n")
+    executor = ScriptedExecutor(
+        {"A": [Play(lines=claude_lines("sess-A")[:1], code=1)]},
+        capabilities=ExecutorCapabilities(shared_fs=shared),
+    )
+    _, _, tasks, _ = run(
+        tmp_path, [("A", "-")], {}, agent="claude", settings="- retries: 0", executor=executor
+    )
+    tokens = tasks["A"]["tokens"]
+    assert bool(tokens) is shared, tokens
 
 
 def test_a_ctrl_c_before_the_loop_stops_the_run_at_once_and_sigint_stays_novas(
