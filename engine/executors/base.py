@@ -1,8 +1,12 @@
 """The executor seam: what the runner asks of wherever agents run, and what it gets back.
 
 The runner decides *what* runs and when; an `Executor` decides *where*, and owns each process
-from its start to its reaping. `engine.executors.local` runs agents on this machine; another
-executor (a cluster's) implements the same protocol without touching the runner.
+from its start to its reaping. `engine.executors.local` runs agents on this machine,
+`engine.executors.scripted` plays scripted output with no process at all (the runner's
+tests); another executor (a cluster's) implements the same protocol without touching the
+runner: what it needs (the files a process reads, a process's host, the graces, whether the
+file system is nova's) travels through it, and tests/test_executor_conformance.py says what
+it owes.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ class Executor(Protocol):
     capabilities: ExecutorCapabilities
 
     def end_survivors(self, last: LastRun) -> list[str]:
-        """Before `begin`: end what the last run left running; what to tell the user."""
+        """Before `begin`: end what the last run left running (where this executor runs
+        agents: its own nodes' survivors); what to tell the user of it."""
         ...
 
     def begin(self, run_id: str) -> str | None:
@@ -129,7 +134,15 @@ class Executor(Protocol):
     async def run(
         self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
     ) -> Exit:
-        """Run one attempt's agent to its end (see `LocalExecutor.run`)."""
+        """Run one process to its end and say how it ended.
+
+        `launch.files` are in place before it starts; the sink is told `started` once, then
+        its output in order, as it comes. A stop request or a limit ends it (the grace after
+        SIGINT, then `limits.term_grace`) and `Exit.stopped_by` names which; what it left
+        running is ended within `limits.sweep_grace`. `token` is the attempt's marker
+        (`procs.TOKEN_VAR`), by which its processes are found. SpawnError if it could not be
+        started: then nothing of it runs and the sink was told nothing.
+        """
         ...
 
     async def end_strays(self, limits: Limits) -> int:
