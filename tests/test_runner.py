@@ -311,7 +311,8 @@ def test_the_runner_ends_the_last_runs_survivors_through_its_executor(tmp_path: 
     assert code is ExitCode.OK
     assert executor.survivors_of == [LastRun("old-run", (ProcessId("", 999, 123.5),))]
     assert "ended 1 process(es) the last run left running: 999 sleep 300." in said
-    assert len(executor.runs) == 1 and executor.ended == 1
+    assert len(executor.runs) == 1
+    assert executor.ended == 1
     assert [t for t, _ in executor.launches] == ["A"]  # B stayed done
 
 
