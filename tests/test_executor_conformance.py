@@ -25,29 +25,39 @@ QUICK = Limits(grace=0.2, term_grace=0.2, sweep_grace=0.2, drain_grace=0.2)
 
 @dataclass
 class Subject:
-    """An executor under test, and how to make a process that prints `lines` then runs for
-    `seconds` and exits with `code` (on a local machine, a program; scripted, a play)."""
+    """An executor under test, and how to make a process of task `task` (its token is
+    `token(task)`) that prints `lines`, then runs for `seconds` and exits with `code` (on a
+    local machine, a program that also leaves a child running; scripted, a play)."""
 
     executor: Executor
     program: Callable[[str, list[bytes], float, int], Launch]
-    # Whether the process that `pid` names still runs (False where processes are not real).
-    running: Callable[[ProcessId], bool]
+    # What still runs of the process `started` named and of the task's token (nothing where
+    # processes are not real).
+    left: Callable[[ProcessId, str], list[int]]
+
+
+def token(task: str) -> str:
+    return f"conf/{task}/1"
 
 
 def _local() -> Subject:
     def program(task: str, lines: list[bytes], seconds: float, code: int) -> Launch:
+        # Its child, in its session and with its marker, outlives it unless the executor
+        # ends it; it holds none of the agent's pipes.
         source = (
-            "import sys, time; out = sys.stdout.buffer\n"
+            "import subprocess, sys, time; out = sys.stdout.buffer\n"
+            "subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL)\n"
             f"for line in {lines!r}: out.write(line + b'\\n'); out.flush()\n"
             f"time.sleep({seconds}); sys.exit({code})"
         )
-        env = {**os.environ, "NOVA_TASK_ID": task}
+        env = {**os.environ, "NOVA_TASK_ID": task, procs.TOKEN_VAR: token(task)}
         return Launch((sys.executable, "-c", source), os.getcwd(), env, None)
 
-    def running(process: ProcessId) -> bool:
-        return procs.same_process(process.pid, process.started)
+    def left(process: ProcessId, task_token: str) -> list[int]:
+        marked = procs.alive(procs.marked(f"{procs.TOKEN_VAR}={task_token}".encode()))
+        return [process.pid] * procs.same_process(process.pid, process.started) + marked
 
-    return Subject(LocalExecutor(), program, running)
+    return Subject(LocalExecutor(), program, left)
 
 
 def _scripted() -> Subject:
@@ -57,7 +67,7 @@ def _scripted() -> Subject:
         executor.script[task] = [Play(lines, code, seconds)]
         return Launch(("agent",), os.getcwd(), {"NOVA_TASK_ID": task}, None)
 
-    return Subject(executor, program, lambda process: False)
+    return Subject(executor, program, lambda process, task_token: [])
 
 
 @pytest.fixture(params=[_local, _scripted], ids=["local", "scripted"])
@@ -114,10 +124,13 @@ def test_output_arrives_in_order_after_one_start_and_the_exit_is_kept(subject: S
     lines = [f"line {n}".encode() for n in range(200)]
     sink = Seen()
     exits: list[Exit] = []
+    left: list[int] = []
 
     async def body(executor: Executor) -> None:
         launch = subject.program("T1", lines, 0.0, 3)
-        exits.append(await executor.run(launch, "conf/T1/1", sink, QUICK, StopRequest()))
+        exits.append(await executor.run(launch, token("T1"), sink, QUICK, StopRequest()))
+        # Before the run ends (which would end it all anyway): the attempt's own end did.
+        left.extend(subject.left(sink.processes()[0], token("T1")))
 
     _in_a_run(subject, body)
     assert sink.events[0][0] == "started"
@@ -128,6 +141,7 @@ def test_output_arrives_in_order_after_one_start_and_the_exit_is_kept(subject: S
     assert process.started is not None
     assert bytes(sink.out).splitlines() == lines
     assert (exits[0].returncode, exits[0].stopped_by) == (3, None)
+    assert left == []  # what it left running is ended with it
 
 
 def test_a_stop_ends_the_process_says_why_and_leaves_nothing_running(subject: Subject) -> None:
@@ -140,15 +154,15 @@ def test_a_stop_ends_the_process_says_why_and_leaves_nothing_running(subject: Su
 
     async def body(executor: Executor) -> None:
         launch = subject.program("T1", [b"ready"], 30.0, 0)
-        exits.append(await executor.run(launch, "conf/T1/1", sink, QUICK, stop))
+        exits.append(await executor.run(launch, token("T1"), sink, QUICK, stop))
         strays.append(await executor.end_strays(QUICK))
+        strays.extend(subject.left(sink.processes()[0], token("T1")))
 
     _in_a_run(subject, body)
     assert exits[0].stopped_by is StopCause.CANCEL
     assert exits[0].returncode != 0
     assert exits[0].duration < 10
-    assert strays == [0]
-    assert not subject.running(sink.processes()[0])
+    assert strays == [0]  # none for end_strays, and none still running
 
 
 def test_a_stop_asked_before_the_start_ends_the_process_at_once(subject: Subject) -> None:
@@ -159,7 +173,7 @@ def test_a_stop_asked_before_the_start_ends_the_process_at_once(subject: Subject
     async def body(executor: Executor) -> None:
         stop.request(StopCause.CANCEL)
         launch = subject.program("T1", [], 30.0, 0)
-        exits.append(await executor.run(launch, "conf/T1/1", Seen(), QUICK, stop))
+        exits.append(await executor.run(launch, token("T1"), Seen(), QUICK, stop))
 
     _in_a_run(subject, body)
     assert exits[0].stopped_by is StopCause.CANCEL
@@ -173,7 +187,7 @@ def test_the_timeout_ends_the_process_and_is_named(subject: Subject) -> None:
 
     async def body(executor: Executor) -> None:
         launch = subject.program("T1", [b"working"], 30.0, 0)
-        exits.append(await executor.run(launch, "conf/T1/1", Seen(), limits, StopRequest()))
+        exits.append(await executor.run(launch, token("T1"), Seen(), limits, StopRequest()))
 
     _in_a_run(subject, body)
     assert exits[0].stopped_by is StopCause.TIMEOUT
@@ -189,7 +203,7 @@ def test_processes_at_once_each_get_their_own_output(subject: Subject) -> None:
             *(
                 executor.run(
                     subject.program(task, [task.encode()] * 50, 0.1, 0),
-                    f"conf/{task}/1",
+                    token(task),
                     sink,
                     QUICK,
                     StopRequest(),
