@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.executors import procs
-from engine.executors.base import Launch, Limits, ProcessId, SpawnError, StopRequest
+from engine.executors.base import LastRun, Launch, Limits, ProcessId, SpawnError, StopRequest
 from engine.executors.local import LocalExecutor
 from engine.outcome import Exit, StopCause
 
@@ -373,3 +374,23 @@ def test_what_an_agent_left_running_is_ended_within_the_sweep_grace(ignores_term
     assert any("left 1 process(es) running" in n for n in sink.notes)
     assert any("ignored SIGTERM; killed them" in n for n in sink.notes) is ignores_term
     assert exit.duration < Limits().sweep_grace * 3
+
+
+@pytest.mark.parametrize(
+    ("host", "ended"), [("", True), (socket.gethostname(), True), ("elsewhere", False)]
+)
+def test_the_last_runs_agents_are_ended_through_the_executor_on_their_own_host(
+    tmp_path: Path, host: str, ended: bool
+) -> None:
+    """`end_survivors` ends an agent the last run's state names (by pid and start time) on
+    this machine, or where the state names no host, and says so; one named on another host is
+    not this executor's to end."""
+    survivor = subprocess.Popen(["sleep", "300"])
+    try:
+        process = ProcessId(host, survivor.pid, procs.create_time(survivor.pid))
+        notes = LocalExecutor(tmp_path).end_survivors(LastRun("old", (process,)))
+        assert (survivor.poll() is not None) is ended
+        assert bool([n for n in notes if f"{survivor.pid} sleep 300" in n]) is ended
+    finally:
+        survivor.kill()
+        survivor.wait()
