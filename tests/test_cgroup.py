@@ -106,7 +106,8 @@ def test_a_process_moved_in_takes_what_it_forks_along_and_all_is_killed_and_remo
     try:
         assert cgroup.is_run_cgroup(group)
         assert cgroup.join(group, shell.pid)
-        assert shell.stdin is not None and shell.stdout is not None
+        assert shell.stdin is not None
+        assert shell.stdout is not None
         shell.stdin.write("go\n")
         shell.stdin.flush()
         sleep = int(shell.stdout.readline())

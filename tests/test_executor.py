@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engine.executors.base import Launch, Limits, StopRequest
+from engine.executors import procs
+from engine.executors.base import LastRun, Launch, Limits, ProcessId, SpawnError, StopRequest
 from engine.executors.local import LocalExecutor
 from engine.outcome import Exit, StopCause
 
@@ -18,22 +22,32 @@ PY = sys.executable
 
 
 class Recorder:
-    """A sink that keeps everything it is given."""
+    """A sink that keeps everything it is given; `when` maps a line the agent prints to what
+    to do on reading it (ask it to stop, ...), so a test waits for the agent, not the clock."""
 
     def __init__(self, fail_after: int | None = None) -> None:
-        self.pid: int | None = None
+        self.process: ProcessId | None = None
         self.out = bytearray()
         self.err = bytearray()
         self.notes: list[str] = []
         self.fail_after = fail_after
+        self.when: dict[bytes, Callable[[], None]] = {}
 
-    def started(self, pid: int) -> None:
-        self.pid = pid
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def started(self, process: ProcessId) -> None:
+        self.process = process
 
     def stdout(self, chunk: bytes) -> None:
         if self.fail_after is not None and len(self.out) >= self.fail_after:
             raise OSError(28, "No space left on device")
         self.out += chunk
+        for line in chunk.splitlines():
+            action = self.when.pop(line, None)
+            if action is not None:
+                action()
 
     def stderr(self, chunk: bytes) -> None:
         self.err += chunk
@@ -56,16 +70,42 @@ def run(
     sink: Recorder,
     limits: Limits | None = None,
     stop: StopRequest | None = None,
-    stop_after: float | None = None,
+    stop_when_ready: bool = False,
 ) -> Exit:
+    """Run `job` to its end in a run of its own; with `stop_when_ready`, ask it to stop once it
+    prints `ready`."""
+    request = stop or StopRequest()
+    if stop_when_ready:
+        sink.when[b"ready"] = request.request
+
     async def main() -> Exit:
         executor = LocalExecutor()
-        request = stop or StopRequest()
-        if stop_after is not None:
-            asyncio.get_running_loop().call_later(stop_after, request.request)
-        return await executor.run(job, "test/T1/1", sink, limits or Limits(), request)
+        executor.begin("test")
+        try:
+            return await executor.run(job, "test/T1/1", sink, limits or Limits(), request)
+        finally:
+            executor.end()
 
     return asyncio.run(main())
+
+
+# Graces short enough that no test waits one out: each step is still taken, and said.
+QUICK = Limits(grace=0.2, term_grace=0.2, sweep_grace=0.2, drain_grace=0.2)
+
+
+def test_process_wide_changes_wait_for_the_run_to_begin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making an executor changes nothing of nova's process (a test, a dry run, a remote
+    executor's driver make one); its run's `begin` marks inherited descriptors, raises the
+    descriptor limit and makes nova the subreaper."""
+    done: list[str] = []
+    for name in ("_inherit_nothing", "_allow_more_files"):
+        monkeypatch.setattr(f"engine.executors.local.{name}", lambda name=name: done.append(name))
+    monkeypatch.setattr(procs, "enable_subreaper", lambda: done.append("subreaper") or True)
+    executor = LocalExecutor()
+    assert done == []
+    executor.begin("test")
+    executor.end()
+    assert done == ["_inherit_nothing", "_allow_more_files", "subreaper"]
 
 
 def test_a_prompt_larger_than_a_pipe_reaches_the_agent_whole() -> None:
@@ -94,6 +134,75 @@ def test_output_arrives_byte_for_byte_and_the_exit_status_is_kept() -> None:
     assert sink.pid is not None
 
 
+def test_the_process_is_named_by_host_pid_and_start_time() -> None:
+    """The sink is told the agent's host, pid and start time, the one the next run compares."""
+    sink, stop = Recorder(), StopRequest()
+    seen: list[float | None] = []
+
+    def look() -> None:
+        assert sink.pid is not None
+        seen.append(procs.create_time(sink.pid))
+        stop.request()
+
+    sink.when[b"ready"] = look
+    code = "import os, time; print(os.getpid()); print('ready', flush=True); time.sleep(30)"
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop)
+    assert exit.stopped_by is StopCause.CANCEL
+    assert sink.process is not None
+    assert sink.process.host == socket.gethostname()
+    assert sink.process.pid == int(sink.out.split()[0])
+    assert sink.process.started is not None
+    assert seen == [sink.process.started]
+
+
+def test_the_launchs_files_are_in_place_before_the_agent_starts(tmp_path: Path) -> None:
+    """`Launch.files` are written before the spawn: 0600, in new 0700 directories, and a
+    link at a file's path is replaced, never followed."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    prompts = tmp_path / "state" / "prompts"
+    first, second = prompts / "T1.md", prompts / "T2.md"
+    job = Launch(
+        ("sh", "-c", f"cat {first} {second}"),
+        os.getcwd(),
+        dict(os.environ),
+        None,
+        files={str(first): b"one\n", str(second): b"two\n"},
+    )
+    prompts.parent.mkdir()
+    prompts.mkdir(mode=0o700)
+    second.symlink_to(victim)
+    sink = Recorder()
+    assert run(job, sink).returncode == 0
+    assert sink.out == b"one\ntwo\n"
+    assert victim.read_text() == "untouched"
+    assert not second.is_symlink()
+    assert {(f.stat().st_mode & 0o777) for f in (first, second)} == {0o600}
+    fresh = tmp_path / "new" / "dir" / "p.md"
+    job = Launch(("cat", str(fresh)), os.getcwd(), dict(os.environ), None, {str(fresh): b"x"})
+    assert run(job, Recorder()).returncode == 0
+    assert (fresh.parent.stat().st_mode & 0o777, fresh.parent.parent.stat().st_mode & 0o777) == (
+        0o700,
+        0o700,
+    )
+
+
+def test_a_file_that_cannot_be_placed_starts_nothing(tmp_path: Path) -> None:
+    """A launch whose file cannot be written (its directory is a file) is a SpawnError."""
+    (tmp_path / "plain").write_text("")
+    marker = tmp_path / "ran"
+    job = Launch(
+        ("touch", str(marker)),
+        os.getcwd(),
+        dict(os.environ),
+        None,
+        {str(tmp_path / "plain" / "p.md"): b"x"},
+    )
+    with pytest.raises(SpawnError):
+        run(job, Recorder())
+    assert not marker.exists()
+
+
 def test_an_agent_with_its_own_workdir_runs_there_with_the_given_environment(
     tmp_path: Path,
 ) -> None:
@@ -105,7 +214,8 @@ def test_an_agent_with_its_own_workdir_runs_there_with_the_given_environment(
     assert exit.returncode == 0
     lines = sink.out.decode().splitlines()
     assert lines[0] == str(tmp_path)
-    assert "NOVA_TASK_TOKEN" in lines[1] and "HOME" not in lines[1]
+    assert "NOVA_TASK_TOKEN" in lines[1]
+    assert "HOME" not in lines[1]
 
 
 @pytest.mark.parametrize("elsewhere", [False, True])
@@ -127,9 +237,10 @@ def test_descriptors_nova_inherited_are_not_passed_to_agents(
 
 
 def test_a_program_that_cannot_start_raises_and_leaks_no_descriptor() -> None:
-    """A missing program is an OSError for the runner to report; nova's descriptors balance."""
+    """A missing program is a SpawnError for the runner to report; nova's descriptors
+    balance."""
     before = set(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError):
+    with pytest.raises(SpawnError):
         run(launch("/nonexistent/agent"), Recorder())
     after = set(os.listdir("/proc/self/fd"))
     # LocalExecutor keeps /dev/null open for agents' stdin: one descriptor per executor.
@@ -152,39 +263,37 @@ def test_stopping_escalates_to_sigterm_and_says_so_when_sigint_is_ignored() -> N
         "import signal, time, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(30)"
     )
-    exit = run(launch(PY, "-c", code), sink, Limits(grace=0.3), stop_after=0.5)
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop_when_ready=True)
     assert exit.stopped_by is StopCause.CANCEL
     assert exit.signal == 15
     assert any("after SIGINT; sent SIGTERM" in n for n in sink.notes)
 
 
 def test_an_agent_ignoring_every_signal_is_killed_and_that_is_said() -> None:
-    """SIGINT and SIGTERM ignored: SIGKILL after the TERM grace, announced in a note."""
+    """SIGINT and SIGTERM ignored: SIGKILL after the TERM grace (injected: 0.2 s, not
+    the 3 s default), announced in a note."""
     sink = Recorder()
     code = (
         "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in "
         "(signal.SIGINT, signal.SIGTERM)]; print('ready', flush=True); time.sleep(60)"
     )
-    exit = run(launch(PY, "-c", code), sink, Limits(grace=0.2), stop_after=0.5)
+    exit = run(launch(PY, "-c", code), sink, QUICK, stop_when_ready=True)
     assert exit.signal == 9
-    assert any("ignored SIGTERM" in n and "killed it" in n for n in sink.notes)
+    assert any("ignored SIGTERM for 0.2 s" in n and "killed it" in n for n in sink.notes)
+    assert exit.duration < Limits().term_grace
 
 
 def test_a_second_stop_request_cuts_the_grace_short() -> None:
     """With a 30 s grace, a second request (a second Ctrl-C) moves on to SIGTERM at once."""
-    sink = Recorder()
-    code = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(30)"
-    stop = StopRequest()
-
-    async def main() -> Exit:
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.3, stop.request)
-        loop.call_later(0.6, lambda: stop.request(StopCause.CANCEL, grace=0.0))
-        return await LocalExecutor().run(
-            launch(PY, "-c", code), "test/T1/1", sink, Limits(grace=30.0), stop
-        )
-
-    exit = asyncio.run(main())
+    sink, stop = Recorder(), StopRequest()
+    code = (
+        "import signal, time; signal.signal(signal.SIGINT, lambda *_: print('INT', flush=True))"
+        "; print('ready', flush=True); time.sleep(30)"
+    )
+    sink.when[b"ready"] = stop.request
+    # The agent says it got SIGINT (and goes on): the second request comes in the grace.
+    sink.when[b"INT"] = lambda: stop.request(StopCause.CANCEL, grace=0.0)
+    exit = run(launch(PY, "-c", code), sink, Limits(grace=30.0, term_grace=0.2), stop)
     assert exit.signal == 15
     assert exit.duration < 10
 
@@ -195,7 +304,8 @@ def test_the_timeout_ends_an_agent_and_is_named_as_the_cause() -> None:
         launch(PY, "-c", "import time; time.sleep(30)"), Recorder(), Limits(timeout=0.3, grace=1.0)
     )
     assert exit.stopped_by is StopCause.TIMEOUT
-    assert exit.returncode is not None and exit.returncode != 0
+    assert exit.returncode is not None
+    assert exit.returncode != 0
 
 
 @pytest.mark.parametrize("elsewhere", [False, True])
@@ -206,7 +316,8 @@ def test_agents_do_not_inherit_pythons_ignored_sigpipe(tmp_path: Path, elsewhere
     check = "grep SigIgn /proc/self/status; yes | head -1"
     cwd = str(tmp_path) if elsewhere else None
     exit = run(launch("sh", "-c", check, cwd=cwd), sink, Limits(timeout=20))
-    assert exit.returncode == 0 and exit.stopped_by is None
+    assert exit.returncode == 0
+    assert exit.stopped_by is None
     ignored = int(sink.out.decode().split()[1], 16)
     assert ignored & (1 << (13 - 1)) == 0  # SIGPIPE is 13
 
@@ -226,9 +337,60 @@ def test_running_out_of_descriptors_between_pipes_leaks_none(
             made.extend(fds)
             return fds
 
-        monkeypatch.setattr(os, "pipe", pipe)
-        with pytest.raises(OSError):
-            run(launch(PY, "-c", "pass", stdin=b"prompt"), Recorder())
-        monkeypatch.setattr(os, "pipe", real_pipe)
+        async def main(pipe: Callable[[], tuple[int, int]] = pipe) -> None:
+            executor = LocalExecutor()
+            executor.begin("test")  # its guardian's pipe is not one of the agent's
+            monkeypatch.setattr(os, "pipe", pipe)
+            try:
+                job = launch(PY, "-c", "pass", stdin=b"prompt")
+                await executor.run(job, "test/T1/1", Recorder(), QUICK, StopRequest())
+            finally:
+                monkeypatch.setattr(os, "pipe", real_pipe)
+                executor.end()
+
+        with pytest.raises(SpawnError, match="Too many open files"):
+            asyncio.run(main())
         still_open = [fd for fd in made if os.path.exists(f"/proc/self/fd/{fd}")]
         assert still_open == [], fail_at
+
+
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_what_an_agent_left_running_is_ended_within_the_sweep_grace(ignores_term: bool) -> None:
+    """A process the agent left behind (it carries the attempt's marker) is ended once the
+    agent exits: SIGTERM, awaited until it is gone; SIGKILL after the injected sweep grace
+    only if it ignores SIGTERM, which is said."""
+    # Popen returns once `sleep` runs, its SIGTERM already ignored: no race with the sweep.
+    code = (
+        "import signal, subprocess as s; print(s.Popen(['sleep', '30'], stdout=s.DEVNULL, "
+        f"preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN if {ignores_term} "
+        "else signal.SIG_DFL)).pid)"
+    )
+    env = {**os.environ, procs.TOKEN_VAR: "test/T1/1"}
+    sink = Recorder()
+    exit = run(launch(PY, "-c", code, env=env), sink, QUICK)
+    left = int(sink.out.split()[0])
+    assert exit.returncode == 0
+    assert procs.alive([left]) == []
+    assert any("left 1 process(es) running" in n for n in sink.notes)
+    assert any("ignored SIGTERM; killed them" in n for n in sink.notes) is ignores_term
+    assert exit.duration < Limits().sweep_grace * 3
+
+
+@pytest.mark.parametrize(
+    ("host", "ended"), [("", True), (socket.gethostname(), True), ("elsewhere", False)]
+)
+def test_the_last_runs_agents_are_ended_through_the_executor_on_their_own_host(
+    tmp_path: Path, host: str, ended: bool
+) -> None:
+    """`end_survivors` ends an agent the last run's state names (by pid and start time) on
+    this machine, or where the state names no host, and says so; one named on another host is
+    not this executor's to end."""
+    survivor = subprocess.Popen(["sleep", "300"])
+    try:
+        process = ProcessId(host, survivor.pid, procs.create_time(survivor.pid))
+        notes = LocalExecutor(tmp_path).end_survivors(LastRun("old", (process,)))
+        assert (survivor.poll() is not None) is ended
+        assert bool([n for n in notes if f"{survivor.pid} sleep 300" in n]) is ended
+    finally:
+        survivor.kill()
+        survivor.wait()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.executors.base import Launch, Limits, Sink, StopRequest
+from engine.executors.base import Launch
+from engine.executors.scripted import ScriptedExecutor
 from engine.observe.journal import (
     JOURNAL_FILE,
     Journal,
@@ -30,7 +31,7 @@ from engine.observe.progress import LineReporter
 from engine.observe.state import RunState, State, StateEncoder, TaskState
 from engine.observe.store import StateStore
 from engine.observe.writer import StateWriter
-from engine.outcome import Exit, TaskStatus
+from engine.outcome import TaskStatus
 from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph
 from engine.plan.settings import Settings
@@ -331,32 +332,18 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
 
 
 class _Watching:
-    """An executor that, at each start, reads the state as a new `nova run` would find it."""
+    """At each start, reads the state as a new `nova run` would find it."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.seen: dict[str, dict[str, tuple[str, int]]] = {}
 
-    def begin(self, run_id: str) -> str | None:
-        return None
-
-    async def end_strays(self) -> int:
-        return 0
-
-    def end(self) -> None:
-        pass
-
-    async def run(
-        self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
-    ) -> Exit:
+    def __call__(self, launch: Launch) -> None:
         snapshot = StateStore(self.state_dir).read()
         assert snapshot is not None
-        task_id = launch.env["NOVA_TASK_ID"]
-        self.seen[task_id] = {
+        self.seen[launch.env["NOVA_TASK_ID"]] = {
             t: (s.status.value, s.attempts) for t, s in snapshot.state.tasks.items()
         }
-        sink.started(4242)
-        return Exit(0, None, 0.0)
 
 
 def test_an_agent_starts_only_once_its_attempt_and_its_dependencies_done_are_on_disk(
@@ -375,11 +362,12 @@ def test_an_agent_starts_only_once_its_attempt_and_its_dependencies_done_are_on_
         logs_dir=tmp_path / "logs",
         overrides=Settings(agent="command", command="true {id}"),
     )
-    executor = _Watching(options.state_dir)
+    watching = _Watching(options.state_dir)
+    executor = ScriptedExecutor(on_start=watching)
     runner = Runner(
         cascade, build_graph(cascade), options, LineReporter(io.StringIO(), colour=False), executor
     )
     runner.prepare()
     runner.run()
-    assert executor.seen["A"]["A"] == ("running", 1)
-    assert executor.seen["B"] == {"A": ("done", 1), "B": ("running", 1)}
+    assert watching.seen["A"]["A"] == ("running", 1)
+    assert watching.seen["B"] == {"A": ("done", 1), "B": ("running", 1)}

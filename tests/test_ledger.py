@@ -29,7 +29,8 @@ def test_a_record_is_read_line_by_line_and_a_torn_last_line_is_skipped() -> None
         "proc 4244 17000"
     )
     record = ledger.parse_record(text)
-    assert record.run_id == "abc123" and record.nova == (4000, 1700000000.25)
+    assert record.run_id == "abc123"
+    assert record.nova == (4000, 1700000000.25)
     assert record.cgroup == "/sys/fs/cgroup/unified/nova.abc123"
     assert record.processes == [(4242, 1700000001.5)]
     assert record.ended == ["4243 sleep 300"]
@@ -122,7 +123,8 @@ def test_a_recorded_process_and_what_hides_below_it_are_ended_and_named() -> Non
         ended = ledger.Hunt(None, [(shell.pid, started)], []).end()
         assert shell.wait(timeout=10) < 0
         assert not procs.alive([hidden])
-        assert len(ended) == 2 and f"{hidden} {SLEEP} 300" in ended
+        assert len(ended) == 2
+        assert f"{hidden} {SLEEP} 300" in ended
         assert [e for e in ended if e.startswith(f"{shell.pid} sh -c env -i ")]
     finally:
         procs.send([shell.pid, hidden], procs.KILL)
@@ -161,7 +163,9 @@ def test_the_guardian_ends_what_nova_told_it_of_unless_nova_said_done(tmp_path: 
             os.close(read_end)
             assert bool(procs.alive([shell.pid, hidden])) is not ends
         record = ledger.read_record(tmp_path)
-        assert record is not None and record.run_id == "r1" and record.cgroup is None
+        assert record is not None
+        assert record.run_id == "r1"
+        assert record.cgroup is None
         assert sorted(e.split()[0] for e in record.ended) == sorted([str(shell.pid), str(hidden)])
     finally:
         procs.send([shell.pid, hidden], procs.KILL)

@@ -1,14 +1,14 @@
 """The runner's policy (engine.run.runner) over a scripted executor, with no agent processes: order
 and concurrency, retries, blocked dependents, usage-limit pauses, halts and waits for resources.
 
-The executor seam is what makes this possible: `ScriptedExecutor` plays, for each attempt of a
-task, the output lines and the exit that a test gives it, exactly as `LocalExecutor` would
-hand them to the runner. State and logs are real files in a temporary directory.
+The executor seam is what makes this possible: `engine.executors.scripted` plays, for each
+attempt of a task, the output lines and the exit that a test gives it, exactly as
+`LocalExecutor` would hand them to the runner. State and logs are real files in a temporary
+directory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import io
 import itertools
@@ -17,7 +17,6 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,70 +24,13 @@ import pytest
 from engine import interrupt
 from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
-from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
+from engine.executors.base import ExecutorCapabilities, LastRun, Launch, ProcessId, SpawnError
+from engine.executors.scripted import Play, ScriptedExecutor
 from engine.observe.progress import LineReporter
-from engine.outcome import Exit
 from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph
 from engine.plan.settings import Settings
 from engine.run.runner import Runner, RunOptions, _transcript_usage
-
-
-@dataclass
-class Play:
-    """One attempt as the executor reports it."""
-
-    lines: Sequence[bytes] = ()
-    code: int = 0
-    seconds: float = 0.0
-    raises: SpawnError | None = None  # the agent could not be started
-    fails_after: OSError | None = None  # the executor fails once the agent has run
-
-
-@dataclass
-class ScriptedExecutor:
-    """Plays `script[task_id][n]` for the n-th time the task is started (the last one again
-    after that)."""
-
-    script: dict[str, list[Play]]
-    launches: list[tuple[str, Launch]] = field(default_factory=list)
-    launched_at: list[float] = field(default_factory=list)
-    running: int = 0
-    peak: int = 0
-    starts: dict[str, int] = field(default_factory=dict)
-
-    def begin(self, run_id: str) -> str | None:
-        return None
-
-    async def end_strays(self) -> int:
-        return 0
-
-    def end(self) -> None:
-        pass
-
-    async def run(
-        self, launch: Launch, token: str, sink: Sink, limits: Limits, stop: StopRequest
-    ) -> Exit:
-        task_id = launch.env["NOVA_TASK_ID"]
-        plays = self.script.get(task_id, [Play()])
-        n = self.starts[task_id] = self.starts.get(task_id, 0) + 1
-        play = plays[min(n, len(plays)) - 1]
-        self.launches.append((task_id, launch))
-        self.launched_at.append(time.monotonic())
-        if play.raises is not None:
-            raise play.raises
-        self.running += 1
-        self.peak = max(self.peak, self.running)
-        try:
-            sink.started(4242)
-            for line in play.lines:
-                sink.stdout(line + b"\n")
-            await asyncio.sleep(play.seconds)
-        finally:
-            self.running -= 1
-        if play.fails_after is not None:
-            raise play.fails_after
-        return Exit(play.code, None, play.seconds)
 
 
 def cascade_text(rows: Sequence[tuple[str, str]], settings: str = "") -> str:
@@ -108,6 +50,7 @@ def run(
     agent: str = "command",
     jobs: int = 4,
     settings: str = "",
+    executor: ScriptedExecutor | None = None,
 ) -> tuple[ExitCode, ScriptedExecutor, dict[str, dict[str, object]], str]:
     path = tmp_path / "CASCADE.md"
     path.write_text(cascade_text(rows, settings))
@@ -125,7 +68,7 @@ def run(
         overrides=overrides,
         claude_bin="true",
     )
-    executor = ScriptedExecutor(script)
+    executor = executor if executor is not None else ScriptedExecutor(script)
     out = io.StringIO()
     runner = Runner(
         cascade, build_graph(cascade), options, LineReporter(out, colour=False), executor
@@ -343,6 +286,67 @@ def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: 
     os.mkfifo(projects / "s1.jsonl")
     launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
     assert _transcript_usage(launch, "s1", 0.0) == {}
+
+
+class _Survivors(ScriptedExecutor):
+    """A scripted executor that found something the last run left running."""
+
+    def end_survivors(self, last: LastRun) -> list[str]:
+        super().end_survivors(last)
+        return ["ended 1 process(es) the last run left running: 999 sleep 300."]
+
+
+def test_the_runner_ends_the_last_runs_survivors_through_its_executor(tmp_path: Path) -> None:
+    """The agents the state says were running, by pid and start time, and the last run's id
+    go to the executor before the run begins; what it says it ended is told; then the run
+    begins and ends once on it."""
+    run(tmp_path, [("A", "-"), ("B", "-")], {})
+    path = tmp_path / "state" / "state.json"
+    doc = json.loads(path.read_bytes())
+    doc["run"]["id"] = "old-run"
+    doc["tasks"]["A"].update(status="running", pid=999, pid_started=123.5)
+    path.write_text(json.dumps(doc))
+    executor = _Survivors()
+    code, _, _, said = run(tmp_path, [("A", "-"), ("B", "-")], {}, executor=executor)
+    assert code is ExitCode.OK
+    assert executor.survivors_of == [LastRun("old-run", (ProcessId("", 999, 123.5),))]
+    assert "ended 1 process(es) the last run left running: 999 sleep 300." in said
+    assert len(executor.runs) == 1
+    assert executor.ended == 1
+    assert [t for t, _ in executor.launches] == ["A"]  # B stayed done
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_transcript_is_read_only_where_the_agent_shares_novas_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    """An attempt that ended without totals takes its tokens from Claude Code's transcript,
+    which is a file where the agent ran: read when the executor shares nova's file system,
+    never on a machine that is not the agent's."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    projects = config / "projects" / transcript_slug(os.getcwd())  # the agent works there
+    projects.mkdir(parents=True)
+    reply = {
+        "type": "assistant",
+        "timestamp": "2099-01-01T00:00:00.000Z",
+        "requestId": "req_1",
+        "message": {
+            "id": "msg_1",
+            "model": "claude-sonnet-5",
+            "usage": {"input_tokens": 100, "output_tokens": 7},
+        },
+    }
+    (projects / "sess-A.jsonl").write_text(json.dumps(reply) + "\n")
+    executor = ScriptedExecutor(
+        {"A": [Play(lines=claude_lines("sess-A")[:1], code=1)]},
+        capabilities=ExecutorCapabilities(shared_fs=shared),
+    )
+    _, _, tasks, _ = run(
+        tmp_path, [("A", "-")], {}, agent="claude", settings="- retries: 0", executor=executor
+    )
+    tokens = tasks["A"]["tokens"]
+    assert bool(tokens) is shared, tokens
 
 
 def test_a_ctrl_c_before_the_loop_stops_the_run_at_once_and_sigint_stays_novas(

@@ -140,6 +140,15 @@ class Ledger:
                 continue
             self._known.add((pid, started))
             lines += process_line(pid, started)
+        self._write(lines)
+
+    def add_known(self, pid: int, started: float) -> None:
+        """Record a process whose start time the caller has read already."""
+        if (pid, started) not in self._known:
+            self._known.add((pid, started))
+            self._write(process_line(pid, started))
+
+    def _write(self, lines: bytes) -> None:
         if lines:
             for fd in self._fds:
                 with contextlib.suppress(OSError):  # full disk, full pipe, dead guardian

@@ -8,9 +8,8 @@ reaped; when it ends, anything it left running is ended too. Stopping escalates 
 SIGINT (Claude Code's gentle stop, which still reports usage), then SIGTERM to everything the
 task started, then SIGKILL.
 
-A child costs the event loop two pipe readers and a pidfd reader, nothing else: no stream
-objects, no task per pipe, no child-watcher thread. The loop wakes only when the agent prints
-or exits, so a run of many short tasks spends its time running them, not supervising them.
+A child (`engine.executors.child`) costs the event loop two pipe readers and a pidfd reader,
+nothing else, so a run of many short tasks spends its time running them, not supervising them.
 """
 
 from __future__ import annotations
@@ -18,219 +17,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
-import threading
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from engine import fsio
 from engine.executors import cgroup, guardian, ledger, procs
-from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
+from engine.executors.base import (
+    ExecutorCapabilities,
+    LastRun,
+    Launch,
+    Limits,
+    ProcessId,
+    Sink,
+    SpawnError,
+    StopRequest,
+)
+from engine.executors.child import Child, wait_exit
 from engine.outcome import Exit, StopCause
 
-READ_CHUNK = 1 << 18
-TERM_GRACE = 3.0
-SWEEP_GRACE = 1.0
-DRAIN_GRACE = 2.0
 FILES_WANTED = 65536
 # How often, without a cgroup, nova looks for orphans to record: as often as the runner's
 # heartbeat (runner.HEARTBEAT), no more. One read of /proc a look.
 LOOK_EVERY = 5.0
 
 
-class _Child:
-    """One agent process, wired into the event loop: its output goes to the sink as it comes,
-    `exited` holds its exit status the moment it ends, `drained` is done once both of its
-    output pipes are closed (which a grandchild holding them can delay past the exit)."""
-
-    def __init__(self, launch: Launch, sink: Sink, devnull: int) -> None:
-        loop = asyncio.get_running_loop()
-        self.loop = loop
-        self.sink = sink
-        self.last_output = time.monotonic()
-        self.exited: asyncio.Future[int] = loop.create_future()
-        self.drained: asyncio.Future[None] = loop.create_future()
-        self.error: BaseException | None = None
-        self._open: set[int] = set()
-        self._prompt = memoryview(launch.stdin or b"")
-        ours: list[int] = []  # nova's ends, kept
-        theirs: list[int] = []  # the agent's ends, closed here once it has them
-        try:
-            # Any of these can fail for want of descriptors: whatever was opened is closed.
-            out_r, out_w = os.pipe()
-            ours.append(out_r)
-            theirs.append(out_w)
-            err_r, err_w = os.pipe()
-            ours.append(err_r)
-            theirs.append(err_w)
-            in_r, in_w = devnull, -1
-            if launch.stdin is not None:
-                in_r, in_w = os.pipe()
-                ours.append(in_w)
-                theirs.append(in_r)
-            self.pid, self.popen = _spawn(launch, in_r, out_w, err_w)
-        except BaseException:
-            for fd in ours:
-                os.close(fd)
-            raise
-        finally:
-            for fd in theirs:
-                os.close(fd)
-        self._watch_exit()
-        for fd, deliver in ((out_r, sink.stdout), (err_r, sink.stderr)):
-            os.set_blocking(fd, False)
-            self._open.add(fd)
-            loop.add_reader(fd, self._read, fd, deliver)
-        self._stdin = in_w
-        if in_w >= 0:
-            os.set_blocking(in_w, False)
-            self._write_prompt()
-
-    # ---- exit ------------------------------------------------------------------------------
-
-    def _watch_exit(self) -> None:
-        try:
-            pidfd = os.pidfd_open(self.pid)
-        except (AttributeError, OSError):  # no pidfd (Linux < 5.3): a thread waits instead
-            threading.Thread(target=self._wait_blocking, daemon=True).start()
-            return
-        self.loop.add_reader(pidfd, self._reap, pidfd)
-
-    def _reap(self, pidfd: int) -> None:
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere: the status is lost, not the child
-            pid, status = self.pid, -1
-        if pid == 0:
-            return  # not ended yet (a spurious wake-up): keep waiting
-        self.loop.remove_reader(pidfd)
-        os.close(pidfd)
-        self._exited(status)
-
-    def _wait_blocking(self) -> None:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            status = -1
-        self.loop.call_soon_threadsafe(self._exited, status)
-
-    def _exited(self, status: int) -> None:
-        code = os.waitstatus_to_exitcode(status) if status >= 0 else 255
-        if self.popen is not None:
-            self.popen.returncode = code  # so Popen never waits for it again
-        if not self.exited.done():
-            self.exited.set_result(code)
-
-    # ---- pipes -----------------------------------------------------------------------------
-
-    def _read(self, fd: int, deliver: Callable[[bytes], None]) -> None:
-        try:
-            data = os.read(fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._close(fd)
-            return
-        self.last_output = time.monotonic()
-        if self.error is not None:
-            return  # keep draining the pipe, so the agent never blocks on a full one
-        try:
-            deliver(data)
-        except Exception as exc:  # e.g. the disk is full: say so once, keep the agent going
-            self.error = exc
-            self.sink.note(
-                f"nova could not record the agent's output ({exc}); the rest of "
-                "this attempt's output is not logged."
-            )
-
-    def _close(self, fd: int) -> None:
-        if fd in self._open:
-            self._open.discard(fd)
-            self.loop.remove_reader(fd)
-            os.close(fd)
-        if not self._open and not self.drained.done():
-            self.drained.set_result(None)
-
-    def close_pipes(self) -> None:
-        """Stop reading: the agent has exited, and whoever holds its pipes is not ours."""
-        for fd in list(self._open):
-            self._close(fd)
-        self._close_stdin()
-
-    def _write_prompt(self) -> None:
-        try:
-            while self._prompt:
-                written = os.write(self._stdin, self._prompt)
-                self._prompt = self._prompt[written:]
-        except BlockingIOError:
-            self.loop.add_writer(self._stdin, self._write_more)
-            return
-        except OSError:  # the agent closed its stdin: it does not want the prompt
-            pass
-        self._close_stdin()
-
-    def _write_more(self) -> None:
-        self.loop.remove_writer(self._stdin)
-        self._write_prompt()
-
-    def _close_stdin(self) -> None:
-        if self._stdin >= 0:
-            with contextlib.suppress(Exception):
-                self.loop.remove_writer(self._stdin)
-            os.close(self._stdin)
-            self._stdin = -1
-
-
-def _spawn(
-    launch: Launch, stdin: int, stdout: int, stderr: int
-) -> tuple[int, subprocess.Popen[bytes] | None]:
-    """Start the agent in a session of its own, with these descriptors as 0, 1 and 2.
-
-    `posix_spawn` (a vfork and an exec, no Python in between) when the agent works in nova's
-    own directory, as it usually does; `Popen`, which can change directory first, otherwise.
-    Both leave nothing else open in the child: see `_inherit_nothing`.
-    """
-    if launch.cwd == os.getcwd():
-        actions = [
-            (os.POSIX_SPAWN_DUP2, stdin, 0),
-            (os.POSIX_SPAWN_DUP2, stdout, 1),
-            (os.POSIX_SPAWN_DUP2, stderr, 2),
-        ]
-        # Python ignores SIGPIPE and SIGXFSZ; an agent must not inherit that (`head` would
-        # leave `yes | head -1` spinning on EPIPE). Popen's restore_signals does the same.
-        pid = os.posix_spawnp(
-            launch.argv[0],
-            launch.argv,
-            launch.env,
-            file_actions=actions,
-            setsid=True,
-            setsigdef=_RESTORED_SIGNALS,
-        )
-        return pid, None
-    popen = subprocess.Popen(
-        launch.argv,
-        cwd=launch.cwd,
-        env=launch.env,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,
-    )
-    return popen.pid, popen
-
-
-_RESTORED_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
-)
-
-
 def _inherit_nothing() -> None:
     """Mark every descriptor nova inherited (beyond 0-2) close-on-exec, as Python marks the
-    ones it opens: agents then get only what `_spawn` gives them, as with `close_fds`."""
+    ones it opens: agents then get only what `child.spawn` gives them, as with `close_fds`."""
     with contextlib.suppress(OSError):
         for name in os.listdir("/proc/self/fd"):
             if int(name) > 2:
@@ -253,6 +68,23 @@ def _allow_more_files() -> None:
         pass  # keep the limit as it is
 
 
+def _prepare_process() -> None:
+    """What nova's own process needs before it starts agents. It changes process-wide
+    things (inherited descriptors, the open-files limit, the subreaper), so it happens when a
+    run begins, not when an executor is made; each step is cheap and the same done twice."""
+    _inherit_nothing()
+    _allow_more_files()
+    procs.enable_subreaper()
+
+
+def _place_files(files: Mapping[str, bytes]) -> None:
+    """Put a launch's files where its process reads them: parent directories made 0700,
+    each file written whole (0600) in place of whatever was there, no link followed."""
+    for path, data in files.items():
+        fsio.make_private_dir(os.path.dirname(os.path.abspath(path)))
+        fsio.write_atomic(path, data)
+
+
 class LocalExecutor:
     """Runs each agent as a child process of nova.
 
@@ -269,14 +101,26 @@ class LocalExecutor:
         self._cgroup: Path | None = None  # the run's, which nova and all it starts are in
         self._ledger: ledger.Ledger | None = None
         self._looking: asyncio.TimerHandle | None = None
+        self.capabilities = ExecutorCapabilities(shared_fs=True)
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        _inherit_nothing()
-        _allow_more_files()
-        procs.enable_subreaper()
+        self.host = socket.gethostname()
+
+    def end_survivors(self, last: LastRun) -> list[str]:
+        """End what a killed run left running, and say which: its cgroup's members, the
+        processes it recorded in the state directory and its running agents (each by pid and
+        start time, never a bare pid), those carrying its marker, and everything below them.
+        """
+        if self._state_dir is None:
+            return []
+        notes: list[str] = []
+        agents = [(p.pid, p.started) for p in last.agents if p.host in ("", self.host)]
+        ledger.end_left(self._state_dir, agents, [last.run_id], notes.append)
+        return notes
 
     def begin(self, run_id: str) -> str | None:
         """Make the run's cgroup, start its record, fork the guardian (which ends the run's
         processes should nova die without doing so), then move nova into the cgroup."""
+        _prepare_process()
         self._home = cgroup.current()
         self._cgroup = cgroup.create(run_id, self._home)
         record = None
@@ -322,6 +166,10 @@ class LocalExecutor:
         if self._ledger is not None and pids:
             self._ledger.add(pids)
 
+    def _record_known(self, process: ProcessId) -> None:
+        if self._ledger is not None and process.started is not None:
+            self._ledger.add_known(process.pid, process.started)
+
     def _look(self) -> None:
         """Record the orphans re-parented to nova since the last look, and what is below
         them: without a cgroup, that is how the guardian and the next run know of them."""
@@ -362,7 +210,7 @@ class LocalExecutor:
         """Collect the exit status of orphans that have ended (no zombies left behind)."""
         procs.reap(procs.orphans(self.managed))
 
-    async def end_strays(self) -> int:
+    async def end_strays(self, limits: Limits) -> int:
         """End every process still re-parented to nova: what agents left behind that no task
         could claim (it cleared nova's marker from its environment). Run when no agent runs,
         so nothing an agent started outlives the run; returns how many were ended."""
@@ -374,7 +222,7 @@ class LocalExecutor:
             left += [p for p in cgroup.members(self._cgroup) if p != me and p not in left]
         left += [p for root in left for p in procs.descendants(root) if p not in left]
         if left:
-            await _end(left)
+            await _end(left, limits.sweep_grace)
             self.reap()
         return len(left)
 
@@ -383,14 +231,18 @@ class LocalExecutor:
     ) -> Exit:
         began = time.monotonic()
         try:
-            child = _Child(launch, sink, self._devnull)
+            _place_files(launch.files)
+            child = Child(launch, sink, self._devnull)
         except OSError as exc:
             raise SpawnError(exc.errno, exc.strerror) from exc
         self.managed.add(child.pid)
         self._agents.add(child.pid)
         marker = f"{procs.TOKEN_VAR}={token}".encode()
-        sink.started(child.pid)
-        self._record([child.pid])
+        # Read once, right after the spawn, where the record has always read it: the sink
+        # and the record share the one read (it waits for the agent to finish loading).
+        process = ProcessId(self.host, child.pid, procs.create_time(child.pid))
+        sink.started(process)
+        self._record_known(process)
         if self._cgroup is None and self._ledger is not None and self._looking is None:
             self._looking = asyncio.get_running_loop().call_later(LOOK_EVERY, self._look)
         cause: StopCause | None = None
@@ -398,16 +250,16 @@ class LocalExecutor:
             cause = await self._watch(child, limits, stop, began)
             if cause is not None and not child.exited.done():
                 grace = stop.grace if stop.grace is not None else limits.grace
-                await self._stop(child, marker, grace, sink, stop)
+                await self._stop(child, marker, grace, limits, sink, stop)
             returncode = await child.exited
         finally:
             if not child.exited.done():  # cancelled from outside: never leave the child behind
                 procs.send([child.pid, *procs.descendants(child.pid)], procs.KILL)
             self.managed.discard(child.pid)
             self._agents.discard(child.pid)
-        await self._sweep(marker, sink)
+        await self._sweep(marker, sink, limits)
         if not child.drained.done():
-            await asyncio.wait({child.drained}, timeout=DRAIN_GRACE)
+            await asyncio.wait({child.drained}, timeout=limits.drain_grace)
         if not child.drained.done():
             sink.note(
                 "a process without nova's marker still holds the agent's output; stopped "
@@ -417,7 +269,7 @@ class LocalExecutor:
         return Exit(returncode, cause, time.monotonic() - began)
 
     async def _watch(
-        self, child: _Child, limits: Limits, stop: StopRequest, began: float
+        self, child: Child, limits: Limits, stop: StopRequest, began: float
     ) -> StopCause | None:
         """Wait for the agent to exit, a stop request, or a time limit; say which stopped it."""
         while True:
@@ -428,7 +280,7 @@ class LocalExecutor:
                 deadlines.append(child.last_output + limits.stall_timeout)
             wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             asked = stop.waiter()
-            if await _wait_exit(child, wait_for, asked):
+            if await wait_exit(child, wait_for, asked):
                 return None
             if asked.done():
                 return stop.cause
@@ -439,7 +291,13 @@ class LocalExecutor:
                 return StopCause.STALL
 
     async def _stop(
-        self, child: _Child, marker: bytes, grace: float, sink: Sink, stop: StopRequest
+        self,
+        child: Child,
+        marker: bytes,
+        grace: float,
+        limits: Limits,
+        sink: Sink,
+        stop: StopRequest,
     ) -> None:
         """SIGINT, then SIGTERM to the whole task, then SIGKILL; each step announced.
 
@@ -459,7 +317,7 @@ class LocalExecutor:
         procs.send_group(child.pid, procs.INT)
         sent = time.monotonic()
         stop.rearm()  # a second Ctrl-C during the grace skips the rest of it
-        if await _wait_exit(child, grace, stop.waiter()):
+        if await wait_exit(child, grace, stop.waiter()):
             return
         sink.note(
             f"agent still running {time.monotonic() - sent:.1f} s after SIGINT; sent SIGTERM to "
@@ -467,9 +325,9 @@ class LocalExecutor:
         )
         procs.send_group(child.pid, procs.TERM)
         procs.send(remember(self._task_pids(child.pid, marker)), procs.TERM)
-        if await _wait_exit(child, TERM_GRACE):
+        if await wait_exit(child, limits.term_grace):
             return
-        sink.note(f"agent ignored SIGTERM for {TERM_GRACE:g} s; killed it.")
+        sink.note(f"agent ignored SIGTERM for {limits.term_grace:g} s; killed it.")
         procs.send_group(child.pid, procs.KILL)
         procs.send(remember(self._task_pids(child.pid, marker)), procs.KILL)
         procs.send([pid for pid, t in seen.items() if procs.same_process(pid, t)], procs.KILL)
@@ -478,7 +336,7 @@ class LocalExecutor:
         strays = procs.leftovers(marker, procs.orphans(self.managed))
         return [pid, *procs.descendants(pid), *strays]
 
-    async def _sweep(self, marker: bytes, sink: Sink) -> None:
+    async def _sweep(self, marker: bytes, sink: Sink, limits: Limits) -> None:
         """End whatever the attempt left running once its agent has exited.
 
         Its processes carry its marker. One that cleared its environment carries none: it is
@@ -505,30 +363,53 @@ class LocalExecutor:
                 left += hidden
         if not left:
             return
-        if await _end(left):
+        if await _end(left, limits.sweep_grace):
             sink.note("some of them ignored SIGTERM; killed them.")
         self.reap()
 
 
-async def _end(pids: list[int]) -> bool:
+async def _end(pids: list[int], grace: float) -> bool:
     """SIGTERM, a short grace, then SIGKILL for what still runs; True if SIGKILL was needed."""
     procs.send(pids, procs.TERM)
-    deadline = time.monotonic() + SWEEP_GRACE
-    # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
-    while procs.alive(pids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _all_gone(pids, grace)
     stubborn = procs.alive(pids)
     procs.send(stubborn, procs.KILL)
     return bool(stubborn)
 
 
-async def _wait_exit(
-    child: _Child, seconds: float | None, also: asyncio.Future[None] | None = None
-) -> bool:
-    """Wait up to `seconds` (None: no limit) for the agent to exit or `also` to complete; True
-    if it exited."""
-    waiting: set[asyncio.Future[Any]] = {child.exited}
-    if also is not None:
-        waiting.add(also)
-    await asyncio.wait(waiting, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    return child.exited.done()
+async def _all_gone(pids: list[int], seconds: float) -> None:
+    """Wait up to `seconds` for every one of `pids` to end. Orphans are no children asyncio
+    knows, but a pidfd of any process becomes readable when it ends: those are awaited."""
+    loop = asyncio.get_running_loop()
+    ends: dict[int, asyncio.Future[None]] = {}
+    try:
+        for pid in procs.alive(pids):
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue  # gone meanwhile
+            except (AttributeError, OSError):  # no pidfd (Linux < 5.3), or no descriptor free
+                await _poll_gone(pids, seconds)
+                return
+            ends[fd] = loop.create_future()
+            loop.add_reader(fd, _ended, ends[fd])
+        if ends:
+            await asyncio.wait(ends.values(), timeout=seconds)
+    finally:
+        for fd in ends:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+def _ended(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _poll_gone(pids: list[int], seconds: float) -> None:
+    """`_all_gone` where a process cannot be awaited: look again every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while True:  # there is nothing to await here, so this polls
+        if not procs.alive(pids) or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.05)

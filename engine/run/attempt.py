@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from engine.agents.adapters import OutputParser
 from engine.agents.claude_stream import short
-from engine.executors import procs
+from engine.executors.base import ProcessId
 from engine.observe.logs import TaskLog
 from engine.observe.redact import Redactor
 from engine.observe.state import TaskState
@@ -131,9 +131,8 @@ class Attempt:
 
     # ---- executor sink ---------------------------------------------------------------------
 
-    def started(self, pid: int) -> None:
-        self.task.pid = pid
-        self.task.pid_started = None  # read by `refresh`, once the agent has finished starting
+    def started(self, process: ProcessId) -> None:
+        self.task.pid, self.task.pid_started = process.pid, process.started
         if self._on_started is not None:
             self._on_started()
         self._on_change()
@@ -230,14 +229,7 @@ class Attempt:
         self._stderr_lines(self._err.finish(), now)
 
     def refresh(self) -> None:
-        """Copy live usage from the parser into the task state (done when state is written).
-
-        The agent's start time is read here too, not at spawn: reading /proc/<pid>/stat of a
-        process that is still loading waits for it, and a state that names the pid must name
-        its start time (how the next run recognises a survivor), so it is read before a write.
-        """
-        if self.task.pid is not None and self.task.pid_started is None:
-            self.task.pid_started = procs.create_time(self.task.pid)
+        """Copy live usage from the parser into the task state (done when state is written)."""
         if self._usage_closed:  # what goes on now (a check, a commit) spends no tokens
             return
         try:
@@ -285,8 +277,8 @@ class CheckOutput:
         self._err = LineSplitter()
         self._tail: deque[str] = deque(maxlen=self.TAIL_LINES)
 
-    def started(self, pid: int) -> None:
-        self.task.pid, self.task.pid_started = pid, None
+    def started(self, process: ProcessId) -> None:
+        self.task.pid, self.task.pid_started = process.pid, process.started
         self._on_change()
 
     def stdout(self, chunk: bytes) -> None:
@@ -335,7 +327,7 @@ class Collected:
         self._parts: list[bytes] = []
         self._size = 0
 
-    def started(self, pid: int) -> None:
+    def started(self, process: ProcessId) -> None:
         pass
 
     def stdout(self, chunk: bytes) -> None:

@@ -3,8 +3,9 @@ sessions its interrupted tasks can continue.
 
 Done tasks stay done (unless asked to run again: `--rerun`, `--fresh`); everything else runs
 again. An interrupted Claude task continues its own session. What a killed run left running
-is found from its cgroup and its record of processes (`engine.executors.ledger`: pid and start time,
-never a bare pid) and by the run's marker, and ended before anything starts.
+is ended before anything starts, by the executor (`Executor.end_survivors`): the local one
+finds it from its cgroup and its record of processes (`engine.executors.ledger`: pid and start
+time, never a bare pid) and by the run's marker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from engine.agents import capabilities
 from engine.errors import StateError
-from engine.executors import ledger
+from engine.executors.base import LastRun, ProcessId
 from engine.observe.logs import log_path
 from engine.observe.state import State, TaskState
 from engine.outcome import TaskStatus
@@ -111,13 +112,14 @@ def attempts_on_disk(logs_dir: Path) -> dict[str, int]:
     return found
 
 
-def end_survivors(previous: State | None, note: Callable[[str], None], state_dir: Path) -> None:
-    """End what a killed run left running, and say which: its cgroup's members, the
-    processes it recorded in `state_dir` and its running agents (each by pid and start time,
-    never a bare pid), those carrying its marker, and everything below them."""
-    agents = [
-        (t.pid, t.pid_started)
-        for t in (previous.tasks.values() if previous is not None else ())
+def last_run(previous: State | None) -> LastRun:
+    """What the executor needs to end what the last run left running: its id, and the agents
+    its state says were running (the state names no host: they ran where nova did)."""
+    if previous is None:
+        return LastRun(None)
+    agents = tuple(
+        ProcessId("", t.pid, t.pid_started)
+        for t in previous.tasks.values()
         if t.status == TaskStatus.RUNNING and t.pid is not None
-    ]
-    ledger.end_left(state_dir, agents, [previous.run.id if previous else None], note)
+    )
+    return LastRun(previous.run.id, agents)

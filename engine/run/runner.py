@@ -68,7 +68,7 @@ from engine.run.preflight import (
     placeholder_values,
     resolve_settings,
 )
-from engine.run.resume import carry_over, end_survivors
+from engine.run.resume import carry_over, last_run
 from engine.run.scheduler import Phase, Scheduler
 
 
@@ -205,9 +205,8 @@ class Runner:
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
             self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
-            end_survivors(
-                previous, lambda message: self.reporter.note(None, message), self.options.state_dir
-            )
+            for message in self.executor.end_survivors(last_run(previous)):
+                self.reporter.note(None, message)
             self.resume_sessions = carry_over(
                 previous,
                 self.state,
@@ -293,7 +292,7 @@ class Runner:
                 if handler is not None:
                     signal.signal(sig, handler)
         code = self._exit_code()
-        ended = await self.executor.end_strays()
+        ended = await self.executor.end_strays(Limits(grace=self.options.grace))
         if ended:
             self.reporter.note(
                 None,
@@ -575,7 +574,13 @@ class Runner:
         }
         parser = attempt.parser
         verdict = spawned or parser.verdict(exit, attempt.stderr_tail, now, limit_values)
-        if isinstance(parser, ClaudeParser) and parser.final_tokens() is None and ts.session_id:
+        # A transcript is a file where the agent ran: readable only on a shared file system.
+        if (
+            isinstance(parser, ClaudeParser)
+            and parser.final_tokens() is None
+            and ts.session_id
+            and self.executor.capabilities.shared_fs
+        ):
             recovered = _transcript_usage(launch, ts.session_id, ts.started or now)
             if recovered:
                 ts.live_tokens = recovered
