@@ -23,8 +23,8 @@ from engine.text import visible, visible_line
 if TYPE_CHECKING:
     from engine.observe.state import State
     from engine.observe.store import Snapshot
-    from engine.plan.cascade import Cascade
     from engine.plan.graph import TaskGraph
+    from engine.plan.model import Cascade
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -328,7 +328,7 @@ def _render_plan(
     """The waves, and per task its agent, model and every other setting that is not nova's
     default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time;
     a workdir `outside` the project is shown resolved, and says so."""
-    from engine.plan.cascade import effective_settings
+    from engine.plan.model import effective_settings
     from engine.plan.settings import DEFAULTS, describe
 
     defaults = describe(DEFAULTS)

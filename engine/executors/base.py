@@ -43,6 +43,8 @@ class Sink(Protocol):
 
 @dataclass
 class Limits:
+    """How long a process may run, and go silent, before it is stopped; the grace before a kill."""
+
     timeout: float | None = None
     stall_timeout: float | None = None
     grace: float = 10.0

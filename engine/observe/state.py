@@ -63,6 +63,8 @@ def from_iso(text: object) -> float | None:
 
 @dataclass(slots=True)
 class TaskState:
+    """What is known of one task: its status, attempts, process, session, tokens and result."""
+
     id: str
     name: str = ""
     branch: str = ""
@@ -154,6 +156,8 @@ class TaskState:
 
 @dataclass(slots=True)
 class RunState:
+    """What is known of the run: its process, heartbeat, end and exit code."""
+
     id: str = ""
     pid: int | None = None
     pid_started: float | None = None
@@ -210,6 +214,8 @@ class RunState:
 
 @dataclass(slots=True)
 class State:
+    """The whole state `nova status` reads: the project, the run and every task."""
+
     project: str = ""
     cascade: str = ""
     run: RunState = field(default_factory=RunState)

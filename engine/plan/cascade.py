@@ -24,6 +24,13 @@ import re
 from dataclasses import dataclass, field, replace
 
 from engine.errors import CascadeError, Problem
+from engine.plan.graph import build_graph
+
+# Re-exported, for the modules that import the plan's data from here (run/runner, preflight,
+# resume): the lead points them at engine.plan.model at the merge, then these go.
+from engine.plan.model import Cascade as Cascade
+from engine.plan.model import Task as Task
+from engine.plan.model import effective_settings as effective_settings
 from engine.plan.sections import (
     CODE,
     SUBHEADING,
@@ -33,7 +40,6 @@ from engine.plan.sections import (
     read_body,
 )
 from engine.plan.settings import (
-    DEFAULTS,
     SETTING_KEYS,
     SettingError,
     Settings,
@@ -71,39 +77,6 @@ _COLUMN_MEANING = {
     "description": "what changes",
     "depends": "the dependencies",
 }
-
-
-@dataclass(frozen=True)
-class Task:
-    """One row of a task table, with its resolved settings and instructions."""
-
-    id: str
-    name: str
-    description: str
-    depends_on: tuple[str, ...]
-    branch: str
-    group: str
-    line: int
-    instructions: str = ""
-    settings: Settings = field(default_factory=Settings)
-
-
-@dataclass(frozen=True)
-class Cascade:
-    """A parsed CASCADE.md: the project, its settings and its tasks in file order."""
-
-    path: str
-    project: str
-    settings: Settings
-    tasks: dict[str, Task]
-    warnings: tuple[Problem, ...] = ()
-
-    def sections(self) -> list[tuple[str, str]]:
-        """(branch, group) pairs in file order."""
-        seen: dict[tuple[str, str], None] = {}
-        for task in self.tasks.values():
-            seen.setdefault((task.branch, task.group), None)
-        return list(seen)
 
 
 @dataclass
@@ -614,8 +587,6 @@ class _Parser:
     def _cycles(self, tasks: dict[str, Task]) -> list[Problem]:
         """Cycles among the tasks that are well formed, when other problems keep the file
         from being used: reported with them, not after they are fixed."""
-        from engine.plan.graph import build_graph  # the graph is built from a Cascade
-
         known = {
             t: replace(task, depends_on=tuple(d for d in task.depends_on if d in tasks and d != t))
             for t, task in tasks.items()
@@ -785,8 +756,3 @@ def decode_cascade(data: bytes, path: str) -> str:
             ]
         ) from None
     return text
-
-
-def effective_settings(task: Task, overrides: Settings) -> Settings:
-    """A task's settings with command-line overrides on top and defaults underneath."""
-    return overrides.over(task.settings.over(DEFAULTS))

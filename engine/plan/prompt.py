@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.plan.cascade import Cascade, Task
+from engine.plan.model import Cascade, Task
 
 DEP_RESULT_CHARS = 2000
 ALL_DEPS_CHARS = 12000

@@ -94,6 +94,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @dataclass
 class RunOptions:
+    """What `nova run` was asked: the files and directories, jobs, overrides and grace."""
+
     cascade_path: Path
     state_dir: Path
     logs_dir: Path
@@ -105,6 +107,8 @@ class RunOptions:
 
 
 class Runner:
+    """Runs a cascade's tasks under one event loop, from the first launch to the last reap."""
+
     def __init__(
         self,
         cascade: Cascade,

@@ -16,6 +16,8 @@ from engine.plan.graph import TaskGraph
 
 
 class Phase(StrEnum):
+    """Where a task is in the scheduler: waiting for dependencies, ready, running, settled."""
+
     WAITING = "waiting"
     READY = "ready"
     RUNNING = "running"
@@ -30,6 +32,8 @@ _SETTLED = frozenset({Phase.DONE, Phase.FAILED, Phase.BLOCKED, Phase.CANCELLED})
 
 
 class Scheduler:
+    """Which tasks may start now: dependencies met, critical path first, in file order on ties."""
+
     def __init__(self, graph: TaskGraph, done: Iterable[str] = ()) -> None:
         self.graph = graph
         self.phase: dict[str, Phase] = {}
