@@ -91,11 +91,12 @@ def run_main(
     """Call engine.cli.commands.main (the command line, in-process): (code, out, err)."""
     monkeypatch.setattr(sys, "argv", ["nova", *args])
     capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
+    code: str | int | None = 0  # main returns normally on success
+    try:
         main()
-        raise SystemExit(0)  # main returns normally on success
+    except SystemExit as exc:
+        code = exc.code
     out, err = capsys.readouterr()
-    code = info.value.code
     return (code if isinstance(code, int) else 0 if code is None else 1), out, err
 
 

@@ -129,7 +129,7 @@ def test_descriptors_nova_inherited_are_not_passed_to_agents(
 def test_a_program_that_cannot_start_raises_and_leaks_no_descriptor() -> None:
     """A missing program is an OSError for the runner to report; nova's descriptors balance."""
     before = set(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No such file"):
         run(launch("/nonexistent/agent"), Recorder())
     after = set(os.listdir("/proc/self/fd"))
     # LocalExecutor keeps /dev/null open for agents' stdin: one descriptor per executor.
@@ -227,7 +227,7 @@ def test_running_out_of_descriptors_between_pipes_leaks_none(
             return fds
 
         monkeypatch.setattr(os, "pipe", pipe)
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="Too many open files"):
             run(launch(PY, "-c", "pass", stdin=b"prompt"), Recorder())
         monkeypatch.setattr(os, "pipe", real_pipe)
         still_open = [fd for fd in made if os.path.exists(f"/proc/self/fd/{fd}")]

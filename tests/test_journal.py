@@ -121,21 +121,24 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
     five waiters: one more sync for all of them, and each waiter returns once it is done."""
     syncs: list[int] = []
     release = threading.Event()
+    second_sync: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     def sync(fd: int) -> None:
         syncs.append(os.fstat(fd).st_size)
         if len(syncs) == 2:
+            loop, started = second_sync[0]
+            loop.call_soon_threadsafe(started.set)
             release.wait(10)
 
     async def scenario(journal: Journal) -> None:
+        second_sync.append((asyncio.get_running_loop(), asyncio.Event()))
         for i in range(10):
             journal.task(_task(f"T{i}", TaskStatus.DONE, 1))
         await journal.durable()
         assert len(syncs) == 1 and journal.idle()
         journal.task(_task("X", TaskStatus.RUNNING, 1), "start")
         first = asyncio.ensure_future(journal.durable())
-        while len(syncs) < 2:  # the sync of X is under way in the journal's thread
-            await asyncio.sleep(0.001)
+        await second_sync[0][1].wait()  # the sync of X is under way in the journal's thread
         waiters = []
         for i in range(5):
             journal.task(_task(f"Y{i}", TaskStatus.RUNNING, 1), "start")
@@ -211,7 +214,7 @@ def test_the_journal_file_is_private_refuses_a_link_and_loses_a_torn_tail_on_ope
     target = tmp_path / "target"
     target.write_bytes(b"")
     (elsewhere / JOURNAL_FILE).symlink_to(target)
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(OSError, match="symbolic links") as caught:
         Journal(elsewhere).open(0)
     assert caught.value.errno == errno.ELOOP
     assert target.read_bytes() == b""

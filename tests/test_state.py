@@ -372,6 +372,7 @@ def test_second_run_cannot_take_the_lock_and_is_told_the_holders_pid(tmp_path: P
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+        holder.stdout.close()  # type: ignore[union-attr]
     # The lock died with its holder: a new run takes it.
     store = StateStore(tmp_path)
     store.acquire()
@@ -732,5 +733,6 @@ def test_reading_while_a_run_writes_always_sees_one_whole_version(tmp_path: Path
                 assert {t.name for t in state.tasks.values()} == {f"v{n}"}
     finally:
         writer.wait(timeout=60)
+        writer.stdout.close()  # type: ignore[union-attr]
     assert writer.returncode == 0
     assert len(seen) > 1

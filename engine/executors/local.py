@@ -515,7 +515,7 @@ async def _end(pids: list[int]) -> bool:
     procs.send(pids, procs.TERM)
     deadline = time.monotonic() + SWEEP_GRACE
     # Orphans are not children asyncio knows, so there is nothing to await: poll briefly.
-    while procs.alive(pids) and time.monotonic() < deadline:
+    while procs.alive(pids) and time.monotonic() < deadline:  # noqa: ASYNC110 (see above)
         await asyncio.sleep(0.05)
     stubborn = procs.alive(pids)
     procs.send(stubborn, procs.KILL)

@@ -662,7 +662,8 @@ class Runner:
         sources = worktree.sources(task.depends_on, uses)
         ts.reason = f"preparing its git worktree ({worktree.branch(task.id)})"
         try:
-            if not os.path.exists(os.path.join(where, ".git")):
+            # One stat of a local path: cheaper than a thread to do it in.
+            if not os.path.exists(os.path.join(where, ".git")):  # noqa: ASYNC240
                 ref = f"refs/heads/{worktree.branch(task.id)}"
                 show = ["git", "-C", repo.root, "show-ref", "--verify", "--quiet", ref]
                 exists = (await self._git(task.id, ts, show))[0] == 0
