@@ -103,6 +103,29 @@ class _Row:
     settings: dict[str, object]
 
 
+@dataclass(frozen=True)
+class _Header:
+    """A table's header row: its cells, their normalized names, and where each role is."""
+
+    cells: list[str]
+    columns: list[str]
+    positions: dict[str, list[int]]  # every column of each role (id, name, depends, ...)
+    index: dict[str, int | None]  # the first column of each role
+    has_separator: bool
+
+    @classmethod
+    def of(cls, lines: list[str], start: int, end: int) -> _Header:
+        cells = split_row(lines[start])
+        columns = [normalize_key(c) for c in cells]
+        positions = {
+            role: [i for i, c in enumerate(columns) if c in names]
+            for role, names in _COLUMNS.items()
+        }
+        index = {role: at[0] if at else None for role, at in positions.items()}
+        has_separator = end - start >= 2 and _is_separator(split_row(lines[start + 1]))
+        return cls(cells, columns, positions, index, has_separator)
+
+
 def split_row(line: str) -> list[str]:
     """Cells of a markdown table row; `\\|` is a literal bar."""
     body = line.strip()
@@ -298,16 +321,23 @@ class _Parser:
         end = start
         while end < len(self.lines) and self.lines[end].lstrip().startswith("|"):
             end += 1
-        header = split_row(self.lines[start])
-        has_separator = end - start >= 2 and _is_separator(split_row(self.lines[start + 1]))
-        columns = [normalize_key(c) for c in header]
-        positions = {
-            role: [i for i, c in enumerate(columns) if c in names]
-            for role, names in _COLUMNS.items()
-        }
-        index = {role: at[0] if at else None for role, at in positions.items()}
-        in_section = self.branch is not None or self.group is not None
-        gap = self._blank_gap(start) if index["id"] is None and not has_separator else None
+        head = _Header.of(self.lines, start, end)
+        if head.index["id"] is None:
+            return end, self._not_a_task_table(start, end, head)
+        if self._malformed_task_table(start, end, head):
+            return end, True
+        self.tasks_end = end
+        setting_columns = self._check_columns(start + 1, head)
+        # Rows are still read, with the first of each column, so that their other problems show.
+        for offset in range(start + 2, end):
+            self._row(
+                split_row(self.lines[offset]), offset + 1, head.cells, head.index, setting_columns
+            )
+        return end, True
+
+    def _not_a_task_table(self, start: int, end: int, head: _Header) -> bool:
+        """A table without a Task ID column: whether it was meant to list tasks (reported)."""
+        gap = self._blank_gap(start) if not head.has_separator else None
         if gap:
             # Markdown ends a table at a blank line, so these rows would be text: lost tasks.
             self.tasks_end = end
@@ -317,68 +347,74 @@ class _Parser:
                 else f"the blank lines on lines {gap[0]}-{gap[1]} end that table. Remove them."
             )
             self.error(start + 1, f"this row looks like part of the task table above, but {where}")
-            return end, True
-        if index["id"] is None:
-            meant = any(c in _TASK_TABLE_COLUMNS for c in columns)
-            if in_section and self.detail is None and has_separator and meant:
-                self.error(
-                    start + 1,
-                    f"this table has no 'Task ID' column (it has: {', '.join(header)}). "
-                    "Task tables need the columns Task ID | Task Name | What Changes | "
-                    "Depends On; put other tables under a '#### Notes' heading.",
-                )
-                return end, True
-            return end, False
-        if not has_separator:
+            return True
+        in_section = self.branch is not None or self.group is not None
+        meant = any(c in _TASK_TABLE_COLUMNS for c in head.columns)
+        if in_section and self.detail is None and head.has_separator and meant:
+            self.error(
+                start + 1,
+                f"this table has no 'Task ID' column (it has: {', '.join(head.cells)}). "
+                "Task tables need the columns Task ID | Task Name | What Changes | "
+                "Depends On; put other tables under a '#### Notes' heading.",
+            )
+            return True
+        return False
+
+    def _malformed_task_table(self, start: int, end: int, head: _Header) -> bool:
+        """Whether a table with a Task ID column cannot be read (reported, its rows rejected):
+        no separator row, a required column missing, or no section to hold its tasks."""
+        if not head.has_separator:
             self.error(
                 start + 1,
                 "this task table has no separator row under its header. Add a line like "
                 "'|---|---|---|---|' below the header.",
             )
-            self._reject_rows(start + 1, end, index["id"])
-            return end, True
+            self._reject_rows(start + 1, end, head.index["id"])
+            return True
         missing = [
             label
             for role, label in (("name", "Task Name"), ("depends", "Depends On"))
-            if index[role] is None
+            if head.index[role] is None
         ]
         if missing:
             self.error(
                 start + 1,
                 f"this task table has no {' or '.join(repr(m) for m in missing)} column "
-                f"(it has: {', '.join(header)}). Add the column; write '-' for no dependencies.",
+                f"(it has: {', '.join(head.cells)}). Add the column; write '-' for no "
+                "dependencies.",
             )
-            self._reject_rows(start + 2, end, index["id"])
-            return end, True
-        if not in_section:
+        elif self.branch is None and self.group is None:
             self.error(
                 start + 1,
                 "this task table is outside any section. Put it under a '## L1: <branch>' "
                 "heading (and optionally a '### L2: <group>' heading).",
             )
-            self._reject_rows(start + 2, end, index["id"])
-            return end, True
-        self.tasks_end = end
+        else:
+            return False
+        self._reject_rows(start + 2, end, head.index["id"])
+        return True
+
+    def _check_columns(self, lineno: int, head: _Header) -> list[tuple[int, str]]:
+        """Report repeated and misspelt columns of a task table; its setting columns, as
+        (position, key), the first of each key."""
         settings_at: dict[str, list[int]] = {}
-        for i, c in enumerate(columns):
+        for i, c in enumerate(head.columns):
             if c in SETTING_KEYS:
                 settings_at.setdefault(c, []).append(i)
-        repeated = [(_COLUMN_MEANING[role], at) for role, at in positions.items() if len(at) > 1]
+        repeated = [
+            (_COLUMN_MEANING[role], at) for role, at in head.positions.items() if len(at) > 1
+        ]
         repeated += [(f"the setting '{key}'", at) for key, at in settings_at.items() if len(at) > 1]
         for meaning, at in repeated:
-            named = [f"'{header[i]}' (column {i + 1})" for i in at]
+            named = [f"'{head.cells[i]}' (column {i + 1})" for i in at]
             self.error(
-                start + 1,
+                lineno,
                 f"this task table has more than one column for {meaning}: "
                 f"{', '.join(named[:-1])} and {named[-1]}. nova reads only one, so merge them "
                 "into one column.",
             )
-        self._near_setting_columns(header, columns, start + 1)
-        # Rows are still read, with the first of each column, so that their other problems show.
-        setting_columns = [(at[0], key) for key, at in settings_at.items()]
-        for offset in range(start + 2, end):
-            self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
-        return end, True
+        self._near_setting_columns(head.cells, head.columns, lineno)
+        return [(at[0], key) for key, at in settings_at.items()]
 
     def _reject_rows(self, first: int, end: int, id_at: int | None) -> None:
         """The IDs in the rows of a table reported as a whole (line indexes first..end), so
@@ -493,6 +529,28 @@ class _Parser:
                 "  ## L1: App\n  | Task ID | Task Name | What Changes | Depends On |\n"
                 "  |---|---|---|---|\n  | A1 | First task | What it does | - |",
             )
+        by_id = self._unique_rows()
+        self._check_depends(by_id)
+        for part in self.structure:
+            part.settings = self._take(read_body(part.body, part.line, task=False))
+        self._sections_without_tasks(by_id)
+        instructions, detail_settings = self._details(by_id)
+        project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
+        tasks = self._tasks(by_id, project_settings, instructions, detail_settings)
+        warnings = tuple(sorted(self.warnings, key=lambda p: p.line))
+        if self.problems:
+            raise CascadeError(self.problems + self._cycles(tasks), warnings)
+        return Cascade(
+            path=self.path,
+            project=self.project.title if self.project else "",
+            settings=project_settings,
+            tasks=tasks,
+            warnings=warnings,
+        )
+
+    def _unique_rows(self) -> dict[str, _Row]:
+        """The task rows by ID; a repeated ID, or one that differs only in case, is reported
+        and its later row dropped."""
         by_id: dict[str, _Row] = {}
         by_folded: dict[str, _Row] = {}
         for row in self.rows:
@@ -513,38 +571,48 @@ class _Parser:
                 continue
             by_id[row.id] = row
             by_folded[row.id.lower()] = row
+        return by_id
+
+    def _check_depends(self, by_id: dict[str, _Row]) -> None:
+        """Report each dependency that names no other task."""
         for row in by_id.values():
             for dep, lineno in row.depends:
-                if dep == row.id:
-                    self.error(lineno, f"task '{row.id}' depends on itself. Remove '{dep}'.")
-                elif dep not in by_id and dep in self.rejected:
-                    self.error(
-                        lineno,
-                        f"task '{row.id}' depends on '{dep}', whose row (line "
-                        f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
-                        "that row.",
-                    )
-                elif dep not in by_id and len(dep.split()) > 1:
-                    words = dep.split()
-                    fix = (
-                        f"Separate the IDs with commas: {', '.join(words)}."
-                        if all(w in by_id for w in words)
-                        else "Task IDs have no spaces; separate several with commas."
-                    )
-                    self.error(lineno, f"task '{row.id}' depends on '{dep}'. {fix}")
-                elif dep not in by_id:
-                    self.error(
-                        lineno,
-                        f"task '{row.id}' depends on '{dep}', which is not defined."
-                        # Short IDs like F9 and F3 share half their characters: ratio 0.5.
-                        # The task itself is never the fix (that would be a self-dependency).
-                        f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}",
-                    )
-        for part in self.structure:
-            part.settings = self._take(read_body(part.body, part.line, task=False))
-        self._sections_without_tasks(by_id)
-        instructions, detail_settings = self._details(by_id)
-        project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
+                if dep in by_id and dep != row.id:
+                    continue  # the common case, without a call per dependency
+                self.error(lineno, self._depend_problem(row, dep, by_id))
+
+    def _depend_problem(self, row: _Row, dep: str, by_id: dict[str, _Row]) -> str:
+        if dep == row.id:
+            return f"task '{row.id}' depends on itself. Remove '{dep}'."
+        if dep in self.rejected:
+            return (
+                f"task '{row.id}' depends on '{dep}', whose row (line "
+                f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
+                "that row."
+            )
+        words = dep.split()
+        if len(words) > 1:
+            fix = (
+                f"Separate the IDs with commas: {', '.join(words)}."
+                if all(w in by_id for w in words)
+                else "Task IDs have no spaces; separate several with commas."
+            )
+            return f"task '{row.id}' depends on '{dep}'. {fix}"
+        return (
+            f"task '{row.id}' depends on '{dep}', which is not defined."
+            # Short IDs like F9 and F3 share half their characters: ratio 0.5.
+            # The task itself is never the fix (that would be a self-dependency).
+            f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}"
+        )
+
+    def _tasks(
+        self,
+        by_id: dict[str, _Row],
+        project_settings: Settings,
+        instructions: dict[str, str],
+        detail_settings: dict[str, dict[str, object]],
+    ) -> dict[str, Task]:
+        """The tasks, each with its settings merged: project, branch, group, row, details."""
         tasks: dict[str, Task] = {}
         # The settings of each (branch, group) are merged once, not once per task.
         section_settings: dict[tuple[int, int], Settings] = {}
@@ -573,16 +641,7 @@ class _Parser:
                 instructions=instructions.get(row.id, ""),
                 settings=merged,
             )
-        warnings = tuple(sorted(self.warnings, key=lambda p: p.line))
-        if self.problems:
-            raise CascadeError(self.problems + self._cycles(tasks), warnings)
-        return Cascade(
-            path=self.path,
-            project=self.project.title if self.project else "",
-            settings=project_settings,
-            tasks=tasks,
-            warnings=warnings,
-        )
+        return tasks
 
     def _cycles(self, tasks: dict[str, Task]) -> list[Problem]:
         """Cycles among the tasks that are well formed, when other problems keep the file
