@@ -497,17 +497,7 @@ class _Parser:
                 dep = _plain(part)
                 if dep and dep.lower() not in _NO_DEPS:
                     depends.setdefault(dep, lineno)
-        settings: dict[str, object] = {}
-        for at, key in setting_columns:
-            value = cells[at].strip()
-            if value.lower() in _NO_DEPS:
-                continue
-            try:
-                name, parsed = parse_setting(key, value)
-            except SettingError as exc:
-                self.error(lineno, f"task '{task_id}': {exc}")
-                continue
-            settings[name] = parsed
+        settings = self._row_settings(task_id, cells, lineno, setting_columns)
         self.rows.append(
             _Row(
                 id=task_id,
@@ -520,6 +510,24 @@ class _Parser:
                 settings=settings,
             )
         )
+
+    def _row_settings(
+        self, task_id: str, cells: list[str], lineno: int, setting_columns: list[tuple[int, str]]
+    ) -> dict[str, object]:
+        """The settings a task row gives in setting columns (`-` or empty: none); each bad
+        value reported."""
+        settings: dict[str, object] = {}
+        for at, key in setting_columns:
+            value = cells[at].strip()
+            if value.lower() in _NO_DEPS:
+                continue
+            try:
+                name, parsed = parse_setting(key, value)
+            except SettingError as exc:
+                self.error(lineno, f"task '{task_id}': {exc}")
+                continue
+            settings[name] = parsed
+        return settings
 
     def build(self) -> Cascade:
         if not self.rows and not self.problems:

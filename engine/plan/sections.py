@@ -193,24 +193,31 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
             i = end
             continue
         label_at = None
-        why, fix, quiet, notes = verdict
-        for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
-            reading.text.append(line)
-            if n < notes or not _valid(item):
-                continue
-            assert item is not None and item[2] is not None
-            name = item[2][0]
-            typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
-            reading.warnings.append(
-                (
-                    line_no,
-                    f"this line looks like the setting '{name}'{typo}, but nova reads it as "
-                    f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
-                    f"{quiet}".rstrip(),
-                )
-            )
+        _read_text_list(lines, items, verdict, reading)
         i = end
     return reading
+
+
+def _read_text_list(
+    lines: Body, items: list[Item | None], verdict: tuple[str, str, str, int], reading: Reading
+) -> None:
+    """A list read as text: its lines, and a warning for each that would be a setting."""
+    why, fix, quiet, notes = verdict
+    for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
+        reading.text.append(line)
+        if n < notes or not _valid(item):
+            continue
+        assert item is not None and item[2] is not None
+        name = item[2][0]
+        typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
+        reading.warnings.append(
+            (
+                line_no,
+                f"this line looks like the setting '{name}'{typo}, but nova reads it as "
+                f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
+                f"{quiet}".rstrip(),
+            )
+        )
 
 
 @dataclass
