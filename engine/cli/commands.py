@@ -545,17 +545,23 @@ def logs(
     if not path.exists() and not follow:
         path = _log_from_state(state_dir, task_id, logs_dir)
     show = _LogShown(sys.stdout.buffer, keep=(raw or stderr) and not sys.stdout.isatty())
+    _print_log(path, show, _TaskWatch(state_dir, task_id) if follow else None)
+
+
+def _print_log(path: Path, show: _LogShown, watch: _TaskWatch | None) -> None:
+    """Print the log at `path`; with a `watch` (`--follow`), what it gains while the task runs."""
+    from engine.errors import ConfigError
+
     position = 0
-    watch = _TaskWatch(state_dir, task_id)
     while True:
         if path.exists():
             position = _print_from(path, position, show)
-        if not follow or not watch.still_running():
-            if follow and path.exists():  # print what came after the last look
+        if watch is None or not watch.still_running():
+            if watch is not None and path.exists():  # print what came after the last look
                 _print_from(path, position, show, final=True)
-            elif follow:  # it will not run in this run (blocked, failed to start, or over)
+            elif watch is not None:  # it will not run in this run (blocked, failed to start...)
                 raise ConfigError(
-                    f"task '{task_id}' has no log and is not running. 'nova status' says why."
+                    f"task '{watch.task_id}' has no log and is not running. 'nova status' says why."
                 )
             show.write(b"", final=True)  # a character cut at the end of the file
             return

@@ -166,13 +166,7 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
     while i < len(body):
         lineno, raw, kind = body[i]
         if kind != TEXT or not LIST_ITEM.match(raw):
-            if kind == TEXT and is_settings_label(raw):
-                label_at = len(reading.text)
-            elif kind != TEXT or raw.strip():
-                label_at = None
-            if kind != TASKS:
-                reading.text.append(raw)
-            place.passed(body[i])
+            label_at = _read_line(body[i], reading, place, label_at)
             i += 1
             continue
         end = _list_end(body, i)
@@ -196,6 +190,22 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
         _read_text_list(lines, items, verdict, reading)
         i = end
     return reading
+
+
+def _read_line(
+    line: tuple[int, str, int], reading: Reading, place: _Place, label_at: int | None
+) -> int | None:
+    """A line that is not in a list: kept as text (a task table's rows are not); where a
+    `Settings:` label above the next list is, as it is now."""
+    _, raw, kind = line
+    if kind == TEXT and is_settings_label(raw):
+        label_at = len(reading.text)
+    elif kind != TEXT or raw.strip():
+        label_at = None
+    if kind != TASKS:
+        reading.text.append(raw)
+    place.passed(line)
+    return label_at
 
 
 def _read_text_list(
