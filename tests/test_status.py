@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from engine.cli.commands import cli
 from engine.observe.state import RunState, State, StateEncoder, TaskState
 from engine.observe.status import (
-    format_duration,
     render_status,
     status_json,
     status_json_frame,
@@ -255,23 +254,6 @@ def test_status_json_sections_roll_up_per_branch_and_group() -> None:
     ]
     assert sections[0]["cost_usd"] == 0.75
     assert sections[1]["cost_usd"] is None and sections[1]["tokens"] == {}
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (None, "-"),
-        (0.25, "0.2s"),
-        (59.9, "59.9s"),
-        (60, "1m00s"),
-        (3599, "59m59s"),
-        (3600, "1h00m"),
-        (90061, "25h01m"),
-    ],
-)
-def test_durations_read_like_a_person_writes_them(seconds: float | None, text: str) -> None:
-    """format_duration picks seconds, minutes or hours."""
-    assert format_duration(seconds) == text
 
 
 def test_running_task_of_a_dead_run_stops_its_clock_at_the_last_sign_of_life() -> None:

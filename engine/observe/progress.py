@@ -15,8 +15,9 @@ import time
 from typing import IO, Protocol
 
 from engine.errors import ExitCode
+from engine.formats import format_duration
 from engine.observe.state import State, TaskState
-from engine.observe.status import clock_local, format_duration, summarize_tokens
+from engine.observe.status import clock_local, summarize_tokens
 from engine.observe.usage import format_cost, format_count
 from engine.outcome import TaskStatus, Verdict
 from engine.text import visible_line as _v

@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from engine.formats import format_duration
 from engine.observe.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
-from engine.observe.usage import TOKEN_KINDS, Tokens, format_cost, format_count
+from engine.observe.usage import TOKEN_KINDS, Tokens, count_by_model, format_cost, format_count
 from engine.outcome import TaskStatus
 from engine.text import visible_json, visible_line
 
@@ -36,18 +37,6 @@ _COLOUR = {
 
 def clock_local(t: float) -> str:
     return time.strftime("%H:%M", time.localtime(t))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def summarize_tokens(tokens: Mapping[str, Tokens]) -> list[str]:
@@ -118,25 +107,12 @@ class _Gathered:
     def __init__(self, state: State) -> None:
         self.counts: dict[TaskStatus, int] = {}
         self.sections: dict[tuple[str, str], list[_Entry]] = {}
-        # Tokens per model as [in, out, read, write]: adding integers, not making a `Tokens`
-        # per addition (at 10,000 tasks that was a fifth of the report's time).
-        self.sums: dict[str, list[int]] = {}
+        self.sums: dict[str, list[int]] = {}  # see `count_by_model`
         self.costs: list[float | None] = []
         counts, sums, sections = self.counts, self.sums, self.sections
         for task in state.tasks.values():
             counts[task.status] = counts.get(task.status, 0) + 1
-            used = 0
-            for model, t in task.tokens.items():
-                i, o, r, c = t.input, t.output, t.cache_read, t.cache_creation
-                used += i + o + r + c
-                acc = sums.get(model)
-                if acc is None:
-                    sums[model] = [i, o, r, c]
-                else:
-                    acc[0] += i
-                    acc[1] += o
-                    acc[2] += r
-                    acc[3] += c
+            used = count_by_model(sums, task.tokens)
             cost = task.cost_usd
             self.costs.append(cost)
             sections.setdefault((task.branch, task.group), []).append((task, used, cost))
@@ -310,15 +286,7 @@ def _json_tail(state: State, now: float) -> dict[str, Any]:
             section = grouped[task.branch, task.group] = ([], {}, [])
         ids, sums, costs = section
         ids.append(task_id)
-        for model, t in task.tokens.items():
-            acc = sums.get(model)
-            if acc is None:
-                sums[model] = [t.input, t.output, t.cache_read, t.cache_creation]
-            else:
-                acc[0] += t.input
-                acc[1] += t.output
-                acc[2] += t.cache_read
-                acc[3] += t.cache_creation
+        count_by_model(sums, task.tokens)
         cost = task.cost_usd
         if cost is not None:
             costs.append(cost)

@@ -134,18 +134,35 @@ _JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 def add_by_model(total: Mapping[str, Tokens], more: Mapping[str, Tokens]) -> dict[str, Tokens]:
     """Per-model sum of two usage maps."""
-    out = dict(total)
-    for model, tokens in more.items():
-        out[model] = out[model] + tokens if model in out else tokens
-    return out
+    return sum_by_model((total, more))
 
 
 def sum_by_model(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
+    """Per-model sum of usage maps."""
     out: dict[str, Tokens] = {}
     for usage in maps:
         for model, tokens in usage.items():
             out[model] = out[model] + tokens if model in out else tokens
     return out
+
+
+def count_by_model(sums: dict[str, list[int]], usage: Mapping[str, Tokens]) -> int:
+    """Add `usage` to per-model counts kept as [input, output, cache read, cache write]; the
+    tokens it holds, all told. (Adding integers in place, not making a `Tokens` per addition:
+    at 10,000 tasks that was a fifth of `nova status`'s time.)"""
+    used = 0
+    for model, t in usage.items():
+        i, o, r, c = t.input, t.output, t.cache_read, t.cache_creation
+        used += i + o + r + c
+        acc = sums.get(model)
+        if acc is None:
+            sums[model] = [i, o, r, c]
+        else:
+            acc[0] += i
+            acc[1] += o
+            acc[2] += r
+            acc[3] += c
+    return used
 
 
 def _int(value: object) -> int:
