@@ -49,7 +49,8 @@ def test_a_record_is_one_json_line_that_decodes_to_what_was_encoded() -> None:
     """encode gives one line ending in a newline; decode_line gives the record back."""
     ts = _task("A", TaskStatus.DONE, 2)
     line = _line(7, ts)
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
     assert json.loads(line)["state"] == ts.to_json()
     assert decode_line(line.rstrip(b"\n")) == Record(7, "A", "end", ts.to_json())
     for junk in (b"", b"[]", b'{"seq": "7", "task": "A", "state": {}}', b'{"seq": 1'):
@@ -135,7 +136,8 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
         for i in range(10):
             journal.task(_task(f"T{i}", TaskStatus.DONE, 1))
         await journal.durable()
-        assert len(syncs) == 1 and journal.idle()
+        assert len(syncs) == 1
+        assert journal.idle()
         journal.task(_task("X", TaskStatus.RUNNING, 1), "start")
         first = asyncio.ensure_future(journal.durable())
         await second_sync[0][1].wait()  # the sync of X is under way in the journal's thread
@@ -145,7 +147,8 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
             waiters.append(asyncio.ensure_future(journal.durable()))
         release.set()
         await asyncio.gather(first, *waiters)
-        assert len(syncs) == 3 and journal.idle()
+        assert len(syncs) == 3
+        assert journal.idle()
 
     journal = Journal(tmp_path, sync=sync, wait_for_sync=True)
     journal.open(0)
@@ -318,7 +321,8 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     writer = StateWriter(store, state, lambda: None, lambda exc: None, journal)
     writer.flush()
     doc = store.read_json()
-    assert doc is not None and doc["run"]["journal_seq"] == 1
+    assert doc is not None
+    assert doc["run"]["journal_seq"] == 1
     assert len(read_journal(tmp_path).records) == 1  # in the file at once; not yet emptied
     state.tasks["B"] = _task("B", TaskStatus.DONE, 1)
     journal.task(state.tasks["B"])
@@ -326,7 +330,8 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     journal.close()
     assert (tmp_path / JOURNAL_FILE).read_bytes() == b""
     snapshot = store.read()
-    assert snapshot is not None and snapshot.state.run.journal_seq == 2
+    assert snapshot is not None
+    assert snapshot.state.run.journal_seq == 2
     assert {t: s.status for t, s in snapshot.state.tasks.items()} == {
         "A": TaskStatus.DONE,
         "B": TaskStatus.DONE,

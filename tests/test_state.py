@@ -45,7 +45,8 @@ def test_round_trip_keeps_every_task_field() -> None:
     f1 = back.tasks["F1"]
     assert f1.status is TaskStatus.DONE
     assert (f1.attempts, f1.pid, f1.exit_code, f1.session_id) == (2, 4242, 0, "sess-1")
-    assert f1.started == T0 and f1.ended == T0 + 61.25
+    assert f1.started == T0
+    assert f1.ended == T0 + 61.25
     assert f1.tokens == {"claude-sonnet-5": Tokens(100, 20, 300, 40)}
     assert f1.cost_usd == pytest.approx(0.0123)
     assert back.tasks["F2"].depends_on == ("F1",)
@@ -309,11 +310,14 @@ def _check_task(task: TaskState, note: str) -> None:
     """The task writes back as strict JSON, each value of its documented type."""
     out = _strict(task.to_json())
     assert isinstance(out, dict), note
-    assert isinstance(out["name"], str) and out["name"], note
+    assert isinstance(out["name"], str), note
+    assert out["name"], note
     deps = out["depends_on"]
-    assert isinstance(deps, list) and all(isinstance(d, str) for d in deps), note
+    assert isinstance(deps, list), note
+    assert all(isinstance(d, str) for d in deps), note
     assert out["status"] in {s.value for s in TaskStatus}, note
-    assert type(out["attempts"]) is int and out["attempts"] >= 0, note
+    assert type(out["attempts"]) is int, note
+    assert out["attempts"] >= 0, note
     assert out["pid"] is None or (type(out["pid"]) is int and out["pid"] > 0), note
     for name in ("started", "ended", "last_output", "next_attempt_at"):
         assert out[name] is None or from_iso(out[name]) is not None, note
@@ -347,7 +351,8 @@ def test_top_level_values_of_the_wrong_type_read_as_defaults(key: str) -> None:
         doc = sample_state().to_json()
         doc[key] = junk
         state = State.from_json(doc)
-        assert isinstance(state.project, str) and isinstance(state.cascade, str), junk
+        assert isinstance(state.project, str), junk
+        assert isinstance(state.cascade, str), junk
         assert _strict(state.to_json())
 
 

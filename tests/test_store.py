@@ -30,7 +30,8 @@ def test_write_then_load_round_trips_and_leaves_no_temp_files(tmp_path: Path) ->
     assert sorted(p.name for p in store.dir.iterdir()) == [STATE_FILE]
     assert store.read_json() == doc
     loaded = store.load()
-    assert loaded is not None and loaded.to_json() == doc
+    assert loaded is not None
+    assert loaded.to_json() == doc
 
 
 def test_failed_write_keeps_the_old_file_and_removes_its_temp_file(
@@ -180,12 +181,15 @@ def test_snapshot_holds_the_files_own_json_of_its_tasks(tmp_path: Path) -> None:
     snapshot = store.read(tasks_json=True)
     assert snapshot is not None
     assert snapshot.state.to_json() == state.to_json()
-    assert snapshot.tasks is not None and snapshot.tasks_json is not None
+    assert snapshot.tasks is not None
+    assert snapshot.tasks_json is not None
     assert json.loads(bytes(snapshot.tasks_json)) == snapshot.tasks == state.to_json()["tasks"]
     assert bytes(snapshot.tasks_json).startswith(b'{"F1":{"name":"\xc3\x87ore')
     assert bytes(snapshot.tasks_json).endswith(b"}}")
     plain = store.read()  # not asked for: nothing kept beyond the state
-    assert plain is not None and plain.tasks is None and plain.tasks_json is None
+    assert plain is not None
+    assert plain.tasks is None
+    assert plain.tasks_json is None
 
 
 @pytest.mark.parametrize(
@@ -221,7 +225,8 @@ def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
     StateStore(tmp_path).write(doc)
     snapshot = StateStore(tmp_path).read(tasks_json=True)
     assert snapshot is not None
-    assert snapshot.tasks is None and snapshot.tasks_json is None
+    assert snapshot.tasks is None
+    assert snapshot.tasks_json is None
     assert snapshot.state.tasks["F1"].attempts == 0
 
 

@@ -61,7 +61,8 @@ def test_changes_made_before_the_write_are_gathered_into_one(tmp_path: Path) -> 
     asyncio.run(scenario())
     assert writes.count == 2
     tasks = _on_disk(tmp_path)["tasks"]
-    assert isinstance(tasks, dict) and sorted(tasks) == ["A", "B", "C"]
+    assert isinstance(tasks, dict)
+    assert sorted(tasks) == ["A", "B", "C"]
 
 
 def test_flush_writes_at_once_and_cancels_the_pending_write(tmp_path: Path) -> None:
