@@ -18,13 +18,24 @@ find in one pass, each with its line, so a user fixes a file in one go.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import re
 from dataclasses import dataclass, field, replace
 
 from engine.errors import CascadeError, Problem
 from engine.plan.graph import build_graph
+from engine.plan.markdown import (
+    COLUMN_MEANING,
+    COLUMNS,
+    KNOWN_COLUMNS,
+    TASK_TABLE_COLUMNS,
+    TableHeader,
+    heading,
+    is_separator,
+    near_setting,
+    plain,
+    split_row,
+    task_named,
+)
 
 # Re-exported, for the modules that import the plan's data from here (run/runner, preflight,
 # resume): the lead points them at engine.plan.model at the merge, then these go.
@@ -54,29 +65,7 @@ MAX_SUGGESTIONS = 50  # "Did you mean" for this many problems per file; the rest
 TASK_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
 _NO_DEPS = {"", "-", "—", "–", "none", "n/a"}
-
-# Header names accepted for each column nova reads (normalized: lower case, hyphens).
-_COLUMNS = {
-    "id": ("task-id", "id"),
-    "name": ("task-name", "name", "title"),
-    "description": ("what-changes", "description", "details", "what"),
-    "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
-}
-_KNOWN_COLUMNS = frozenset(name for names in _COLUMNS.values() for name in names)
-# A table with one of these columns but no Task ID column was meant as a task table: an error.
-# Any other table without a Task ID column (`| Component | Owner |`) is text.
-_TASK_TABLE_COLUMNS = frozenset(("task-name", "what-changes", *_COLUMNS["depends"])) - {"after"}
-# A column name this close to a setting's is a warning. Stricter than for a list's keys (0.6):
-# extra columns are common (`Time`, `Module`, `Comments`), and only typos should be named.
-_COLUMN_CUTOFF = 0.75
-_COLUMN_MEANING = {
-    "id": "the task ID",
-    "name": "the task name",
-    "description": "what changes",
-    "depends": "the dependencies",
-}
 
 
 @dataclass
@@ -101,80 +90,6 @@ class _Row:
     group: _Section | None
     line: int
     settings: dict[str, object]
-
-
-@dataclass(frozen=True)
-class _Header:
-    """A table's header row: its cells, their normalized names, and where each role is."""
-
-    cells: list[str]
-    columns: list[str]
-    positions: dict[str, list[int]]  # every column of each role (id, name, depends, ...)
-    index: dict[str, int | None]  # the first column of each role
-    has_separator: bool
-
-    @classmethod
-    def of(cls, lines: list[str], start: int, end: int) -> _Header:
-        cells = split_row(lines[start])
-        columns = [normalize_key(c) for c in cells]
-        positions = {
-            role: [i for i, c in enumerate(columns) if c in names]
-            for role, names in _COLUMNS.items()
-        }
-        index = {role: at[0] if at else None for role, at in positions.items()}
-        has_separator = end - start >= 2 and _is_separator(split_row(lines[start + 1]))
-        return cls(cells, columns, positions, index, has_separator)
-
-
-def split_row(line: str) -> list[str]:
-    """Cells of a markdown table row; `\\|` is a literal bar."""
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells = re.split(r"(?<!\\)\|", body)
-    return [c.strip().replace("\\|", "|") for c in cells]
-
-
-def heading(line: str) -> tuple[int, str] | None:
-    """(level, title) of an ATX heading (`## Title ##`), or None.
-
-    String methods, not a pattern: `(.*?)\\s*#*\\s*$` retries every split of a run of spaces
-    in a title, cubic in its length, and every line of a plan is tried as a heading.
-    """
-    level = len(line) - len(line.lstrip("#"))
-    rest = line[level:]
-    if not 1 <= level <= 6 or not rest[:1].isspace():
-        return None
-    return level, rest.strip().rstrip("#").strip()
-
-
-def _is_separator(cells: list[str]) -> bool:
-    return bool(cells) and all(_SEPARATOR_CELL.match(c.replace(" ", "")) for c in cells)
-
-
-def _plain(cell: str) -> str:
-    """A cell without the markdown emphasis people put around IDs."""
-    return cell.strip().strip("`*_").strip()
-
-
-def _task_named(title: str) -> str:
-    """The task ID a `####` heading starts with (`F4: Title`, `Task F4`), or its first word."""
-    words = title.split()
-    if not words:
-        return ""
-    first = words[0].rstrip(":.")
-    if first.lower() == "task" and len(words) > 1:
-        first = words[1].rstrip(":.")
-    return _plain(first)
-
-
-@functools.lru_cache(maxsize=256)
-def _near_setting(column: str) -> str:
-    """The setting a table column's (normalized) name is close to, or ''."""
-    close = difflib.get_close_matches(column, SETTING_KEYS, n=1, cutoff=_COLUMN_CUTOFF)
-    return close[0] if close else ""
 
 
 class _Parser:
@@ -261,8 +176,8 @@ class _Parser:
         header = split_row(self.lines[i])
         return (
             len(header) >= 2
-            and _is_separator(split_row(self.lines[i + 1]))
-            and any(normalize_key(c) in _COLUMNS["id"] for c in header)
+            and is_separator(split_row(self.lines[i + 1]))
+            and any(normalize_key(c) in COLUMNS["id"] for c in header)
         )
 
     def _text(self, raw: str, lineno: int, kind: int) -> None:
@@ -321,7 +236,7 @@ class _Parser:
         end = start
         while end < len(self.lines) and self.lines[end].lstrip().startswith("|"):
             end += 1
-        head = _Header.of(self.lines, start, end)
+        head = TableHeader.of(self.lines, start, end)
         if head.index["id"] is None:
             return end, self._not_a_task_table(start, end, head)
         if self._malformed_task_table(start, end, head):
@@ -335,7 +250,7 @@ class _Parser:
             )
         return end, True
 
-    def _not_a_task_table(self, start: int, end: int, head: _Header) -> bool:
+    def _not_a_task_table(self, start: int, end: int, head: TableHeader) -> bool:
         """A table without a Task ID column: whether it was meant to list tasks (reported)."""
         gap = self._blank_gap(start) if not head.has_separator else None
         if gap:
@@ -349,7 +264,7 @@ class _Parser:
             self.error(start + 1, f"this row looks like part of the task table above, but {where}")
             return True
         in_section = self.branch is not None or self.group is not None
-        meant = any(c in _TASK_TABLE_COLUMNS for c in head.columns)
+        meant = any(c in TASK_TABLE_COLUMNS for c in head.columns)
         if in_section and self.detail is None and head.has_separator and meant:
             self.error(
                 start + 1,
@@ -360,7 +275,7 @@ class _Parser:
             return True
         return False
 
-    def _malformed_task_table(self, start: int, end: int, head: _Header) -> bool:
+    def _malformed_task_table(self, start: int, end: int, head: TableHeader) -> bool:
         """Whether a table with a Task ID column cannot be read (reported, its rows rejected):
         no separator row, a required column missing, or no section to hold its tasks."""
         if not head.has_separator:
@@ -394,7 +309,7 @@ class _Parser:
         self._reject_rows(start + 2, end, head.index["id"])
         return True
 
-    def _check_columns(self, lineno: int, head: _Header) -> list[tuple[int, str]]:
+    def _check_columns(self, lineno: int, head: TableHeader) -> list[tuple[int, str]]:
         """Report repeated and misspelt columns of a task table; its setting columns, as
         (position, key), the first of each key."""
         settings_at: dict[str, list[int]] = {}
@@ -402,7 +317,7 @@ class _Parser:
             if c in SETTING_KEYS:
                 settings_at.setdefault(c, []).append(i)
         repeated = [
-            (_COLUMN_MEANING[role], at) for role, at in head.positions.items() if len(at) > 1
+            (COLUMN_MEANING[role], at) for role, at in head.positions.items() if len(at) > 1
         ]
         repeated += [(f"the setting '{key}'", at) for key, at in settings_at.items() if len(at) > 1]
         for meaning, at in repeated:
@@ -423,16 +338,16 @@ class _Parser:
             return
         for offset in range(first, end):
             cells = split_row(self.lines[offset])
-            if id_at < len(cells) and _plain(cells[id_at]):
-                self.rejected.setdefault(_plain(cells[id_at]), offset + 1)
+            if id_at < len(cells) and plain(cells[id_at]):
+                self.rejected.setdefault(plain(cells[id_at]), offset + 1)
 
     def _near_setting_columns(self, header: list[str], columns: list[str], lineno: int) -> None:
         """Warn for a column nova does not read whose name is close to a setting's (`Modle`):
         its cells would be ignored. A warning, not an error: `Mode` may be a column of notes."""
         for at, column in enumerate(columns):
-            if column in _KNOWN_COLUMNS or column in SETTING_KEYS:
+            if column in KNOWN_COLUMNS or column in SETTING_KEYS:
                 continue
-            setting = _near_setting(column)
+            setting = near_setting(column)
             if setting:
                 self.warnings.append(
                     Problem(
@@ -464,8 +379,8 @@ class _Parser:
     ) -> None:
         if len(cells) != len(header):
             at = index["id"]
-            if at is not None and at < len(cells) and _plain(cells[at]):
-                self.rejected.setdefault(_plain(cells[at]), lineno)
+            if at is not None and at < len(cells) and plain(cells[at]):
+                self.rejected.setdefault(plain(cells[at]), lineno)
             self.error(
                 lineno,
                 f"this row has {len(cells)} cells but the table header has {len(header)}. "
@@ -477,7 +392,7 @@ class _Parser:
             at = index[role]
             return cells[at] if at is not None else ""
 
-        task_id = _plain(cell("id"))
+        task_id = plain(cell("id"))
         if not task_id:
             self.error(lineno, "this row has an empty Task ID. Give every task an ID like F1.")
             return
@@ -494,14 +409,14 @@ class _Parser:
         raw_deps = cell("depends").strip()
         if raw_deps.lower() not in _NO_DEPS:
             for part in re.split(r"[,;]", raw_deps):
-                dep = _plain(part)
+                dep = plain(part)
                 if dep and dep.lower() not in _NO_DEPS:
                     depends.setdefault(dep, lineno)
         settings = self._row_settings(task_id, cells, lineno, setting_columns)
         self.rows.append(
             _Row(
                 id=task_id,
-                name=_plain(cell("name")) or task_id,
+                name=plain(cell("name")) or task_id,
                 description=cell("description").strip(),
                 depends=list(depends.items()),
                 branch=self.branch,
@@ -672,7 +587,7 @@ class _Parser:
         for part in self.structure:
             if part.level == 1 or id(part) in holding:
                 continue
-            named = _task_named(part.title)
+            named = task_named(part.title)
             kind = "branch" if part.level == 2 else "group"
             if named not in by_id:
                 if part.settings:
@@ -726,8 +641,8 @@ class _Parser:
             owner = section.parent.task if section.parent else None
             if owner is not None:
                 section.task = owner
-                task_id = _task_named(owner.title)
-                named = _task_named(section.title)
+                task_id = task_named(owner.title)
+                named = task_named(section.title)
                 if named in by_id and named != task_id:
                     self.warnings.append(
                         Problem(
@@ -742,7 +657,7 @@ class _Parser:
                 bodies[task_id].append((section.line, section.raw, SUBHEADING))
                 bodies[task_id].extend(section.body)
                 continue
-            first = _task_named(section.title)
+            first = task_named(section.title)
             if first not in by_id and first in self.rejected:
                 continue  # its row is reported already; a second error would only mislead
             if first not in by_id:
