@@ -142,8 +142,13 @@ def sum_by_model(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
     out: dict[str, Tokens] = {}
     for usage in maps:
         for model, tokens in usage.items():
-            out[model] = out[model] + tokens if model in out else tokens
+            add_tokens(out, model, tokens)
     return out
+
+
+def add_tokens(into: dict[str, Tokens], model: str, tokens: Tokens) -> None:
+    """Add one model's tokens to a per-model map, in place."""
+    into[model] = into[model] + tokens if model in into else tokens
 
 
 def count_by_model(sums: dict[str, list[int]], usage: Mapping[str, Tokens]) -> int:
