@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from engine.formats import clip
 from engine.text import visible_line
 
 _MODEL_SUFFIX = re.compile(r"\[[^\]]*\]$")
@@ -73,7 +74,7 @@ def model_key(model: str | None) -> str:
         return "unknown"
     name = model.strip()
     # Cut before the regex, which takes quadratic time on a long `[[[[...`.
-    name = name[: MODEL_CHARS - 1] + "…" if len(name) > MODEL_CHARS else _MODEL_SUFFIX.sub("", name)
+    name = clip(name, MODEL_CHARS) if len(name) > MODEL_CHARS else _MODEL_SUFFIX.sub("", name)
     return visible_line(name) or "unknown"
 
 
