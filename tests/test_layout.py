@@ -6,7 +6,8 @@ The rooms, lowest first (a module may import its own room and the rooms below it
    `outcome`: the vocabulary every room speaks, importing nothing of nova's above them.
 1. `plan` — CASCADE.md parsed into tasks, settings and the graph: pure, knows nothing of runs.
 2. `observe` — what happened, recorded and shown: state, journal, logs, usage, status. It
-   may name the plan's data, never launch anything; `nova status` imports only this far.
+   may name the plan's data, never start or end a process (so a remote executor can feed
+   it, and `nova status` reads it without the machinery of a run).
 3. `executors` — where a process runs (this machine now, a cluster next): it starts, watches
    and ends processes and knows no agent kind, so a new agent needs no new executor.
 4. `agents` — one adapter per agent kind: argv, prompt delivery, output parsing, verdicts. An
