@@ -18,6 +18,8 @@ from engine.plan.settings import format_seconds
 
 
 class TaskStatus(StrEnum):
+    """A task's status as `nova status` shows it and state.json records it."""
+
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
@@ -27,6 +29,8 @@ class TaskStatus(StrEnum):
 
 
 class Failure(StrEnum):
+    """Why an attempt failed: the class that decides whether, and when, it is tried again."""
+
     TRANSIENT = "transient"
     PERMANENT = "permanent"
     AUTH = "auth"
@@ -73,6 +77,8 @@ class Exit:
 
 @dataclass(frozen=True)
 class Verdict:
+    """How an attempt ended: no failure (done) or its failure class, with the reason in words."""
+
     failure: Failure | None
     reason: str
     rate_limit: RateLimit | None = None

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.errors import CascadeError, Problem
-from engine.plan.cascade import decode_cascade, effective_settings, parse_cascade, split_row
+from engine.plan.cascade import decode_cascade, parse_cascade
+from engine.plan.markdown import split_row
+from engine.plan.model import effective_settings
 from engine.plan.settings import DEFAULTS, Settings
 
 HEADER = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"

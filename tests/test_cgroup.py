@@ -119,3 +119,5 @@ def test_a_process_moved_in_takes_what_it_forks_along_and_all_is_killed_and_remo
     finally:
         shell.kill()
         shell.wait()
+        shell.stdin.close()  # type: ignore[union-attr]
+        shell.stdout.close()  # type: ignore[union-attr]

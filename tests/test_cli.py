@@ -91,11 +91,12 @@ def run_main(
     """Call engine.cli.commands.main (the command line, in-process): (code, out, err)."""
     monkeypatch.setattr(sys, "argv", ["nova", *args])
     capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
+    code: str | int | None = 0  # main returns normally on success
+    try:
         main()
-        raise SystemExit(0)  # main returns normally on success
+    except SystemExit as exc:
+        code = exc.code
     out, err = capsys.readouterr()
-    code = info.value.code
     return (code if isinstance(code, int) else 0 if code is None else 1), out, err
 
 
@@ -212,10 +213,12 @@ def test_plan_shows_waves_with_agents_and_dependencies(tmp_path: Path) -> None:
     assert lines[1] == "wave 1:"
     assert lines[2].split() == ["F1", "Core", "Types", "[claude", "(default", "model)]"]
     assert lines[3] == "wave 2:"
-    assert lines[4].split()[0] == "F2" and "[claude opus] after F1" in lines[4]
+    assert lines[4].split()[0] == "F2"
+    assert "[claude opus] after F1" in lines[4]
     assert lines[5].split()[0] == "F3"
     assert lines[6] == "wave 3:"
-    assert lines[7].split()[0] == "T1" and lines[7].endswith("after F2, F3")
+    assert lines[7].split()[0] == "T1"
+    assert lines[7].endswith("after F2, F3")
 
 
 def test_plan_with_agent_cmd_shows_the_command_agent(tmp_path: Path) -> None:
@@ -401,7 +404,8 @@ def test_status_json_reads_a_hand_written_state(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["project"] == "Hand Written"
-    assert doc["run"]["alive"] is False and doc["run"]["exit_code"] == 1
+    assert doc["run"]["alive"] is False
+    assert doc["run"]["exit_code"] == 1
     f1, f2 = doc["tasks"]["F1"], doc["tasks"]["F2"]
     assert (f1["status"], f1["attempts"], f1["exit_code"], f1["session_id"]) == (
         "done",
@@ -411,7 +415,8 @@ def test_status_json_reads_a_hand_written_state(tmp_path: Path) -> None:
     )
     assert f1["tokens"] == STATE["tasks"]["F1"]["tokens"]  # type: ignore[index]
     assert f1["cost_usd"] == 0.02
-    assert f2["status"] == "failed" and f2["reason"] == "API Error: 500"
+    assert f2["status"] == "failed"
+    assert f2["reason"] == "API Error: 500"
     assert doc["totals"]["tokens"] == {
         "claude-opus-4-8": {"input": 5, "output": 6, "cache_read": 7, "cache_creation": 8},
         "claude-sonnet-5": {"input": 101, "output": 52, "cache_read": 1003, "cache_creation": 14},
@@ -427,7 +432,8 @@ def test_status_text_reads_a_hand_written_state(tmp_path: Path) -> None:
     out = result.stdout
     assert out.startswith("Hand Written — finished ")
     assert "with exit code 1" in out.splitlines()[0]
-    assert " F1  done" in out and " F2  failed" in out
+    assert " F1  done" in out
+    assert " F2  failed" in out
     assert "Errors — API Error: 500" in out
     assert "total cost $0.5200" in out
     assert "claude-opus-4-8: 5 in, 6 out, 7 cache read, 8 cache write" in out
@@ -576,7 +582,8 @@ def test_nova_run_all_done_exits_0_and_a_rerun_resumes(tmp_path: Path) -> None:
     status = json.loads(invoke("status", "--json").stdout)
     assert {t["attempts"] for t in status["tasks"].values()} == {1}
     logs = invoke("logs", "F1")
-    assert logs.exit_code == 0 and "did F1" in logs.stdout
+    assert logs.exit_code == 0
+    assert "did F1" in logs.stdout
 
 
 def test_nova_run_with_a_failing_task_exits_1_and_blocks_its_dependents(tmp_path: Path) -> None:
@@ -611,7 +618,8 @@ def test_rerun_runs_a_done_task_and_its_dependents_again_and_fresh_runs_all(
     assert {k: v["attempts"] for k, v in tasks.items()} == {"F1": 1, "F2": 2, "F3": 1, "T1": 2}
     assert {v["status"] for v in tasks.values()} == {"done"}
     log = (tmp_path / "logs" / "F2.log").read_text()
-    assert "did F2 1" in log and "did F2 2" in log
+    assert "did F2 1" in log
+    assert "did F2 2" in log
     assert tasks["F2"]["tokens"]["command"]["input"] == 6
     fresh = nova("run", "-q", "--fresh", "--agent-cmd", agent, cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
@@ -679,7 +687,8 @@ def test_help_lists_every_command() -> None:
 def test_nova_help_and_run_help_exit_0(tmp_path: Path) -> None:
     """The real program's help for itself and for `run` exits 0."""
     main_help = nova("--help", cwd=tmp_path)
-    assert main_help.returncode == 0 and "Usage: nova" in main_help.stdout
+    assert main_help.returncode == 0
+    assert "Usage: nova" in main_help.stdout
     run_help = nova("run", "--help", cwd=tmp_path)
     assert run_help.returncode == 0
     assert "--agent-cmd TEMPLATE" in run_help.stdout
@@ -692,7 +701,8 @@ def test_main_unknown_option_exits_2(
     """A usage error is bad input: exit 2 with click's message naming the option."""
     code, _, err = run_main(capsys, monkeypatch, "run", "--no-such-flag")
     assert code == 2
-    assert "No such option" in err and "--no-such-flag" in err
+    assert "No such option" in err
+    assert "--no-such-flag" in err
 
 
 # ---- plain output, help and init in more places ----------------------------------------------
@@ -786,10 +796,12 @@ def test_logs_raw_points_at_the_stderr_and_prints_it_with_stderr(tmp_path: Path)
     write(raw / "E-1.stdout", "")
     write(raw / "E-1.stderr", "Traceback (most recent call last): ...\n")
     plain = invoke("logs", "E", "--raw")
-    assert plain.exit_code == 0 and plain.stdout == ""
+    assert plain.exit_code == 0
+    assert plain.stdout == ""
     assert "its stderr is in logs/raw/E-1.stderr" in plain.stderr
     err = invoke("logs", "E", "--raw", "--stderr")
-    assert err.exit_code == 0 and err.stdout.startswith("Traceback")
+    assert err.exit_code == 0
+    assert err.stdout.startswith("Traceback")
     (raw / "E-2.stdout").write_text("second attempt\n")  # and no stderr: nothing, no error
     quiet = invoke("logs", "E", "--stderr")
     assert (quiet.exit_code, quiet.stdout) == (0, "")
@@ -864,7 +876,8 @@ def test_validate_reports_a_cycle_and_warnings_with_the_other_errors(tmp_path: P
         "Error:10",
     ]
     assert "in a cycle: A1 → A2 → A1" in lines[1]
-    assert "'A9', which is not defined" in lines[2] and "'../x' is not allowed" in lines[3]
+    assert "'A9', which is not defined" in lines[2]
+    assert "'../x' is not allowed" in lines[3]
 
 
 def test_validate_finds_a_workdir_that_does_not_exist_with_its_task_line(tmp_path: Path) -> None:
@@ -926,7 +939,8 @@ def test_run_with_a_workdir_outside_the_project_starts_no_agent(tmp_path: Path) 
     agent = f"{sys.executable} -c \"open('ran-{{id}}', 'w')\""
     proc = nova("run", "--agent-cmd", agent, cwd=project)
     assert (proc.returncode, proc.stderr) == (2, _outside_error(tmp_path / "elsewhere", project))
-    assert list((tmp_path / "elsewhere").iterdir()) == [] and not list(project.glob("ran-*"))
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert not list(project.glob("ran-*"))
 
 
 def test_plan_shows_a_workdir_outside_the_project_with_a_note(tmp_path: Path) -> None:
@@ -955,11 +969,13 @@ def test_logs_finds_a_log_through_the_state_and_says_why_a_task_has_none(tmp_pat
         == 1
     )
     found = nova("logs", "F1", cwd=tmp_path)
-    assert found.returncode == 0 and "task F1 · Core Types · attempt 1" in found.stdout
+    assert found.returncode == 0
+    assert "task F1 · Core Types · attempt 1" in found.stdout
     blocked = nova("logs", "T1", cwd=tmp_path)
     assert (blocked.returncode, blocked.stderr) == (
         2,
         "Error: task 'T1' has no log yet; it is blocked: dependency F2 failed.\n",
     )
     wrong = nova("logs", "f1", cwd=tmp_path)
-    assert wrong.returncode == 2 and "Did you mean 'F1'?" in wrong.stderr
+    assert wrong.returncode == 2
+    assert "Did you mean 'F1'?" in wrong.stderr

@@ -8,8 +8,9 @@ import re
 import pytest
 
 from engine.errors import CascadeError
-from engine.plan.cascade import Cascade, parse_cascade
+from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph, render_dot, render_mermaid
+from engine.plan.model import Cascade
 
 HEADER = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
 

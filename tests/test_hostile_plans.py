@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from engine.errors import CascadeError
-from engine.plan.cascade import Cascade, heading, parse_cascade
+from engine.plan.cascade import parse_cascade
+from engine.plan.markdown import heading
+from engine.plan.model import Cascade
 from engine.plan.sections import bullet_setting, is_settings_label
 from engine.plan.settings import SettingError, parse_duration
 

@@ -50,7 +50,8 @@ def test_a_record_is_one_json_line_that_decodes_to_what_was_encoded() -> None:
     """encode gives one line ending in a newline; decode_line gives the record back."""
     ts = _task("A", TaskStatus.DONE, 2)
     line = _line(7, ts)
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
     assert json.loads(line)["state"] == ts.to_json()
     assert decode_line(line.rstrip(b"\n")) == Record(7, "A", "end", ts.to_json())
     for junk in (b"", b"[]", b'{"seq": "7", "task": "A", "state": {}}', b'{"seq": 1'):
@@ -122,28 +123,33 @@ def test_many_appends_cost_one_sync_and_appends_during_a_sync_share_the_next(
     five waiters: one more sync for all of them, and each waiter returns once it is done."""
     syncs: list[int] = []
     release = threading.Event()
+    second_sync: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     def sync(fd: int) -> None:
         syncs.append(os.fstat(fd).st_size)
         if len(syncs) == 2:
+            loop, started = second_sync[0]
+            loop.call_soon_threadsafe(started.set)
             release.wait(10)
 
     async def scenario(journal: Journal) -> None:
+        second_sync.append((asyncio.get_running_loop(), asyncio.Event()))
         for i in range(10):
             journal.task(_task(f"T{i}", TaskStatus.DONE, 1))
         await journal.durable()
-        assert len(syncs) == 1 and journal.idle()
+        assert len(syncs) == 1
+        assert journal.idle()
         journal.task(_task("X", TaskStatus.RUNNING, 1), "start")
         first = asyncio.ensure_future(journal.durable())
-        while len(syncs) < 2:  # the sync of X is under way in the journal's thread
-            await asyncio.sleep(0.001)
+        await second_sync[0][1].wait()  # the sync of X is under way in the journal's thread
         waiters = []
         for i in range(5):
             journal.task(_task(f"Y{i}", TaskStatus.RUNNING, 1), "start")
             waiters.append(asyncio.ensure_future(journal.durable()))
         release.set()
         await asyncio.gather(first, *waiters)
-        assert len(syncs) == 3 and journal.idle()
+        assert len(syncs) == 3
+        assert journal.idle()
 
     journal = Journal(tmp_path, sync=sync, wait_for_sync=True)
     journal.open(0)
@@ -212,7 +218,7 @@ def test_the_journal_file_is_private_refuses_a_link_and_loses_a_torn_tail_on_ope
     target = tmp_path / "target"
     target.write_bytes(b"")
     (elsewhere / JOURNAL_FILE).symlink_to(target)
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(OSError, match="symbolic links") as caught:
         Journal(elsewhere).open(0)
     assert caught.value.errno == errno.ELOOP
     assert target.read_bytes() == b""
@@ -316,7 +322,8 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     writer = StateWriter(store, state, lambda: None, lambda exc: None, journal)
     writer.flush()
     doc = store.read_json()
-    assert doc is not None and doc["run"]["journal_seq"] == 1
+    assert doc is not None
+    assert doc["run"]["journal_seq"] == 1
     assert len(read_journal(tmp_path).records) == 1  # in the file at once; not yet emptied
     state.tasks["B"] = _task("B", TaskStatus.DONE, 1)
     journal.task(state.tasks["B"])
@@ -324,7 +331,8 @@ def test_the_writer_records_its_seq_and_empties_the_journal_into_a_synced_state(
     journal.close()
     assert (tmp_path / JOURNAL_FILE).read_bytes() == b""
     snapshot = store.read()
-    assert snapshot is not None and snapshot.state.run.journal_seq == 2
+    assert snapshot is not None
+    assert snapshot.state.run.journal_seq == 2
     assert {t: s.status for t, s in snapshot.state.tasks.items()} == {
         "A": TaskStatus.DONE,
         "B": TaskStatus.DONE,

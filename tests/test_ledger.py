@@ -110,6 +110,7 @@ def _hiding_shell() -> tuple[subprocess.Popen[str], int]:
     )
     assert shell.stdout is not None
     hidden = int(shell.stdout.readline())
+    shell.stdout.close()  # the shell writes nothing more
     deadline = time.monotonic() + 10
     while not procs.command(hidden).startswith(SLEEP) and time.monotonic() < deadline:
         time.sleep(0.01)  # until setsid has become sleep: nothing to wait on in another process

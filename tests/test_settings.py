@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from engine.formats import format_seconds
 from engine.plan.settings import (
     DEFAULTS,
     SETTING_KEYS,
     SettingError,
     Settings,
     describe,
-    format_seconds,
     normalize_key,
     parse_duration,
     parse_setting,

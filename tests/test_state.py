@@ -1,23 +1,15 @@
-"""The run state and its JSON form (engine.observe.state), and the state directory on disk
-(engine.observe.store): round trips, schema checks, token totals across attempts, atomic writes,
-corrupt files and the one-run-at-a-time lock."""
+"""The run state and its JSON form (engine.observe.state): round trips, schema checks, token
+totals across attempts, reading what is not quite what nova writes, and the encoder."""
 
 from __future__ import annotations
 
-import codecs
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from engine.errors import StateError
 from engine.observe.state import (
     _TASK_ORDER,
     SCHEMA,
-    RunState,
     State,
     StateEncoder,
     TaskState,
@@ -27,69 +19,9 @@ from engine.observe.state import (
     read_task,
     sum_costs,
 )
-from engine.observe.store import LOCK_FILE, STATE_FILE, StateStore
 from engine.observe.usage import Tokens
 from engine.outcome import TaskStatus
-
-T0 = 1767225600.0  # 2026-01-01T00:00:00Z
-
-
-def sample_state() -> State:
-    done = TaskState(
-        id="F1",
-        name="Core Types",
-        branch="App",
-        group="Foundation",
-        depends_on=(),
-        status=TaskStatus.DONE,
-        attempts=2,
-        pid=4242,
-        pid_started=T0 - 1.5,
-        started=T0,
-        ended=T0 + 61.25,
-        exit_code=0,
-        reason=None,
-        session_id="sess-1",
-        prior_tokens={"claude-sonnet-5": Tokens(100, 20, 300, 40)},
-        prior_cost=0.0123,
-        last_output=T0 + 60,
-        agent="claude",
-        model="sonnet",
-        permission_mode="acceptEdits",
-        workdir="/w",
-        log="logs/F1.log",
-        result="Created types.",
-    )
-    failed = TaskState(
-        id="F2",
-        name="Errors",
-        branch="App",
-        group="Foundation",
-        depends_on=("F1",),
-        status=TaskStatus.FAILED,
-        attempts=3,
-        exit_code=1,
-        reason="API Error: 400",
-        failure="permanent",
-        next_attempt_at=T0 + 120,
-    )
-    run = RunState(
-        id="abc123",
-        pid=999,
-        pid_started=T0 - 10,
-        started=T0 - 5,
-        heartbeat=T0 + 70,
-        ended=T0 + 80,
-        running=False,
-        exit_code=1,
-        jobs=4,
-        paused_until=T0 + 3600,
-        pause_reason="usage limit reached",
-        warning="w",
-        nova_version="0.1.0",
-    )
-    return State(project="Proj", cascade="/p/CASCADE.md", run=run, tasks={"F1": done, "F2": failed})
-
+from tests.support.states import T0, sample_state
 
 # ---- the model -------------------------------------------------------------------------------
 
@@ -113,7 +45,8 @@ def test_round_trip_keeps_every_task_field() -> None:
     f1 = back.tasks["F1"]
     assert f1.status is TaskStatus.DONE
     assert (f1.attempts, f1.pid, f1.exit_code, f1.session_id) == (2, 4242, 0, "sess-1")
-    assert f1.started == T0 and f1.ended == T0 + 61.25
+    assert f1.started == T0
+    assert f1.ended == T0 + 61.25
     assert f1.tokens == {"claude-sonnet-5": Tokens(100, 20, 300, 40)}
     assert f1.cost_usd == pytest.approx(0.0123)
     assert back.tasks["F2"].depends_on == ("F1",)
@@ -268,136 +201,6 @@ def test_iso_times_round_trip_in_utc() -> None:
 # ---- the store -------------------------------------------------------------------------------
 
 
-def test_write_then_load_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None:
-    """An atomic write leaves exactly state.json behind, readable as the same state."""
-    store = StateStore(tmp_path / "state")
-    doc = sample_state().to_json()
-    for _ in range(3):
-        store.write(doc)
-    assert sorted(p.name for p in store.dir.iterdir()) == [STATE_FILE]
-    assert store.read_json() == doc
-    loaded = store.load()
-    assert loaded is not None and loaded.to_json() == doc
-
-
-def test_failed_write_keeps_the_old_file_and_removes_its_temp_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """If the rename fails (disk trouble), the previous state stays and no temp file is left."""
-    store = StateStore(tmp_path)
-    store.write({"schema": 1, "tasks": {}})
-
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("engine.observe.store.os.replace", broken_replace)
-    with pytest.raises(OSError, match="No space left"):
-        store.write(sample_state().to_json())
-    monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
-    assert store.read_json() == {"schema": 1, "tasks": {}}
-
-
-def test_write_replaces_the_file_rather_than_rewriting_it(tmp_path: Path) -> None:
-    """A reader holding the old file keeps reading the old content (rename, not in-place)."""
-    store = StateStore(tmp_path)
-    store.write({"schema": 1, "tasks": {}, "v": 1})
-    with open(store.path, "rb") as reader:
-        store.write({"schema": 1, "tasks": {}, "v": 2})
-        assert json.loads(reader.read())["v"] == 1
-    assert store.read_json() == {"schema": 1, "tasks": {}, "v": 2}
-
-
-def test_missing_state_loads_as_none(tmp_path: Path) -> None:
-    """No state yet is not an error at this level."""
-    store = StateStore(tmp_path / "nothing")
-    assert store.load() is None
-    assert not store.exists()
-
-
-def test_corrupt_json_is_a_state_error_that_says_how_to_fix_it(tmp_path: Path) -> None:
-    """A truncated state file names the file and the `mv` that starts afresh."""
-    (tmp_path / STATE_FILE).write_text('{"schema": 1, "tasks": {')
-    with pytest.raises(StateError) as info:
-        StateStore(tmp_path).load()
-    message = str(info.value)
-    assert f"{tmp_path / STATE_FILE} is not valid JSON" in message
-    assert f"mv {tmp_path / STATE_FILE} {tmp_path / STATE_FILE}.bad" in message
-
-
-def test_state_that_is_not_an_object_is_a_state_error(tmp_path: Path) -> None:
-    """A JSON list is not a state."""
-    (tmp_path / STATE_FILE).write_text("[1, 2]")
-    with pytest.raises(StateError, match="does not hold a nova state"):
-        StateStore(tmp_path).load()
-
-
-def test_newer_schema_on_disk_is_a_state_error_suggesting_an_upgrade(tmp_path: Path) -> None:
-    """A file from a newer nova asks for an upgrade or a fresh start."""
-    doc = sample_state().to_json()
-    doc["schema"] = SCHEMA + 5
-    StateStore(tmp_path).write(doc)
-    with pytest.raises(StateError) as info:
-        StateStore(tmp_path).load()
-    assert "newer than this nova's" in str(info.value)
-    assert "Upgrade nova, or move the file aside" in str(info.value)
-
-
-HOLDER = """
-import sys
-from engine.observe.store import StateStore
-store = StateStore(sys.argv[1])
-store.acquire()
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
-def test_second_run_cannot_take_the_lock_and_is_told_the_holders_pid(tmp_path: Path) -> None:
-    """While another process holds the run lock, acquire fails naming that process."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "locked\n"
-        with pytest.raises(StateError) as info:
-            StateStore(tmp_path).acquire()
-        assert f"another nova run (pid {holder.pid}) is using {tmp_path}" in str(info.value)
-        assert f"kill {holder.pid}" in str(info.value)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
-    # The lock died with its holder: a new run takes it.
-    store = StateStore(tmp_path)
-    store.acquire()
-    assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
-    store.release()
-
-
-def test_lock_is_released_for_the_next_run_in_the_same_process(tmp_path: Path) -> None:
-    """release() lets a later acquire succeed."""
-    first = StateStore(tmp_path)
-    first.acquire()
-    first.release()
-    second = StateStore(tmp_path)
-    second.acquire()
-    second.release()
-
-
-def test_lock_file_of_a_dead_run_does_not_block(tmp_path: Path) -> None:
-    """A run.lock left by a killed run (with its pid inside) is no obstacle."""
-    (tmp_path / LOCK_FILE).write_text("12345")
-    store = StateStore(tmp_path)
-    store.acquire()
-    assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
-    store.release()
-
-
 def _compact(state: State) -> bytes:
     return json.dumps(state.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -507,11 +310,14 @@ def _check_task(task: TaskState, note: str) -> None:
     """The task writes back as strict JSON, each value of its documented type."""
     out = _strict(task.to_json())
     assert isinstance(out, dict), note
-    assert isinstance(out["name"], str) and out["name"], note
+    assert isinstance(out["name"], str), note
+    assert out["name"], note
     deps = out["depends_on"]
-    assert isinstance(deps, list) and all(isinstance(d, str) for d in deps), note
+    assert isinstance(deps, list), note
+    assert all(isinstance(d, str) for d in deps), note
     assert out["status"] in {s.value for s in TaskStatus}, note
-    assert type(out["attempts"]) is int and out["attempts"] >= 0, note
+    assert type(out["attempts"]) is int, note
+    assert out["attempts"] >= 0, note
     assert out["pid"] is None or (type(out["pid"]) is int and out["pid"] > 0), note
     for name in ("started", "ended", "last_output", "next_attempt_at"):
         assert out[name] is None or from_iso(out[name]) is not None, note
@@ -545,7 +351,8 @@ def test_top_level_values_of_the_wrong_type_read_as_defaults(key: str) -> None:
         doc = sample_state().to_json()
         doc[key] = junk
         state = State.from_json(doc)
-        assert isinstance(state.project, str) and isinstance(state.cascade, str), junk
+        assert isinstance(state.project, str), junk
+        assert isinstance(state.cascade, str), junk
         assert _strict(state.to_json())
 
 
@@ -624,113 +431,4 @@ def test_total_cost_is_the_exact_sum_of_the_task_costs() -> None:
     assert sum_costs([None]) is None
 
 
-def test_corrupt_files_of_every_kind_are_state_errors(tmp_path: Path) -> None:
-    """Bad UTF-8, a deep nest, trailing junk and broken objects are all 'not valid JSON'."""
-    for data in (
-        b"\xff\xfe{}",
-        b"[" * 100_000,
-        b'{"schema": 1, "tasks": {}} x',
-        b'{"schema": 1,}',
-        b'{"schema" 1}',
-        b'{"schema": }',
-        b"{",
-        b"",
-    ):
-        (tmp_path / STATE_FILE).write_bytes(data)
-        with pytest.raises(StateError, match="is not valid JSON"):
-            StateStore(tmp_path).read()
-
-
 # ---- snapshots: what `nova status` reads -------------------------------------------------------
-
-
-def test_snapshot_holds_the_files_own_json_of_its_tasks(tmp_path: Path) -> None:
-    """Asked for, a state nova wrote comes back with its tasks as parsed and as the file's
-    bytes of their JSON, even after a byte order mark and non-ASCII text."""
-    state = sample_state()
-    state.project = "Prøject ✓"
-    state.tasks["F1"].name = "Çore — types"
-    store = StateStore(tmp_path)
-    store.write_bytes(codecs.BOM_UTF8 + StateEncoder().encode(state))
-    snapshot = store.read(tasks_json=True)
-    assert snapshot is not None
-    assert snapshot.state.to_json() == state.to_json()
-    assert snapshot.tasks is not None and snapshot.tasks_json is not None
-    assert json.loads(bytes(snapshot.tasks_json)) == snapshot.tasks == state.to_json()["tasks"]
-    assert bytes(snapshot.tasks_json).startswith(b'{"F1":{"name":"\xc3\x87ore')
-    assert bytes(snapshot.tasks_json).endswith(b"}}")
-    plain = store.read()  # not asked for: nothing kept beyond the state
-    assert plain is not None and plain.tasks is None and plain.tasks_json is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        '{"schema":1,"tasks":{}}',
-        ' \n{ "tasks" : { "F1" : {"name": "a\\"tasks\\":{"} } , "schema" : 1 }\n ',
-        '{"schema": 1, "run": {"tasks": {"x": 1}}, "tasks": {"F1": {}}, "project": "p"}',
-        '{"schema": 1, "tasks": {"A": {}}, "tasks": {"B": {}}}',
-        '\ufeff{"schema": 1, "tasks": {"É": {"name": "ünï \\ud800"}}}',
-        "{}",
-    ],
-)
-def test_snapshot_reads_any_object_like_json_loads(tmp_path: Path, text: str) -> None:
-    """The state file is read exactly as json.loads reads it, whatever its layout, and the
-    tasks' text is the text of the document's tasks."""
-    (tmp_path / STATE_FILE).write_bytes(text.encode("utf-8", "surrogatepass"))
-    store = StateStore(tmp_path)
-    assert store.read_json() == json.loads(text.lstrip("\ufeff"))
-    found = store._read_document()
-    assert found is not None
-    doc, _, read_text, span = found
-    if "tasks" in doc:
-        assert span is not None
-        assert json.loads(read_text[span[0] : span[1]]) == doc["tasks"]
-
-
-def test_hand_edited_tasks_are_not_passed_through(tmp_path: Path) -> None:
-    """A task not as nova writes it (here: attempts as text) gives a snapshot without the
-    file's JSON of the tasks, so status prints them as nova reads them."""
-    doc = sample_state().to_json()
-    doc["tasks"]["F1"]["attempts"] = "2"
-    StateStore(tmp_path).write(doc)
-    snapshot = StateStore(tmp_path).read(tasks_json=True)
-    assert snapshot is not None
-    assert snapshot.tasks is None and snapshot.tasks_json is None
-    assert snapshot.state.tasks["F1"].attempts == 0
-
-
-WRITER = """
-import json, sys
-from engine.observe.store import StateStore
-store = StateStore(sys.argv[1])
-for n in range(int(sys.argv[2])):
-    tasks = {f"T{i}": {"name": f"v{n}", "result": "x" * (n % 7) * 500} for i in range(n % 50 + 1)}
-    store.write({"schema": 1, "project": str(n), "tasks": tasks})
-print("done", flush=True)
-"""
-
-
-def test_reading_while_a_run_writes_always_sees_one_whole_version(tmp_path: Path) -> None:
-    """While another process replaces state.json hundreds of times, every read is complete
-    and consistent: the project names the version, and every task belongs to it."""
-    store = StateStore(tmp_path)
-    store.write({"schema": 1, "project": "start", "tasks": {}})
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path), "400"], stdout=subprocess.PIPE, text=True
-    )
-    seen = set()
-    try:
-        while writer.poll() is None:
-            snapshot = store.read()
-            assert snapshot is not None
-            state = snapshot.state
-            seen.add(state.project)
-            if state.project != "start":
-                n = int(state.project)
-                assert len(state.tasks) == n % 50 + 1
-                assert {t.name for t in state.tasks.values()} == {f"v{n}"}
-    finally:
-        writer.wait(timeout=60)
-    assert writer.returncode == 0
-    assert len(seen) > 1

@@ -9,7 +9,9 @@ from engine.observe.usage import (
     MAX_TOKENS,
     Tokens,
     add_by_model,
+    add_tokens,
     cost_value,
+    count_by_model,
     describe,
     format_cost,
     format_count,
@@ -192,3 +194,16 @@ def test_cost_has_cents_or_four_decimals_and_unknown_is_a_dash(
 ) -> None:
     """Small costs keep four decimals; unknown cost is '-', not $0."""
     assert format_cost(cost) == text
+
+
+def test_add_tokens_adds_in_place_and_count_by_model_keeps_integer_sums() -> None:
+    """The in-place forms: `add_tokens` for a map of `Tokens`, `count_by_model` for the
+    [in, out, read, write] lists `nova status` adds up, which also says the total."""
+    into = {"opus": Tokens(1, 1, 1, 1)}
+    add_tokens(into, "opus", Tokens(1, 2, 3, 4))
+    add_tokens(into, "haiku", Tokens(5, 0, 0, 0))
+    assert into == {"opus": Tokens(2, 3, 4, 5), "haiku": Tokens(5, 0, 0, 0)}
+    sums: dict[str, list[int]] = {}
+    assert count_by_model(sums, into) == 14 + 5
+    assert count_by_model(sums, {"opus": Tokens(1, 0, 0, 0)}) == 1
+    assert sums == {"opus": [3, 3, 4, 5], "haiku": [5, 0, 0, 0]}

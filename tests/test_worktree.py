@@ -38,3 +38,31 @@ def test_worktree_setting_is_on_or_off() -> None:
     assert parse_setting("Worktree", "No") == ("worktree", False)
     with pytest.raises(SettingError, match="worktree 'maybe' is not on or off"):
         parse_setting("worktree", "maybe")
+
+
+def test_every_git_command_line_runs_in_its_directory_with_the_identity_before_it() -> None:
+    """`git -c … -C <where> <args>`: the `-c` options must come before the subcommand."""
+    repo = worktree.Repo("/r", "abc", worktree.IDENTITY)
+    assert worktree.git("/w", "status") == ["git", "-C", "/w", "status"]
+    assert worktree.merge_command(repo, "/w", ["nova/A"]) == [
+        "git",
+        *worktree.IDENTITY,
+        "-C",
+        "/w",
+        "merge",
+        "--quiet",
+        "--no-edit",
+        "nova/A",
+    ]
+    assert worktree.add_command(repo, "B", "/wt/B", False, "abc") == [
+        "git",
+        "-C",
+        "/r",
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        "nova/B",
+        "/wt/B",
+        "abc",
+    ]

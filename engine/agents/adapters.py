@@ -71,6 +71,8 @@ def _shown(verdict: Verdict) -> Verdict:
 
 
 class ClaudeParser(ClaudeStream):
+    """Claude Code's stream-json output, judged by `classify_claude` when the process exits."""
+
     def verdict(
         self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
     ) -> Verdict:

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engine import __version__, interrupt
+from engine.cli.snapshot import read_snapshot, unknown_task
 from engine.errors import ExitCode, NovaError
-from engine.text import visible, visible_line
+from engine.text import visible_line
 
 if TYPE_CHECKING:
-    from engine.observe.state import State
-    from engine.observe.store import Snapshot
-    from engine.plan.cascade import Cascade
     from engine.plan.graph import TaskGraph
+    from engine.plan.model import Cascade
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -261,7 +260,7 @@ def _rerun_set(parsed: Any, graph: Any, ids: tuple[str, ...]) -> frozenset[str]:
     chosen: set[str] = set()
     for task_id in ids:
         if task_id not in parsed.tasks:
-            raise _unknown_task(
+            raise unknown_task(
                 task_id, list(parsed.tasks), "in the plan", "--rerun: there is no task", "plan"
             )
         chosen.add(task_id)
@@ -328,7 +327,7 @@ def _render_plan(
     """The waves, and per task its agent, model and every other setting that is not nova's
     default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time;
     a workdir `outside` the project is shown resolved, and says so."""
-    from engine.plan.cascade import effective_settings
+    from engine.plan.model import effective_settings
     from engine.plan.settings import DEFAULTS, describe
 
     defaults = describe(DEFAULTS)
@@ -403,30 +402,6 @@ def graph(cascade: Path, fmt: str) -> None:
     click.echo(render_dot(parsed) if fmt == "dot" else render_mermaid(parsed), nl=False)
 
 
-def _read_state(state_dir: Path) -> tuple[State, bool]:
-    snapshot, alive = _read_snapshot(state_dir)
-    return snapshot.state, alive
-
-
-def _read_snapshot(state_dir: Path, tasks_json: bool = False) -> tuple[Snapshot, bool]:
-    """The state on disk (see `StateStore.read`), and whether the run that wrote it is alive."""
-    from engine.errors import StateError
-    from engine.observe.store import StateStore
-
-    snapshot = StateStore(state_dir).read(tasks_json)
-    if snapshot is None:
-        raise StateError(
-            f"no state in {state_dir}/ yet. Start a run with 'nova run', or point "
-            "at another directory with --state-dir."
-        )
-    run = snapshot.state.run
-    if not run.running:  # a finished run: no need to load psutil to look for its process
-        return snapshot, False
-    from engine.executors.procs import same_process
-
-    return snapshot, same_process(run.pid, run.pid_started)
-
-
 @cli.command(context_settings=CONTEXT)
 @click.option(
     "--json",
@@ -469,7 +444,7 @@ def _show_status(state_dir: Path, as_json: bool, colour: bool, clear: bool) -> b
     """Print one status report; whether the run is alive."""
     from engine.observe.status import render_status, status_json_frame, status_json_text
 
-    snapshot, alive = _read_snapshot(state_dir, tasks_json=as_json)
+    snapshot, alive = read_snapshot(state_dir, tasks_json=as_json)
     state, now = snapshot.state, time.time()
     parts: list[str | memoryview] = ["\x1b[H\x1b[2J"] if clear else []
     if not as_json:
@@ -527,6 +502,14 @@ def logs(
     task_id: str, follow: bool, raw: bool, stderr: bool, logs_dir: Path, state_dir: Path
 ) -> None:
     """Print the log of TASK_ID (what its agent said and did), or follow it with -f."""
+    from engine.cli.follow import (
+        LogShown,
+        TaskWatch,
+        check_known,
+        log_from_state,
+        print_log,
+        raw_log,
+    )
     from engine.errors import ConfigError
     from engine.observe.logs import log_path
     from engine.plan.cascade import TASK_ID
@@ -534,166 +517,18 @@ def logs(
     if not TASK_ID.match(task_id):
         raise ConfigError(f"'{task_id}' is not a task ID.")
     if follow:
-        _check_known(state_dir, task_id)
+        check_known(state_dir, task_id)
     path = log_path(logs_dir, task_id)
     if raw or stderr:
-        path, attempt = _raw_log(logs_dir, task_id, stderr)
+        path, attempt = raw_log(logs_dir, task_id, stderr)
         if not path.exists() and not follow:  # nothing to print is no error
             stream = "stderr" if stderr else "stdout"
             click.echo(f"(attempt {attempt} of '{task_id}' wrote nothing to {stream})", err=True)
             return
     if not path.exists() and not follow:
-        path = _log_from_state(state_dir, task_id, logs_dir)
-    show = _LogShown(sys.stdout.buffer, keep=(raw or stderr) and not sys.stdout.isatty())
-    position = 0
-    watch = _TaskWatch(state_dir, task_id)
-    while True:
-        if path.exists():
-            position = _print_from(path, position, show)
-        if not follow or not watch.still_running():
-            if follow and path.exists():  # print what came after the last look
-                _print_from(path, position, show, final=True)
-            elif follow:  # it will not run in this run (blocked, failed to start, or over)
-                raise ConfigError(
-                    f"task '{task_id}' has no log and is not running. 'nova status' says why."
-                )
-            show.write(b"", final=True)  # a character cut at the end of the file
-            return
-        time.sleep(0.25)
-
-
-class _LogShown:
-    """Prints a log as it is read, its control characters made visible (a task's name in the
-    header, or what an agent printed, must not act on the terminal); with `keep`, the bytes
-    as they are (raw output going to a program)."""
-
-    def __init__(self, out: Any, keep: bool) -> None:
-        import codecs
-
-        self.out = out
-        self.keep = keep
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-    def write(self, chunk: bytes, final: bool = False) -> None:
-        if not self.keep:
-            chunk = visible(self.decoder.decode(chunk, final)).encode("utf-8", "replace")
-        self.out.write(chunk)
-        self.out.flush()
-
-
-def _print_from(path: Path, position: int, show: _LogShown, final: bool = False) -> int:
-    """Print the log `path` from `position` on, a piece at a time; where it ended. ConfigError
-    if it is not a regular file (a FIFO would hang the read, /dev/zero never end it)."""
-    from engine.errors import ConfigError
-    from engine.fsio import UnsafeFileError, open_regular
-
-    try:
-        handle = open_regular(path)
-    except UnsafeFileError as exc:
-        raise ConfigError(f"{exc}. Remove it (rm {path}); nova writes its own there.") from None
-    with handle:
-        handle.seek(position)
-        while chunk := handle.read(1 << 20):
-            show.write(chunk)
-        position = handle.tell()
-    if final:
-        show.write(b"", final=True)
-    return position
-
-
-def _raw_log(logs_dir: Path, task_id: str, stderr: bool) -> tuple[Path, int]:
-    """The raw stdout (or stderr) of the task's last attempt, and that attempt's number; says
-    when its stderr has something, and ConfigError when the task has no raw output at all."""
-    from engine.errors import ConfigError
-    from engine.observe.logs import raw_path
-    from engine.run.resume import attempts_on_disk
-
-    last = attempts_on_disk(logs_dir).get(task_id)
-    if last is None:
-        raise ConfigError(f"no raw output for task '{task_id}' in {logs_dir}/raw/ yet.")
-    other = raw_path(logs_dir, task_id, last, "stderr")
-    if not stderr and other.exists() and other.stat().st_size:
-        click.echo(f"(its stderr is in {other}; --stderr prints it)", err=True)
-    return raw_path(logs_dir, task_id, last, "stderr" if stderr else "stdout"), last
-
-
-def _log_from_state(state_dir: Path, task_id: str, logs_dir: Path) -> Path:
-    """The log the state names for a task (a run with another --logs-dir), or ConfigError
-    saying why there is none: no such task, or what the task is doing instead."""
-    from engine.errors import ConfigError, StateError
-
-    try:
-        state, _ = _read_state(state_dir)
-    except StateError:
-        state = None
-    task = state.tasks.get(task_id) if state else None
-    if task is not None and task.log and Path(task.log).exists():
-        return Path(task.log)
-    if task is not None:
-        why = f": {task.reason}" if task.reason else ""
-        raise ConfigError(f"task '{task_id}' has no log yet; it is {task.status}{why}.")
-    if state is not None and state.tasks:
-        raise _unknown_task(task_id, list(state.tasks), f"in {state_dir}/")
-    raise ConfigError(
-        f"no log for task '{task_id}' in {logs_dir}/ yet. 'nova status' lists "
-        "the tasks and what they are doing."
-    )
-
-
-def _unknown_task(
-    task_id: str, ids: list[str], where: str, lead: str = "no task", listed_by: str = "status"
-) -> Any:
-    """ConfigError for a task ID that is not among `ids`, suggesting the same ID in another
-    case first, else the closest one."""
-    from engine.errors import ConfigError
-    from engine.plan.settings import suggest
-
-    same = [t for t in ids if t.lower() == task_id.lower()]
-    hint = f" Did you mean '{same[0]}'?" if same else suggest(task_id, ids, 0.5)
-    return ConfigError(f"{lead} '{task_id}' {where}.{hint} 'nova {listed_by}' lists the tasks.")
-
-
-def _check_known(state_dir: Path, task_id: str) -> None:
-    """With -f: a task the state does not know would be followed forever for nothing."""
-    state, _ = _read_state(state_dir)  # StateError (exit 2) when there is no state yet
-    if task_id not in state.tasks:
-        raise _unknown_task(task_id, list(state.tasks), f"in {state_dir}/")
-
-
-class _TaskWatch:
-    """Whether a task may still write to its log, from the state, read at most every 2 s and
-    only when the file changed (a 10,000-task state takes 0.2 s to read), or 10 s after the
-    last read, which is what notices a run that died without a word."""
-
-    def __init__(self, state_dir: Path, task_id: str) -> None:
-        self.path = state_dir / "state.json"
-        self.state_dir = state_dir
-        self.task_id = task_id
-        self.looked = self.read = -1e9
-        self.seen: tuple[int, int] | None = None
-        self.answer = True
-
-    def still_running(self) -> bool:
-        now = time.monotonic()
-        if now - self.looked < 2.0:
-            return self.answer
-        self.looked = now
-        try:
-            stat = self.path.stat()
-            version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
-        except OSError:
-            version = None
-        if version == self.seen and now - self.read < 10.0:
-            return self.answer
-        self.seen, self.read = version, now
-        try:
-            state, alive = _read_state(self.state_dir)
-        except NovaError:
-            self.answer = False
-            return False
-        task = state.tasks.get(self.task_id)
-        self.answer = alive and task is not None and task.status.value in ("running", "pending")
-        return self.answer
+        path = log_from_state(state_dir, task_id, logs_dir)
+    show = LogShown(sys.stdout.buffer, keep=(raw or stderr) and not sys.stdout.isatty())
+    print_log(path, show, TaskWatch(state_dir, task_id) if follow else None)
 
 
 TEMPLATE = """\

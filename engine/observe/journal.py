@@ -49,6 +49,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One task transition in the journal: its sequence number, task, kind and the task's state."""
+
     seq: int
     task: str
     kind: str

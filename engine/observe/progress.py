@@ -15,8 +15,9 @@ import time
 from typing import IO, Protocol
 
 from engine.errors import ExitCode
+from engine.formats import format_duration
 from engine.observe.state import State, TaskState
-from engine.observe.status import clock_local, format_duration, summarize_tokens
+from engine.observe.status import clock_local, summarize_tokens
 from engine.observe.usage import format_cost, format_count
 from engine.outcome import TaskStatus, Verdict
 from engine.text import visible_line as _v
@@ -26,6 +27,8 @@ _COLOURS = {"green": "32", "red": "31", "yellow": "33", "cyan": "36", "dim": "2"
 
 
 class Reporter(Protocol):
+    """What the runner tells the person watching: a run's and its tasks' starts, ends and notes."""
+
     def run_started(self, state: State, already_done: int) -> None: ...
     def task_started(self, task: TaskState) -> None: ...
     def task_finished(self, task: TaskState, verdict: Verdict | None) -> None: ...
@@ -36,6 +39,8 @@ class Reporter(Protocol):
 
 
 class LineReporter:
+    """A `Reporter` that writes one line per event to a terminal or a pipe."""
+
     def __init__(
         self, out: IO[str] | None = None, colour: bool | None = None, quiet: bool = False
     ) -> None:

@@ -63,6 +63,8 @@ def from_iso(text: object) -> float | None:
 
 @dataclass(slots=True)
 class TaskState:
+    """What is known of one task: its status, attempts, process, session, tokens and result."""
+
     id: str
     name: str = ""
     branch: str = ""
@@ -154,6 +156,8 @@ class TaskState:
 
 @dataclass(slots=True)
 class RunState:
+    """What is known of the run: its process, heartbeat, end and exit code."""
+
     id: str = ""
     pid: int | None = None
     pid_started: float | None = None
@@ -210,6 +214,8 @@ class RunState:
 
 @dataclass(slots=True)
 class State:
+    """The whole state `nova status` reads: the project, the run and every task."""
+
     project: str = ""
     cascade: str = ""
     run: RunState = field(default_factory=RunState)
@@ -321,6 +327,10 @@ def read_state(data: dict[str, Any]) -> tuple[State, bool]:
 def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
     """`TaskState.from_json`, and whether `data` is exactly as `to_json` writes it (`duration`
     aside: any number is taken as it is)."""
+    # Long on purpose: `nova status` reads 10,000 tasks in this function, and a call per field
+    # (25 of them) would cost more than the checks. Each field is one plain check that keeps
+    # a well-formed value and marks the task unclean otherwise; only the parts that loop (the
+    # times, the tokens) are functions of their own.
     values: Any
     if len(data) == len(_TASK_ORDER) and tuple(data) == _TASK_ORDER:  # as nova writes it
         values, clean = data.values(), True
@@ -397,24 +407,8 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
             v if type(v) is str else None for v in strings
         )
         clean = False
-    tokens: dict[str, Tokens] = {}
-    if type(raw_tokens) is dict:
-        for key, t in raw_tokens.items():
-            if type(t) is dict and t.keys() == _TOKEN_KEYS:
-                i, o, r, c = t["input"], t["output"], t["cache_read"], t["cache_creation"]
-                if (
-                    type(i) is int
-                    and type(o) is int
-                    and type(r) is int
-                    and type(c) is int
-                    and i | o | r | c >= 0
-                ):  # the or of ints is negative if one is
-                    tokens[key] = Tokens(i, o, r, c)
-                    continue
-            clean = False
-            if isinstance(t, dict):
-                tokens[key] = Tokens.from_dict(t)
-    else:
+    tokens, ok_tokens = _read_tokens(raw_tokens)
+    if not ok_tokens:
         clean = False
     if cost is not None and not (
         type(cost) is float and isfinite(cost) and round(cost, COST_DIGITS) == cost
@@ -450,6 +444,31 @@ def read_task(task_id: str, data: dict[str, Any]) -> tuple[TaskState, bool]:
         result,
     )
     return task, clean
+
+
+def _read_tokens(value: object) -> tuple[dict[str, Tokens], bool]:
+    """A task's tokens per model, and whether they are written exactly as `to_json` writes
+    them."""
+    tokens: dict[str, Tokens] = {}
+    if type(value) is not dict:
+        return tokens, False
+    clean = True
+    for key, t in value.items():
+        if type(t) is dict and t.keys() == _TOKEN_KEYS:
+            i, o, r, c = t["input"], t["output"], t["cache_read"], t["cache_creation"]
+            if (
+                type(i) is int
+                and type(o) is int
+                and type(r) is int
+                and type(c) is int
+                and i | o | r | c >= 0
+            ):  # the or of ints is negative if one is
+                tokens[key] = Tokens(i, o, r, c)
+                continue
+        clean = False
+        if isinstance(t, dict):
+            tokens[key] = Tokens.from_dict(t)
+    return tokens, clean
 
 
 def _read_time(value: object) -> tuple[float | None, bool]:

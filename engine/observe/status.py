@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from engine.formats import format_duration
 from engine.observe.state import COST_DIGITS, SCHEMA, State, TaskState, iso, sum_costs
-from engine.observe.usage import TOKEN_KINDS, Tokens, format_cost, format_count
+from engine.observe.usage import TOKEN_KINDS, Tokens, count_by_model, format_cost, format_count
 from engine.outcome import TaskStatus
 from engine.text import visible_json, visible_line
 
@@ -36,18 +37,6 @@ _COLOUR = {
 
 def clock_local(t: float) -> str:
     return time.strftime("%H:%M", time.localtime(t))
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def summarize_tokens(tokens: Mapping[str, Tokens]) -> list[str]:
@@ -105,92 +94,112 @@ def _table(rows: list[list[str]], widths: list[int]) -> list[str]:
     return ["  " + fmt.format(*row).rstrip() for row in rows]
 
 
+# A task as the report shows it: the task, its tokens all told, its cost.
+_Entry = tuple[TaskState, int, "float | None"]
+
+
+class _Gathered:
+    """What the rows and the rollups share, from one pass over the tasks: each task's tokens
+    and cost (both computed properties), its section, the counts and the sums per model."""
+
+    __slots__ = ("costs", "counts", "sections", "sums")
+
+    def __init__(self, state: State) -> None:
+        self.counts: dict[TaskStatus, int] = {}
+        self.sections: dict[tuple[str, str], list[_Entry]] = {}
+        self.sums: dict[str, list[int]] = {}  # see `count_by_model`
+        self.costs: list[float | None] = []
+        counts, sums, sections = self.counts, self.sums, self.sections
+        for task in state.tasks.values():
+            counts[task.status] = counts.get(task.status, 0) + 1
+            used = count_by_model(sums, task.tokens)
+            cost = task.cost_usd
+            self.costs.append(cost)
+            sections.setdefault((task.branch, task.group), []).append((task, used, cost))
+
+    def by_branch(self) -> dict[str, list[tuple[str, list[_Entry]]]]:
+        """The sections grouped by branch, in file order."""
+        out: dict[str, list[tuple[str, list[_Entry]]]] = {}
+        for (branch, group), entries in self.sections.items():
+            out.setdefault(branch, []).append((group, entries))
+        return out
+
+
+_HEADER = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "AGENT", "NAME / DETAIL"]
+
+
+class _Rows:
+    """The task rows of the tables, for one report: what every row needs to know once."""
+
+    __slots__ = ("alive", "last_seen", "modes", "now")
+
+    def __init__(self, state: State, alive: bool, now: float) -> None:
+        self.alive, self.now = alive, now
+        # A task still marked running in a run that is gone stopped at the last sign of life.
+        self.last_seen = None if alive else _last_seen(state)
+        self.modes: dict[tuple[str | None, str | None], str] = {}
+
+    def table(self, entries: list[_Entry], colour: bool) -> list[str]:
+        """One section's table: a header and a row per task, columns as wide as their text."""
+        rows = [_HEADER]
+        rows.extend(self.row(task, used, cost) for task, used, cost in entries)
+        widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+        rendered = _table(rows, widths)
+        if colour:
+            rendered = [rendered[0]] + [
+                _paint(line, entry[0].status)
+                for line, entry in zip(rendered[1:], entries, strict=False)
+            ]
+        return rendered
+
+    def row(self, task: TaskState, used: int, cost: float | None) -> list[str]:
+        status = task.status
+        if status is TaskStatus.RUNNING and not self.alive:
+            seen = [t for t in (task.last_output, self.last_seen) if t is not None]
+            duration = task.duration(max(seen)) if seen else None
+        else:
+            duration = task.duration(self.now)
+        detail = (
+            task.reason if status is TaskStatus.DONE else task_detail(task, self.now, self.alive)
+        )
+        agent = self.modes.get((task.agent, task.permission_mode))
+        if agent is None:
+            agent = self.modes[task.agent, task.permission_mode] = agent_mode(task)
+        return [
+            _MARK[status],
+            visible_line(task.id),
+            status,
+            format_duration(duration),
+            format_count(used) if used else "-",
+            format_cost(cost),
+            agent,
+            visible_line(task.name + " — " + detail if detail else task.name),
+        ]
+
+
 def render_status(state: State, alive: bool, now: float, colour: bool = False) -> str:
     """The human status report: run line, one table per section, totals per model.
 
     Names, reasons and headings came from a plan or an agent: each is shown with its control
     characters made visible (`visible_line`) before it is measured for the table."""
     lines = [visible_line(f"{state.project or 'nova'} — {run_line(state, alive, now)}")]
-    counts: dict[TaskStatus, int] = {}
-    # One pass for what the rows and both rollups share: each task's tokens and cost (both
-    # computed properties) and its section.
-    sections: dict[tuple[str, str], list[tuple[TaskState, int, float | None]]] = {}
-    # Tokens per model as [in, out, read, write]: adding integers, not making a `Tokens` per
-    # addition (at 10,000 tasks that was a fifth of the report's time).
-    sums: dict[str, list[int]] = {}
-    costs: list[float | None] = []
-    for task in state.tasks.values():
-        counts[task.status] = counts.get(task.status, 0) + 1
-        used = 0
-        for model, t in task.tokens.items():
-            i, o, r, c = t.input, t.output, t.cache_read, t.cache_creation
-            used += i + o + r + c
-            acc = sums.get(model)
-            if acc is None:
-                sums[model] = [i, o, r, c]
-            else:
-                acc[0] += i
-                acc[1] += o
-                acc[2] += r
-                acc[3] += c
-        cost = task.cost_usd
-        costs.append(cost)
-        sections.setdefault((task.branch, task.group), []).append((task, used, cost))
-    lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
+    gathered = _Gathered(state)
+    lines.append("  " + ", ".join(f"{n} {s.value}" for s, n in sorted(gathered.counts.items())))
     if state.run.warning:  # what stopped new launches, or a file nova could not write
         lines.append(f"  ! {visible_line(state.run.warning)}")
-    by_branch: dict[str, list[tuple[str, list[tuple[TaskState, int, float | None]]]]] = {}
-    for (branch, group), entries in sections.items():
-        by_branch.setdefault(branch, []).append((group, entries))
-    header = ["", "ID", "STATUS", "TIME", "TOKENS", "COST", "AGENT", "NAME / DETAIL"]
-    # A task still marked running in a run that is gone stopped at the last sign of life.
-    last_seen = None if alive else _last_seen(state)
-    modes: dict[tuple[str | None, str | None], str] = {}
-    for branch, groups in by_branch.items():
+    rows = _Rows(state, alive, now)
+    for branch, groups in gathered.by_branch().items():
         lines.append("")
         shown = visible_line(branch or "(no branch)")
         lines.append(f"{shown}  {_rollup([e for _, es in groups for e in es])}")
         for group, entries in groups:
             if group:
                 lines.append(f" {visible_line(group)}  {_rollup(entries)}")
-            rows = [header]
-            for task, used, cost in entries:
-                status = task.status
-                if status is TaskStatus.RUNNING and not alive:
-                    seen = [t for t in (task.last_output, last_seen) if t is not None]
-                    duration = task.duration(max(seen)) if seen else None
-                else:
-                    duration = task.duration(now)
-                detail = task.reason if status is TaskStatus.DONE else task_detail(task, now, alive)
-                agent = modes.get((task.agent, task.permission_mode))
-                if agent is None:
-                    agent = modes[task.agent, task.permission_mode] = agent_mode(task)
-                rows.append(
-                    [
-                        _MARK[status],
-                        visible_line(task.id),
-                        status,
-                        format_duration(duration),
-                        format_count(used) if used else "-",
-                        format_cost(cost),
-                        agent,
-                        visible_line(task.name + " — " + detail if detail else task.name),
-                    ]
-                )
-            widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-            rendered = _table(rows, widths)
-            if colour:
-                rendered = [rendered[0]] + [
-                    _paint(line, entry[0].status)
-                    for line, entry in zip(rendered[1:], entries, strict=False)
-                ]
-            lines.extend(rendered)
+            lines.extend(rows.table(entries, colour))
     lines.append("")
-    lines.append(f"total cost {format_cost(sum_costs(costs))}")
-    lines.extend(
-        "  " + line
-        for line in summarize_tokens({model: Tokens(*acc) for model, acc in sums.items()})
-    )
+    lines.append(f"total cost {format_cost(sum_costs(gathered.costs))}")
+    tokens = {model: Tokens(*acc) for model, acc in gathered.sums.items()}
+    lines.extend("  " + line for line in summarize_tokens(tokens))
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +214,7 @@ def _paint(line: str, status: TaskStatus) -> str:
     return f"\x1b[{code}m{line}\x1b[0m" if code else line
 
 
-def _rollup(entries: list[tuple[TaskState, int, float | None]]) -> str:
+def _rollup(entries: list[_Entry]) -> str:
     done = sum(1 for t, _, _ in entries if t.status is TaskStatus.DONE)
     tokens = sum(used for _, used, _ in entries)
     cost = format_cost(sum_costs(c for _, _, c in entries))
@@ -277,15 +286,7 @@ def _json_tail(state: State, now: float) -> dict[str, Any]:
             section = grouped[task.branch, task.group] = ([], {}, [])
         ids, sums, costs = section
         ids.append(task_id)
-        for model, t in task.tokens.items():
-            acc = sums.get(model)
-            if acc is None:
-                sums[model] = [t.input, t.output, t.cache_read, t.cache_creation]
-            else:
-                acc[0] += t.input
-                acc[1] += t.output
-                acc[2] += t.cache_read
-                acc[3] += t.cache_creation
+        count_by_model(sums, task.tokens)
         cost = task.cost_usd
         if cost is not None:
             costs.append(cost)

@@ -45,6 +45,8 @@ class Snapshot:
 
 
 class StateStore:
+    """The state directory: state.json written atomically, its journal, and the run's lock."""
+
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
         self.path = self.dir / STATE_FILE

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from engine.formats import clip
 from engine.text import visible_line
 
 _MODEL_SUFFIX = re.compile(r"\[[^\]]*\]$")
@@ -73,7 +74,7 @@ def model_key(model: str | None) -> str:
         return "unknown"
     name = model.strip()
     # Cut before the regex, which takes quadratic time on a long `[[[[...`.
-    name = name[: MODEL_CHARS - 1] + "…" if len(name) > MODEL_CHARS else _MODEL_SUFFIX.sub("", name)
+    name = clip(name, MODEL_CHARS) if len(name) > MODEL_CHARS else _MODEL_SUFFIX.sub("", name)
     return visible_line(name) or "unknown"
 
 
@@ -134,18 +135,40 @@ _JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 def add_by_model(total: Mapping[str, Tokens], more: Mapping[str, Tokens]) -> dict[str, Tokens]:
     """Per-model sum of two usage maps."""
-    out = dict(total)
-    for model, tokens in more.items():
-        out[model] = out[model] + tokens if model in out else tokens
-    return out
+    return sum_by_model((total, more))
 
 
 def sum_by_model(maps: Iterable[Mapping[str, Tokens]]) -> dict[str, Tokens]:
+    """Per-model sum of usage maps."""
     out: dict[str, Tokens] = {}
     for usage in maps:
         for model, tokens in usage.items():
-            out[model] = out[model] + tokens if model in out else tokens
+            add_tokens(out, model, tokens)
     return out
+
+
+def add_tokens(into: dict[str, Tokens], model: str, tokens: Tokens) -> None:
+    """Add one model's tokens to a per-model map, in place."""
+    into[model] = into[model] + tokens if model in into else tokens
+
+
+def count_by_model(sums: dict[str, list[int]], usage: Mapping[str, Tokens]) -> int:
+    """Add `usage` to per-model counts kept as [input, output, cache read, cache write]; the
+    tokens it holds, all told. (Adding integers in place, not making a `Tokens` per addition:
+    at 10,000 tasks that was a fifth of `nova status`'s time.)"""
+    used = 0
+    for model, t in usage.items():
+        i, o, r, c = t.input, t.output, t.cache_read, t.cache_creation
+        used += i + o + r + c
+        acc = sums.get(model)
+        if acc is None:
+            sums[model] = [i, o, r, c]
+        else:
+            acc[0] += i
+            acc[1] += o
+            acc[2] += r
+            acc[3] += c
+    return used
 
 
 def _int(value: object) -> int:

@@ -18,12 +18,30 @@ find in one pass, each with its line, so a user fixes a file in one go.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import re
 from dataclasses import dataclass, field, replace
 
 from engine.errors import CascadeError, Problem
+from engine.plan.graph import build_graph
+from engine.plan.markdown import (
+    COLUMN_MEANING,
+    COLUMNS,
+    KNOWN_COLUMNS,
+    TASK_TABLE_COLUMNS,
+    TableHeader,
+    heading,
+    is_separator,
+    near_setting,
+    plain,
+    split_row,
+    task_named,
+)
+
+# Re-exported, for the modules that import the plan's data from here (run/runner, preflight,
+# resume): the lead points them at engine.plan.model at the merge, then these go.
+from engine.plan.model import Cascade as Cascade
+from engine.plan.model import Task as Task
+from engine.plan.model import effective_settings as effective_settings
 from engine.plan.sections import (
     CODE,
     SUBHEADING,
@@ -33,7 +51,6 @@ from engine.plan.sections import (
     read_body,
 )
 from engine.plan.settings import (
-    DEFAULTS,
     SETTING_KEYS,
     SettingError,
     Settings,
@@ -48,62 +65,7 @@ MAX_SUGGESTIONS = 50  # "Did you mean" for this many problems per file; the rest
 TASK_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$")
 _LEVEL_PREFIX = re.compile(r"^L\d+\s*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_SEPARATOR_CELL = re.compile(r"^:?-{1,}:?$")
 _NO_DEPS = {"", "-", "—", "–", "none", "n/a"}
-
-# Header names accepted for each column nova reads (normalized: lower case, hyphens).
-_COLUMNS = {
-    "id": ("task-id", "id"),
-    "name": ("task-name", "name", "title"),
-    "description": ("what-changes", "description", "details", "what"),
-    "depends": ("depends-on", "depends", "dependencies", "deps", "after"),
-}
-_KNOWN_COLUMNS = frozenset(name for names in _COLUMNS.values() for name in names)
-# A table with one of these columns but no Task ID column was meant as a task table: an error.
-# Any other table without a Task ID column (`| Component | Owner |`) is text.
-_TASK_TABLE_COLUMNS = frozenset(("task-name", "what-changes", *_COLUMNS["depends"])) - {"after"}
-# A column name this close to a setting's is a warning. Stricter than for a list's keys (0.6):
-# extra columns are common (`Time`, `Module`, `Comments`), and only typos should be named.
-_COLUMN_CUTOFF = 0.75
-_COLUMN_MEANING = {
-    "id": "the task ID",
-    "name": "the task name",
-    "description": "what changes",
-    "depends": "the dependencies",
-}
-
-
-@dataclass(frozen=True)
-class Task:
-    """One row of a task table, with its resolved settings and instructions."""
-
-    id: str
-    name: str
-    description: str
-    depends_on: tuple[str, ...]
-    branch: str
-    group: str
-    line: int
-    instructions: str = ""
-    settings: Settings = field(default_factory=Settings)
-
-
-@dataclass(frozen=True)
-class Cascade:
-    """A parsed CASCADE.md: the project, its settings and its tasks in file order."""
-
-    path: str
-    project: str
-    settings: Settings
-    tasks: dict[str, Task]
-    warnings: tuple[Problem, ...] = ()
-
-    def sections(self) -> list[tuple[str, str]]:
-        """(branch, group) pairs in file order."""
-        seen: dict[tuple[str, str], None] = {}
-        for task in self.tasks.values():
-            seen.setdefault((task.branch, task.group), None)
-        return list(seen)
 
 
 @dataclass
@@ -128,57 +90,6 @@ class _Row:
     group: _Section | None
     line: int
     settings: dict[str, object]
-
-
-def split_row(line: str) -> list[str]:
-    """Cells of a markdown table row; `\\|` is a literal bar."""
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells = re.split(r"(?<!\\)\|", body)
-    return [c.strip().replace("\\|", "|") for c in cells]
-
-
-def heading(line: str) -> tuple[int, str] | None:
-    """(level, title) of an ATX heading (`## Title ##`), or None.
-
-    String methods, not a pattern: `(.*?)\\s*#*\\s*$` retries every split of a run of spaces
-    in a title, cubic in its length, and every line of a plan is tried as a heading.
-    """
-    level = len(line) - len(line.lstrip("#"))
-    rest = line[level:]
-    if not 1 <= level <= 6 or not rest[:1].isspace():
-        return None
-    return level, rest.strip().rstrip("#").strip()
-
-
-def _is_separator(cells: list[str]) -> bool:
-    return bool(cells) and all(_SEPARATOR_CELL.match(c.replace(" ", "")) for c in cells)
-
-
-def _plain(cell: str) -> str:
-    """A cell without the markdown emphasis people put around IDs."""
-    return cell.strip().strip("`*_").strip()
-
-
-def _task_named(title: str) -> str:
-    """The task ID a `####` heading starts with (`F4: Title`, `Task F4`), or its first word."""
-    words = title.split()
-    if not words:
-        return ""
-    first = words[0].rstrip(":.")
-    if first.lower() == "task" and len(words) > 1:
-        first = words[1].rstrip(":.")
-    return _plain(first)
-
-
-@functools.lru_cache(maxsize=256)
-def _near_setting(column: str) -> str:
-    """The setting a table column's (normalized) name is close to, or ''."""
-    close = difflib.get_close_matches(column, SETTING_KEYS, n=1, cutoff=_COLUMN_CUTOFF)
-    return close[0] if close else ""
 
 
 class _Parser:
@@ -265,8 +176,8 @@ class _Parser:
         header = split_row(self.lines[i])
         return (
             len(header) >= 2
-            and _is_separator(split_row(self.lines[i + 1]))
-            and any(normalize_key(c) in _COLUMNS["id"] for c in header)
+            and is_separator(split_row(self.lines[i + 1]))
+            and any(normalize_key(c) in COLUMNS["id"] for c in header)
         )
 
     def _text(self, raw: str, lineno: int, kind: int) -> None:
@@ -325,16 +236,23 @@ class _Parser:
         end = start
         while end < len(self.lines) and self.lines[end].lstrip().startswith("|"):
             end += 1
-        header = split_row(self.lines[start])
-        has_separator = end - start >= 2 and _is_separator(split_row(self.lines[start + 1]))
-        columns = [normalize_key(c) for c in header]
-        positions = {
-            role: [i for i, c in enumerate(columns) if c in names]
-            for role, names in _COLUMNS.items()
-        }
-        index = {role: at[0] if at else None for role, at in positions.items()}
-        in_section = self.branch is not None or self.group is not None
-        gap = self._blank_gap(start) if index["id"] is None and not has_separator else None
+        head = TableHeader.of(self.lines, start, end)
+        if head.index["id"] is None:
+            return end, self._not_a_task_table(start, end, head)
+        if self._malformed_task_table(start, end, head):
+            return end, True
+        self.tasks_end = end
+        setting_columns = self._check_columns(start + 1, head)
+        # Rows are still read, with the first of each column, so that their other problems show.
+        for offset in range(start + 2, end):
+            self._row(
+                split_row(self.lines[offset]), offset + 1, head.cells, head.index, setting_columns
+            )
+        return end, True
+
+    def _not_a_task_table(self, start: int, end: int, head: TableHeader) -> bool:
+        """A table without a Task ID column: whether it was meant to list tasks (reported)."""
+        gap = self._blank_gap(start) if not head.has_separator else None
         if gap:
             # Markdown ends a table at a blank line, so these rows would be text: lost tasks.
             self.tasks_end = end
@@ -344,68 +262,74 @@ class _Parser:
                 else f"the blank lines on lines {gap[0]}-{gap[1]} end that table. Remove them."
             )
             self.error(start + 1, f"this row looks like part of the task table above, but {where}")
-            return end, True
-        if index["id"] is None:
-            meant = any(c in _TASK_TABLE_COLUMNS for c in columns)
-            if in_section and self.detail is None and has_separator and meant:
-                self.error(
-                    start + 1,
-                    f"this table has no 'Task ID' column (it has: {', '.join(header)}). "
-                    "Task tables need the columns Task ID | Task Name | What Changes | "
-                    "Depends On; put other tables under a '#### Notes' heading.",
-                )
-                return end, True
-            return end, False
-        if not has_separator:
+            return True
+        in_section = self.branch is not None or self.group is not None
+        meant = any(c in TASK_TABLE_COLUMNS for c in head.columns)
+        if in_section and self.detail is None and head.has_separator and meant:
+            self.error(
+                start + 1,
+                f"this table has no 'Task ID' column (it has: {', '.join(head.cells)}). "
+                "Task tables need the columns Task ID | Task Name | What Changes | "
+                "Depends On; put other tables under a '#### Notes' heading.",
+            )
+            return True
+        return False
+
+    def _malformed_task_table(self, start: int, end: int, head: TableHeader) -> bool:
+        """Whether a table with a Task ID column cannot be read (reported, its rows rejected):
+        no separator row, a required column missing, or no section to hold its tasks."""
+        if not head.has_separator:
             self.error(
                 start + 1,
                 "this task table has no separator row under its header. Add a line like "
                 "'|---|---|---|---|' below the header.",
             )
-            self._reject_rows(start + 1, end, index["id"])
-            return end, True
+            self._reject_rows(start + 1, end, head.index["id"])
+            return True
         missing = [
             label
             for role, label in (("name", "Task Name"), ("depends", "Depends On"))
-            if index[role] is None
+            if head.index[role] is None
         ]
         if missing:
             self.error(
                 start + 1,
                 f"this task table has no {' or '.join(repr(m) for m in missing)} column "
-                f"(it has: {', '.join(header)}). Add the column; write '-' for no dependencies.",
+                f"(it has: {', '.join(head.cells)}). Add the column; write '-' for no "
+                "dependencies.",
             )
-            self._reject_rows(start + 2, end, index["id"])
-            return end, True
-        if not in_section:
+        elif self.branch is None and self.group is None:
             self.error(
                 start + 1,
                 "this task table is outside any section. Put it under a '## L1: <branch>' "
                 "heading (and optionally a '### L2: <group>' heading).",
             )
-            self._reject_rows(start + 2, end, index["id"])
-            return end, True
-        self.tasks_end = end
+        else:
+            return False
+        self._reject_rows(start + 2, end, head.index["id"])
+        return True
+
+    def _check_columns(self, lineno: int, head: TableHeader) -> list[tuple[int, str]]:
+        """Report repeated and misspelt columns of a task table; its setting columns, as
+        (position, key), the first of each key."""
         settings_at: dict[str, list[int]] = {}
-        for i, c in enumerate(columns):
+        for i, c in enumerate(head.columns):
             if c in SETTING_KEYS:
                 settings_at.setdefault(c, []).append(i)
-        repeated = [(_COLUMN_MEANING[role], at) for role, at in positions.items() if len(at) > 1]
+        repeated = [
+            (COLUMN_MEANING[role], at) for role, at in head.positions.items() if len(at) > 1
+        ]
         repeated += [(f"the setting '{key}'", at) for key, at in settings_at.items() if len(at) > 1]
         for meaning, at in repeated:
-            named = [f"'{header[i]}' (column {i + 1})" for i in at]
+            named = [f"'{head.cells[i]}' (column {i + 1})" for i in at]
             self.error(
-                start + 1,
+                lineno,
                 f"this task table has more than one column for {meaning}: "
                 f"{', '.join(named[:-1])} and {named[-1]}. nova reads only one, so merge them "
                 "into one column.",
             )
-        self._near_setting_columns(header, columns, start + 1)
-        # Rows are still read, with the first of each column, so that their other problems show.
-        setting_columns = [(at[0], key) for key, at in settings_at.items()]
-        for offset in range(start + 2, end):
-            self._row(split_row(self.lines[offset]), offset + 1, header, index, setting_columns)
-        return end, True
+        self._near_setting_columns(head.cells, head.columns, lineno)
+        return [(at[0], key) for key, at in settings_at.items()]
 
     def _reject_rows(self, first: int, end: int, id_at: int | None) -> None:
         """The IDs in the rows of a table reported as a whole (line indexes first..end), so
@@ -414,16 +338,16 @@ class _Parser:
             return
         for offset in range(first, end):
             cells = split_row(self.lines[offset])
-            if id_at < len(cells) and _plain(cells[id_at]):
-                self.rejected.setdefault(_plain(cells[id_at]), offset + 1)
+            if id_at < len(cells) and plain(cells[id_at]):
+                self.rejected.setdefault(plain(cells[id_at]), offset + 1)
 
     def _near_setting_columns(self, header: list[str], columns: list[str], lineno: int) -> None:
         """Warn for a column nova does not read whose name is close to a setting's (`Modle`):
         its cells would be ignored. A warning, not an error: `Mode` may be a column of notes."""
         for at, column in enumerate(columns):
-            if column in _KNOWN_COLUMNS or column in SETTING_KEYS:
+            if column in KNOWN_COLUMNS or column in SETTING_KEYS:
                 continue
-            setting = _near_setting(column)
+            setting = near_setting(column)
             if setting:
                 self.warnings.append(
                     Problem(
@@ -455,8 +379,8 @@ class _Parser:
     ) -> None:
         if len(cells) != len(header):
             at = index["id"]
-            if at is not None and at < len(cells) and _plain(cells[at]):
-                self.rejected.setdefault(_plain(cells[at]), lineno)
+            if at is not None and at < len(cells) and plain(cells[at]):
+                self.rejected.setdefault(plain(cells[at]), lineno)
             self.error(
                 lineno,
                 f"this row has {len(cells)} cells but the table header has {len(header)}. "
@@ -468,7 +392,7 @@ class _Parser:
             at = index[role]
             return cells[at] if at is not None else ""
 
-        task_id = _plain(cell("id"))
+        task_id = plain(cell("id"))
         if not task_id:
             self.error(lineno, "this row has an empty Task ID. Give every task an ID like F1.")
             return
@@ -485,9 +409,28 @@ class _Parser:
         raw_deps = cell("depends").strip()
         if raw_deps.lower() not in _NO_DEPS:
             for part in re.split(r"[,;]", raw_deps):
-                dep = _plain(part)
+                dep = plain(part)
                 if dep and dep.lower() not in _NO_DEPS:
                     depends.setdefault(dep, lineno)
+        settings = self._row_settings(task_id, cells, lineno, setting_columns)
+        self.rows.append(
+            _Row(
+                id=task_id,
+                name=plain(cell("name")) or task_id,
+                description=cell("description").strip(),
+                depends=list(depends.items()),
+                branch=self.branch,
+                group=self.group,
+                line=lineno,
+                settings=settings,
+            )
+        )
+
+    def _row_settings(
+        self, task_id: str, cells: list[str], lineno: int, setting_columns: list[tuple[int, str]]
+    ) -> dict[str, object]:
+        """The settings a task row gives in setting columns (`-` or empty: none); each bad
+        value reported."""
         settings: dict[str, object] = {}
         for at, key in setting_columns:
             value = cells[at].strip()
@@ -499,18 +442,7 @@ class _Parser:
                 self.error(lineno, f"task '{task_id}': {exc}")
                 continue
             settings[name] = parsed
-        self.rows.append(
-            _Row(
-                id=task_id,
-                name=_plain(cell("name")) or task_id,
-                description=cell("description").strip(),
-                depends=list(depends.items()),
-                branch=self.branch,
-                group=self.group,
-                line=lineno,
-                settings=settings,
-            )
-        )
+        return settings
 
     def build(self) -> Cascade:
         if not self.rows and not self.problems:
@@ -520,6 +452,28 @@ class _Parser:
                 "  ## L1: App\n  | Task ID | Task Name | What Changes | Depends On |\n"
                 "  |---|---|---|---|\n  | A1 | First task | What it does | - |",
             )
+        by_id = self._unique_rows()
+        self._check_depends(by_id)
+        for part in self.structure:
+            part.settings = self._take(read_body(part.body, part.line, task=False))
+        self._sections_without_tasks(by_id)
+        instructions, detail_settings = self._details(by_id)
+        project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
+        tasks = self._tasks(by_id, project_settings, instructions, detail_settings)
+        warnings = tuple(sorted(self.warnings, key=lambda p: p.line))
+        if self.problems:
+            raise CascadeError(self.problems + self._cycles(tasks), warnings)
+        return Cascade(
+            path=self.path,
+            project=self.project.title if self.project else "",
+            settings=project_settings,
+            tasks=tasks,
+            warnings=warnings,
+        )
+
+    def _unique_rows(self) -> dict[str, _Row]:
+        """The task rows by ID; a repeated ID, or one that differs only in case, is reported
+        and its later row dropped."""
         by_id: dict[str, _Row] = {}
         by_folded: dict[str, _Row] = {}
         for row in self.rows:
@@ -540,38 +494,48 @@ class _Parser:
                 continue
             by_id[row.id] = row
             by_folded[row.id.lower()] = row
+        return by_id
+
+    def _check_depends(self, by_id: dict[str, _Row]) -> None:
+        """Report each dependency that names no other task."""
         for row in by_id.values():
             for dep, lineno in row.depends:
-                if dep == row.id:
-                    self.error(lineno, f"task '{row.id}' depends on itself. Remove '{dep}'.")
-                elif dep not in by_id and dep in self.rejected:
-                    self.error(
-                        lineno,
-                        f"task '{row.id}' depends on '{dep}', whose row (line "
-                        f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
-                        "that row.",
-                    )
-                elif dep not in by_id and len(dep.split()) > 1:
-                    words = dep.split()
-                    fix = (
-                        f"Separate the IDs with commas: {', '.join(words)}."
-                        if all(w in by_id for w in words)
-                        else "Task IDs have no spaces; separate several with commas."
-                    )
-                    self.error(lineno, f"task '{row.id}' depends on '{dep}'. {fix}")
-                elif dep not in by_id:
-                    self.error(
-                        lineno,
-                        f"task '{row.id}' depends on '{dep}', which is not defined."
-                        # Short IDs like F9 and F3 share half their characters: ratio 0.5.
-                        # The task itself is never the fix (that would be a self-dependency).
-                        f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}",
-                    )
-        for part in self.structure:
-            part.settings = self._take(read_body(part.body, part.line, task=False))
-        self._sections_without_tasks(by_id)
-        instructions, detail_settings = self._details(by_id)
-        project_settings = Settings(**self.project.settings) if self.project else Settings()  # type: ignore[arg-type]
+                if dep in by_id and dep != row.id:
+                    continue  # the common case, without a call per dependency
+                self.error(lineno, self._depend_problem(row, dep, by_id))
+
+    def _depend_problem(self, row: _Row, dep: str, by_id: dict[str, _Row]) -> str:
+        if dep == row.id:
+            return f"task '{row.id}' depends on itself. Remove '{dep}'."
+        if dep in self.rejected:
+            return (
+                f"task '{row.id}' depends on '{dep}', whose row (line "
+                f"{self.rejected[dep]}) has an error, so there is no task '{dep}'. Fix "
+                "that row."
+            )
+        words = dep.split()
+        if len(words) > 1:
+            fix = (
+                f"Separate the IDs with commas: {', '.join(words)}."
+                if all(w in by_id for w in words)
+                else "Task IDs have no spaces; separate several with commas."
+            )
+            return f"task '{row.id}' depends on '{dep}'. {fix}"
+        return (
+            f"task '{row.id}' depends on '{dep}', which is not defined."
+            # Short IDs like F9 and F3 share half their characters: ratio 0.5.
+            # The task itself is never the fix (that would be a self-dependency).
+            f"{self._suggest(dep, by_id, row.id, cutoff=0.5)}"
+        )
+
+    def _tasks(
+        self,
+        by_id: dict[str, _Row],
+        project_settings: Settings,
+        instructions: dict[str, str],
+        detail_settings: dict[str, dict[str, object]],
+    ) -> dict[str, Task]:
+        """The tasks, each with its settings merged: project, branch, group, row, details."""
         tasks: dict[str, Task] = {}
         # The settings of each (branch, group) are merged once, not once per task.
         section_settings: dict[tuple[int, int], Settings] = {}
@@ -600,22 +564,11 @@ class _Parser:
                 instructions=instructions.get(row.id, ""),
                 settings=merged,
             )
-        warnings = tuple(sorted(self.warnings, key=lambda p: p.line))
-        if self.problems:
-            raise CascadeError(self.problems + self._cycles(tasks), warnings)
-        return Cascade(
-            path=self.path,
-            project=self.project.title if self.project else "",
-            settings=project_settings,
-            tasks=tasks,
-            warnings=warnings,
-        )
+        return tasks
 
     def _cycles(self, tasks: dict[str, Task]) -> list[Problem]:
         """Cycles among the tasks that are well formed, when other problems keep the file
         from being used: reported with them, not after they are fixed."""
-        from engine.plan.graph import build_graph  # the graph is built from a Cascade
-
         known = {
             t: replace(task, depends_on=tuple(d for d in task.depends_on if d in tasks and d != t))
             for t, task in tasks.items()
@@ -634,7 +587,7 @@ class _Parser:
         for part in self.structure:
             if part.level == 1 or id(part) in holding:
                 continue
-            named = _task_named(part.title)
+            named = task_named(part.title)
             kind = "branch" if part.level == 2 else "group"
             if named not in by_id:
                 if part.settings:
@@ -688,8 +641,8 @@ class _Parser:
             owner = section.parent.task if section.parent else None
             if owner is not None:
                 section.task = owner
-                task_id = _task_named(owner.title)
-                named = _task_named(section.title)
+                task_id = task_named(owner.title)
+                named = task_named(section.title)
                 if named in by_id and named != task_id:
                     self.warnings.append(
                         Problem(
@@ -704,7 +657,7 @@ class _Parser:
                 bodies[task_id].append((section.line, section.raw, SUBHEADING))
                 bodies[task_id].extend(section.body)
                 continue
-            first = _task_named(section.title)
+            first = task_named(section.title)
             if first not in by_id and first in self.rejected:
                 continue  # its row is reported already; a second error would only mislead
             if first not in by_id:
@@ -785,8 +738,3 @@ def decode_cascade(data: bytes, path: str) -> str:
             ]
         ) from None
     return text
-
-
-def effective_settings(task: Task, overrides: Settings) -> Settings:
-    """A task's settings with command-line overrides on top and defaults underneath."""
-    return overrides.over(task.settings.over(DEFAULTS))

@@ -11,7 +11,7 @@ import heapq
 from dataclasses import dataclass
 
 from engine.errors import CascadeError, Problem
-from engine.plan.cascade import Cascade
+from engine.plan.model import Cascade
 from engine.text import visible_line
 
 

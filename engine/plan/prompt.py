@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.plan.cascade import Cascade, Task
+from engine.formats import clip
+from engine.plan.model import Cascade, Task
 
 DEP_RESULT_CHARS = 2000
 ALL_DEPS_CHARS = 12000
-
-
-def _clip(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def build_prompt(cascade: Cascade, task: Task, dep_results: Mapping[str, str]) -> str:
@@ -35,7 +31,9 @@ def build_prompt(cascade: Cascade, task: Task, dep_results: Mapping[str, str]) -
         budget = ALL_DEPS_CHARS
         for dep_id in task.depends_on:
             dep = cascade.tasks[dep_id]
-            result = _clip(dep_results.get(dep_id, ""), min(DEP_RESULT_CHARS, max(budget, 0)))
+            result = clip(
+                dep_results.get(dep_id, "").strip(), min(DEP_RESULT_CHARS, max(budget, 0))
+            )
             budget -= len(result)
             lines.append(f"- {dep_id}: {dep.name}" + (f" — reported: {result}" if result else ""))
         lines.append("")

@@ -166,13 +166,7 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
     while i < len(body):
         lineno, raw, kind = body[i]
         if kind != TEXT or not LIST_ITEM.match(raw):
-            if kind == TEXT and is_settings_label(raw):
-                label_at = len(reading.text)
-            elif kind != TEXT or raw.strip():
-                label_at = None
-            if kind != TASKS:
-                reading.text.append(raw)
-            place.passed(body[i])
+            label_at = _read_line(body[i], reading, place, label_at)
             i += 1
             continue
         end = _list_end(body, i)
@@ -193,24 +187,47 @@ def read_body(body: Body, heading: int, task: bool) -> Reading:
             i = end
             continue
         label_at = None
-        why, fix, quiet, notes = verdict
-        for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
-            reading.text.append(line)
-            if n < notes or not _valid(item):
-                continue
-            assert item is not None and item[2] is not None
-            name = item[2][0]
-            typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
-            reading.warnings.append(
-                (
-                    line_no,
-                    f"this line looks like the setting '{name}'{typo}, but nova reads it as "
-                    f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
-                    f"{quiet}".rstrip(),
-                )
-            )
+        _read_text_list(lines, items, verdict, reading)
         i = end
     return reading
+
+
+def _read_line(
+    line: tuple[int, str, int], reading: Reading, place: _Place, label_at: int | None
+) -> int | None:
+    """A line that is not in a list: kept as text (a task table's rows are not); where a
+    `Settings:` label above the next list is, as it is now."""
+    _, raw, kind = line
+    if kind == TEXT and is_settings_label(raw):
+        label_at = len(reading.text)
+    elif kind != TEXT or raw.strip():
+        label_at = None
+    if kind != TASKS:
+        reading.text.append(raw)
+    place.passed(line)
+    return label_at
+
+
+def _read_text_list(
+    lines: Body, items: list[Item | None], verdict: tuple[str, str, str, int], reading: Reading
+) -> None:
+    """A list read as text: its lines, and a warning for each that would be a setting."""
+    why, fix, quiet, notes = verdict
+    for n, ((line_no, line, _), item) in enumerate(zip(lines, items, strict=True)):
+        reading.text.append(line)
+        if n < notes or not _valid(item):
+            continue
+        assert item is not None and item[2] is not None
+        name = item[2][0]
+        typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
+        reading.warnings.append(
+            (
+                line_no,
+                f"this line looks like the setting '{name}'{typo}, but nova reads it as "
+                f"text: {why}. To set {name}, {fix.format(name=name, value=item[1])}. "
+                f"{quiet}".rstrip(),
+            )
+        )
 
 
 @dataclass
@@ -249,59 +266,63 @@ class _Place:
             else "put '- {name}: {value}' in a list right under the heading on line "
             f"{self.heading}"
         )
-        listed = [
-            item for (_, line, _), item in zip(lines, items, strict=True) if LIST_ITEM.match(line)
-        ]
-        every = all(_valid(item) for item in listed)  # every item a setting nova would take
-        below = (
-            before is not None
+        # The line of text right above the list, if there is one (then the list is notes).
+        text_above = (
+            before
+            if before is not None
             and before[2] == TEXT
             and bool(before[1].strip())
             and not is_settings_label(before[1])
+            else None
         )
-        if before is not None and below and not every:
-            # Notes, as the user said; only lines that a blank line sets apart may be meant.
-            notes = next(
-                (n for n, (_, line, _) in enumerate(lines) if not line.strip()), len(lines)
-            )
-            why = (
-                "a blank line does not end a markdown list, so it is part of the list of notes "
-                f"below the text on line {before[0]}"
-            )
-            blanks = [line_no for line_no, line, _ in lines if not line.strip()]
-            gap = (
-                f"the blank line on line {blanks[0]}"
-                if len(blanks) == 1
-                else f"the blank lines on lines {', '.join(map(str, blanks))}"
-            )
-            return why, fix, f"If it is a note, remove {gap}.", notes
-        if below:
-            quiet = (
+        listed = [
+            item for (_, line, _), item in zip(lines, items, strict=True) if LIST_ITEM.match(line)
+        ]
+        if text_above is not None and not all(_valid(item) for item in listed):
+            return _notes_below(text_above, lines, fix)
+        reason = self._why_text(text_above, lines, items, fix)
+        if reason is not None:
+            return reason[0], reason[1], self._quiet(text_above is not None), 0
+        if not any(_meant(item) for item in items):
+            return "", "", "", len(lines)  # no line in it is a setting: nothing to say
+        return None
+
+    def _quiet(self, below_text: bool) -> str:
+        """How to say that a list read as text is notes (no warning then)."""
+        if below_text:
+            return (
                 "If the list is notes, reword one of its lines so that not every line is a setting."
             )
-        elif self.label is not None:
-            quiet = ""  # the user labelled the list as settings: it is no note
-        elif self.last is not None and self.last[2] == TEXT:
-            quiet = (
+        if self.label is not None:
+            return ""  # the user labelled the list as settings: it is no note
+        if self.last is not None and self.last[2] == TEXT:
+            return (
                 f"If it is a note, remove the blank line between the list and line {self.last[0]}."
             )
-        else:
-            quiet = "If it is a note, put a line of text directly above the list."
+        return "If it is a note, put a line of text directly above the list."
+
+    def _why_text(
+        self,
+        text_above: tuple[int, str, int] | None,
+        lines: Body,
+        items: list[Item | None],
+        fix: str,
+    ) -> tuple[str, str] | None:
+        """Why a list whose every item is a setting is still text, and the fix; None if it
+        is not, for where it stands."""
         if self.first_list:
             why = (
                 f"only the first list under a heading holds settings (here, line {self.first_list})"
             )
-            return why, fix, quiet, 0
+            return why, fix
         if self.task and self.content:
-            why = "a task's settings go in the list right under its heading, before any text"
-            return why, fix, quiet, 0
+            return "a task's settings go in the list right under its heading, before any text", fix
         if not self.task and self.blocker is not None:
             what = "task table" if self.blocker[2] == TASKS else "table or code block"
-            why = f"a list below a {what} (line {self.blocker[0]}) is not read for settings"
-            return why, fix, quiet, 0
-        if before is not None and below:
-            why = f"a list directly below a line of text (line {before[0]}) is read as notes"
-            return why, f"put a blank line between line {before[0]} and the list", quiet, 0
+            return f"a list below a {what} (line {self.blocker[0]}) is not read for settings", fix
+        if text_above is not None:
+            why = f"a list directly below a line of text (line {text_above[0]}) is read as notes"
+            return why, f"put a blank line between line {text_above[0]} and the list"
         other = next(
             (
                 line_no
@@ -315,10 +336,27 @@ class _Place:
                 f"the list also holds line {other}, which is not a setting; a settings list "
                 "holds only settings"
             )
-            return why, f"keep only settings in this list (move line {other} out of it)", quiet, 0
-        if not any(_meant(item) for item in items):
-            return "", "", "", len(lines)  # no line in it is a setting: nothing to say
+            return why, f"keep only settings in this list (move line {other} out of it)"
         return None
+
+
+def _notes_below(
+    text_above: tuple[int, str, int], lines: Body, fix: str
+) -> tuple[str, str, str, int]:
+    """A list of notes below a line of text: only the lines a blank line sets apart may be
+    meant as settings."""
+    notes = next((n for n, (_, line, _) in enumerate(lines) if not line.strip()), len(lines))
+    why = (
+        "a blank line does not end a markdown list, so it is part of the list of notes "
+        f"below the text on line {text_above[0]}"
+    )
+    blanks = [line_no for line_no, line, _ in lines if not line.strip()]
+    gap = (
+        f"the blank line on line {blanks[0]}"
+        if len(blanks) == 1
+        else f"the blank lines on lines {', '.join(map(str, blanks))}"
+    )
+    return why, fix, f"If it is a note, remove {gap}.", notes
 
 
 def _read_settings(

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+# Re-exported for engine.outcome, until the merge points it at engine.formats.
+from engine.formats import format_seconds as format_seconds
+
 AGENTS = ("claude", "command")
 PERMISSION_MODES = ("default", "acceptEdits", "bypassPermissions", "plan", "dontAsk")
 DEFAULT_ALLOWED_TOOLS = "Bash Edit Write Read Glob Grep"
@@ -72,21 +75,6 @@ class Settings:
 
 _CLAUDE_ONLY = ("model", "max_turns", "max_budget_usd", "allowed_tools", "permission_mode")
 _DURATIONS = ("timeout", "stall_timeout", "retry_delay")
-
-
-def format_seconds(value: float) -> str:
-    """`90s`, `30m`, `1h30m`: a duration as a person writes it."""
-    whole = int(value)
-    if whole != value or whole < 60:
-        return f"{value:g}s"
-    hours, rest = divmod(whole, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [
-        f"{hours}h" if hours else "",
-        f"{minutes}m" if minutes else "",
-        f"{seconds}s" if seconds else "",
-    ]
-    return "".join(parts)
 
 
 def describe(settings: Settings) -> dict[str, str]:

@@ -259,7 +259,7 @@ def find_repo(
     for task_id in users:
         workdir = places.workdir(settings[task_id])
         if workdir not in roots:
-            code, out = _git("-C", workdir, "rev-parse", "--show-toplevel")
+            code, out = _git(workdir, "rev-parse", "--show-toplevel")
             if code != 0:
                 raise ConfigError(
                     f"task '{task_id}' has worktree: on, but its workdir {workdir} is not in a "
@@ -272,13 +272,13 @@ def find_repo(
             f"({', '.join(sorted(set(roots.values())))}); nova makes worktrees of one."
         )
     root = next(iter(roots.values()))
-    code, base = _git("-C", root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    code, base = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if code != 0:
         raise ConfigError(
             f"the git repository {root} has no commit yet, and worktrees start from one. "
             "Commit something first (git commit --allow-empty -m start)."
         )
-    named = _git("-C", root, "config", "user.email")[0] == 0
+    named = _git(root, "config", "user.email")[0] == 0
     try:
         fsio.make_private_dir(worktrees_dir)
         # The main checkout does not list the worktrees as new files. Anything already there,
@@ -292,9 +292,14 @@ def find_repo(
     return worktree.Repo(root, base, () if named else worktree.IDENTITY)
 
 
-def _git(*args: str) -> tuple[int, str]:
-    """Run git before the run starts (no agent runs yet): (exit code, stripped output)."""
+def _git(where: str, *args: str) -> tuple[int, str]:
+    """Run git in `where` before the run starts (no agent runs yet, so nothing to supervise
+    it with): (exit code, stripped output)."""
     proc = subprocess.run(
-        ["git", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+        worktree.git(where, *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     return proc.returncode, proc.stdout.strip()

@@ -93,6 +93,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @dataclass
 class RunOptions:
+    """What `nova run` was asked: the files and directories, jobs, overrides and grace."""
+
     cascade_path: Path
     state_dir: Path
     logs_dir: Path
@@ -104,6 +106,8 @@ class RunOptions:
 
 
 class Runner:
+    """Runs a cascade's tasks under one event loop, from the first launch to the last reap."""
+
     def __init__(
         self,
         cascade: Cascade,
@@ -662,7 +666,8 @@ class Runner:
         sources = worktree.sources(task.depends_on, uses)
         ts.reason = f"preparing its git worktree ({worktree.branch(task.id)})"
         try:
-            if not os.path.exists(os.path.join(where, ".git")):
+            # One stat of a local path: cheaper than a thread to do it in.
+            if not os.path.exists(os.path.join(where, ".git")):  # noqa: ASYNC240
                 ref = f"refs/heads/{worktree.branch(task.id)}"
                 show = ["git", "-C", repo.root, "show-ref", "--verify", "--quiet", ref]
                 exists = (await self._git(task.id, ts, show))[0] == 0

@@ -31,6 +31,12 @@ class Repo:
     identity: tuple[str, ...] = ()  # IDENTITY when the repository configures none
 
 
+def git(where: str, *args: str, identity: Sequence[str] = ()) -> list[str]:
+    """The command line of one git command run in `where` (`identity`: the committer's
+    `-c` options, for a command that commits)."""
+    return ["git", *identity, "-C", where, *args]
+
+
 def branch(task_id: str) -> str:
     return BRANCH_PREFIX + task_id
 
@@ -67,23 +73,12 @@ def add_command(repo: Repo, task_id: str, where: str, branch_exists: bool, start
     """`git worktree add`: on the task's branch if it exists (an earlier run's work), else a
     new branch from `start`."""
     if branch_exists:
-        return ["git", "-C", repo.root, "worktree", "add", "--quiet", where, branch(task_id)]
-    return [
-        "git",
-        "-C",
-        repo.root,
-        "worktree",
-        "add",
-        "--quiet",
-        "-b",
-        branch(task_id),
-        where,
-        start,
-    ]
+        return git(repo.root, "worktree", "add", "--quiet", where, branch(task_id))
+    return git(repo.root, "worktree", "add", "--quiet", "-b", branch(task_id), where, start)
 
 
 def merge_command(repo: Repo, where: str, others: Sequence[str]) -> list[str]:
-    return ["git", *repo.identity, "-C", where, "merge", "--quiet", "--no-edit", *others]
+    return git(where, "merge", "--quiet", "--no-edit", *others, identity=repo.identity)
 
 
 def commit_message(task_id: str, name: str, attempt: int) -> str:

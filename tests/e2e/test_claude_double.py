@@ -335,7 +335,7 @@ def test_write_without_permission_is_denied_not_an_error(
 
 @pytest.mark.claude
 @pytest.mark.parametrize(
-    "alias,family",
+    ("alias", "family"),
     [("sonnet", "claude-sonnet"), ("opus", "claude-opus"), ("haiku", "claude-haiku")],
 )
 def test_model_alias_sent_and_reported(

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from tests.support.messages_double import (
     rate_limit_headers,
     usage_limit,
 )
+from tests.support.procs import epoch, pids_with, wait_for
 
 pytestmark = pytest.mark.claude
 
@@ -141,8 +141,15 @@ def _status_json(cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     return doc
 
 
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
+def _paused(state_file: Path, nova: subprocess.Popen[str]) -> bool:
+    """Wait until another process's state records a pause (fails if nova exits first)."""
+
+    def paused() -> bool:
+        with contextlib.suppress(OSError, ValueError):  # not written yet, or mid-rename
+            return bool(json.loads(state_file.read_text())["run"]["paused_until"])
+        return False
+
+    return wait_for(paused, "nova to pause", DEADLINE, alive=nova)
 
 
 def _log(cwd: Path, task_id: str) -> str:
@@ -151,32 +158,6 @@ def _log(cwd: Path, task_id: str) -> str:
 
 def _said(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout + proc.stderr
-
-
-def _wait_for_pause(state_file: Path, nova: subprocess.Popen[str]) -> bool:
-    """Poll (with a deadline) another process's state until it records a pause."""
-    deadline = time.monotonic() + DEADLINE
-    while nova.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):  # not written yet, or mid-rename
-            if json.loads(state_file.read_text())["run"]["paused_until"]:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def _processes_with(marker: bytes) -> list[int]:
-    """PIDs whose environment holds `marker` (e.g. b"NOVA_RUN_ID=<id>")."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or not ours to read
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
 
 
 # --------------------------------------------------------------------------
@@ -260,7 +241,7 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     )
     nova = _nova_start(tmp_path, env, "-j", "1", "--retries", "0")
     try:
-        assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
+        assert _paused(tmp_path / "state" / "state.json", nova)
         during = _status_json(tmp_path, env)
         text = _status(tmp_path, env)
         out, err = nova.communicate(timeout=DEADLINE)
@@ -277,7 +258,7 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     # While paused: the run says until when and why; B, ready all along, has not started.
     run = during["run"]
     assert run["pause_reason"] == "five_hour"
-    until = _epoch(run["paused_until"])
+    until = epoch(run["paused_until"])
     assert until == pytest.approx(reset + 0.5, abs=0.01)  # the CLI's resetsAt + the margin
     assert during["tasks"]["B"]["status"] == "pending"
     assert during["tasks"]["A"]["status"] == "pending"
@@ -289,7 +270,7 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     a, b = final["tasks"]["A"], final["tasks"]["B"]
     assert (a["status"], a["attempts"], a["failure"]) == ("done", 2, None)
     assert (b["status"], b["attempts"]) == ("done", 1)
-    assert _epoch(b["started"]) >= reset
+    assert epoch(b["started"]) >= reset
     assert final["run"]["paused_until"] is None
     assert [r.kind for r in api.messages_requests("A")] == ["usage_limit:429", "ok:end_turn"]
     assert "waiting for rate limit until" in out
@@ -435,7 +416,7 @@ def test_hung_server_is_ended_by_the_timeout_and_no_agent_survives(
     assert [r.kind for r in api.messages_requests("A")] == ["hang"]  # still waiting: not closed
     run_id = doc["run"]["id"]
     assert run_id
-    assert _processes_with(f"NOVA_RUN_ID={run_id}".encode()) == []
+    assert pids_with(f"NOVA_RUN_ID={run_id}", alive_only=False) == []
 
 
 def test_missing_claude_binary_exits_2_before_anything_runs(
@@ -469,7 +450,7 @@ def test_a_run_stopped_during_a_usage_limit_pause_leaves_no_stale_pause(
     )
     nova = _nova_start(tmp_path, env)
     try:
-        assert _wait_for_pause(tmp_path / "state" / "state.json", nova), "nova never paused"
+        assert _paused(tmp_path / "state" / "state.json", nova)
         nova.send_signal(2)
         out, err = nova.communicate(timeout=DEADLINE)
     finally:

@@ -168,6 +168,7 @@ def test_a_reader_that_goes_away_does_not_fail_tasks(tmp_path: Path) -> None:
     proc.stdout.close()
     code = proc.wait(timeout=60)
     err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
     assert code == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {

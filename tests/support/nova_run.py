@@ -14,15 +14,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support import procs
 from tests.support.claude_cli import claude_env
 from tests.support.messages_double import MessagesDouble
+from tests.support.procs import epoch, pids_with, read_cmdline, read_environ
+
+# Re-exported: the tests import them with the project they run.
+__all__ = [
+    "epoch",
+    "pids_with",
+    "read_cmdline",
+    "read_environ",
+]  # for the tests that import them here
 
 _BIN = Path(sys.executable).parent / "nova"
 NOVA: list[str] = [str(_BIN)] if _BIN.exists() else [sys.executable, "-m", "engine"]
@@ -31,66 +39,11 @@ DEADLINE = 90.0  # generous bound for one `nova run` on a loaded 2-core machine
 T = TypeVar("T")
 
 
-def epoch(iso: str) -> float:
-    """Seconds since the epoch of an ISO 8601 time from the state JSON."""
-    return datetime.fromisoformat(iso).timestamp()
-
-
 def wait_for(
     probe: Callable[[], T | None], what: str, deadline: float = DEADLINE, alive: Any = None
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail the test after `deadline` seconds.
-
-    For another process's state, where there is nothing to await.  `alive` (a Popen) makes
-    the wait fail early when that process has exited.
-    """
-    end = time.monotonic() + deadline
-    while True:
-        value = probe()
-        if value:
-            return value
-        if alive is not None and alive.poll() is not None:
-            raise AssertionError(f"nova exited with {alive.returncode} before {what}")
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up after {deadline:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def read_environ(pid: int) -> list[bytes] | None:
-    """The `NAME=value` entries of a process's environment, or None if it cannot be read."""
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:  # gone, or not ours to read
-        return None
-
-
-def read_cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
-
-
-def pids_with(marker: str) -> list[int]:
-    """PIDs of live processes whose environment holds the exact entry `marker` (NAME=value)."""
-    wanted = marker.encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        environ = read_environ(int(entry.name))
-        if environ is not None and wanted in environ and not _zombie(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    """`tests.support.procs.wait_for`, with a `nova run`'s deadline."""
+    return procs.wait_for(probe, what, deadline, alive)
 
 
 def kill_marked(marker: str) -> None:

@@ -19,6 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.support.procs import alive, pids_with, read_environ, wait_for
+
+__all__ = ["alive"]  # for the tests that import it here
+
 AGENTS = Path(__file__).resolve().parent
 _BIN = Path(sys.executable).parent / "nova"
 NOVA = [str(_BIN)] if _BIN.exists() else [sys.executable, "-m", "engine"]
@@ -77,12 +81,7 @@ def end_tagged(cwd: Path) -> list[int]:
 
     Cleanup only, so that a failing test does not leave stubborn agents (or cgroups) behind.
     """
-    tag = f"\0{TAG_VAR}={cwd}\0".encode()
-    found = [
-        int(p)
-        for p in os.listdir("/proc")
-        if p.isdigit() and tag in _environ(p) + b"\0" and not _is_zombie(int(p))
-    ]
+    found = pids_with(f"{TAG_VAR}={cwd}")
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -205,40 +204,12 @@ def status_json(cwd: Path) -> dict[str, Any]:
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
     """Poll `check` (another process's doing, nothing to await) until truthy or the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def _environ(pid: str) -> bytes:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            return b"\0" + handle.read()
-    except OSError:  # gone, or not ours to read
-        return b""
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return True
+    return wait_for(check, what, timeout)
 
 
 def marked_pids(run_id: str) -> list[int]:
     """Live (non-zombie) processes whose environment holds NOVA_RUN_ID=<run_id>."""
-    marker = f"\0NOVA_RUN_ID={run_id}\0".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and marker in _environ(name) + b"\0" and not _is_zombie(int(name)):
-            found.append(int(name))
-    return found
+    return pids_with(f"NOVA_RUN_ID={run_id}")
 
 
 def guardians(cwd: Path, run_id: str) -> list[int]:
@@ -250,7 +221,7 @@ def guardians(cwd: Path, run_id: str) -> list[int]:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        environ = _environ(name).split(b"\0")
+        environ = read_environ(int(name)) or []
         if tag in environ and marker not in environ and alive(int(name)):
             found.append(int(name))
     return found
@@ -263,11 +234,6 @@ def read_pid(path: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.strip().isdigit() and text.endswith("\n") else None
-
-
-def alive(pid: int) -> bool:
-    """True if pid names a running process (a zombie counts as ended)."""
-    return os.path.exists(f"/proc/{pid}") and not _is_zombie(pid)
 
 
 def runs(out: Path, task_id: str) -> int:
