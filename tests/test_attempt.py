@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents.adapters import CommandParser, OutputParser
+from engine.agents.base import OutputParser
+from engine.agents.command import CommandParser
 from engine.observe.logs import TaskLog
 from engine.observe.redact import Redactor
 from engine.observe.state import TaskState

@@ -13,7 +13,6 @@ import errno
 import io
 import itertools
 import json
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -23,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from engine import interrupt
-from engine.agents.claude_stream import transcript_slug
 from engine.errors import ExitCode
 from engine.executors.base import Launch, Limits, Sink, SpawnError, StopRequest
 from engine.observe.progress import LineReporter
@@ -31,7 +29,7 @@ from engine.outcome import Exit
 from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph
 from engine.plan.settings import Settings
-from engine.run.runner import Runner, RunOptions, _transcript_usage
+from engine.run.runner import Runner, RunOptions
 
 
 @dataclass
@@ -123,7 +121,7 @@ def run(
         logs_dir=tmp_path / "logs",
         jobs=jobs,
         overrides=overrides,
-        claude_bin="true",
+        programs={"claude": "true"},
     )
     executor = ScriptedExecutor(script)
     out = io.StringIO()
@@ -332,17 +330,6 @@ def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failur
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
-
-
-@pytest.mark.timeout(20)
-def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: Path) -> None:
-    """The Claude Code transcript nova reads after a killed attempt: a FIFO is passed over."""
-    cwd = str(tmp_path / "work")
-    projects = tmp_path / "config" / "projects" / transcript_slug(cwd)
-    projects.mkdir(parents=True)
-    os.mkfifo(projects / "s1.jsonl")
-    launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
-    assert _transcript_usage(launch, "s1", 0.0) == {}
 
 
 def test_a_ctrl_c_before_the_loop_stops_the_run_at_once_and_sigint_stays_novas(

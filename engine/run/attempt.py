@@ -19,14 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from engine.agents.adapters import OutputParser
-from engine.agents.claude_stream import short
+from engine.agents.base import Event, Ignored, Notice, OutputParser, SessionStarted, Text
 from engine.executors import procs
 from engine.observe.logs import TaskLog
 from engine.observe.redact import Redactor
 from engine.observe.state import TaskState
 from engine.observe.usage import Tokens
-from engine.text import visible, visible_line
+from engine.text import short, visible, visible_line
 
 MAX_LINE = 32 * 1024 * 1024
 STDERR_TAIL = 4096  # characters of the last stderr lines kept for the failure reason
@@ -176,30 +175,45 @@ class Attempt:
         masked = self.redact.bytes(line)
         parser = self.parser
         try:
-            out = parser.feed(masked)
+            events = parser.feed(masked)
         except Exception as exc:  # any parser, any line: it must not stop the lines after it
-            out = self._unparsed(masked, exc)
-        if out:
-            self.log.lines(now, out)
-        if parser.warnings:
-            self.log.lines(now, parser.warnings, "nova: ")
-            parser.warnings.clear()
-        if parser.notices:
-            for notice in parser.notices:
-                # Shown on the user's terminal: it may quote the agent.
-                self._on_note(self.task.id, visible_line(notice))
-            parser.notices.clear()
+            events = self._unparsed(masked, exc)
+        if events:
+            self._dispatch(events, now)
 
-    def _unparsed(self, line: bytes, exc: Exception) -> list[str]:
+    def _dispatch(self, events: list[Event], now: float) -> None:
+        """Act on what one line said: log lines (consecutive ones of a prefix written at
+        once), notices shown live, the session named."""
+        lines: list[str] = []
+        prefix = ""
+        for event in events:
+            if isinstance(event, Text | Ignored):
+                mark = event.prefix if isinstance(event, Text) else "nova: "
+                if lines and mark != prefix:
+                    self.log.lines(now, lines, prefix)
+                    lines = []
+                prefix = mark
+                lines.append(event.line if isinstance(event, Text) else event.text)
+            elif isinstance(event, Notice):
+                # Shown on the user's terminal: it may quote the agent.
+                self._on_note(self.task.id, visible_line(event.text))
+            elif isinstance(event, SessionStarted):
+                self.task.session_id = event.session_id
+        if lines:
+            self.log.lines(now, lines, prefix)
+
+    def _unparsed(self, line: bytes, exc: Exception) -> list[Event]:
         """The log lines for a line the parser raised on: its text, and why it is only text."""
         self.unparsed += 1
         # A prefix is enough to show: the raw log has the whole line.
         text = short(line[: 8 * UNPARSED_CHARS].decode("utf-8", "replace"), UNPARSED_CHARS)
         return [
-            text,
-            f"nova: the line above ({len(line)} bytes) could not be read "
-            f"({_describe_error(exc)}); it is logged as text and kept whole in "
-            f"{self.log.raw_out.name}, and the lines after it are read as usual",
+            Text(text),
+            Text(
+                f"nova: the line above ({len(line)} bytes) could not be read "
+                f"({_describe_error(exc)}); it is logged as text and kept whole in "
+                f"{self.log.raw_out.name}, and the lines after it are read as usual"
+            ),
         ]
 
     def _stderr_lines(self, lines: list[bytes], now: float) -> None:
@@ -248,8 +262,6 @@ class Attempt:
                 self.note(f"nova could not add up this attempt's usage ({_describe_error(exc)})")
         else:
             self.task.live_tokens, self.task.live_cost = tokens, cost
-        if self.parser.session_id:
-            self.task.session_id = self.parser.session_id
         if self.last_output is not None:
             self.task.last_output = self.last_output
 

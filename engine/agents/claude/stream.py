@@ -8,7 +8,7 @@ once it exists, and never crash on a line or event type we do not know.
 
 Every value nova keeps from an event is checked for the type and range the CLI writes (a
 count from 0 to 10^15, a finite cost, a model name of at most 200 characters); one that is not
-is ignored and said in `warnings`, for the task log, so that no agent can make a total
+is ignored and said as an `Ignored` event, for the task log, so that no agent can make a total
 infinite or a state file invalid JSON.
 """
 
@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from engine.agents.base import Event, Ignored, Notice, SessionStarted, Text
 from engine.observe.usage import (
     MODEL_CHARS,
     Tokens,
@@ -30,35 +29,12 @@ from engine.observe.usage import (
     tokens_from_api_usage,
     tokens_from_model_usage,
 )
-from engine.text import visible
-
-SUMMARY_CHARS = 240
+from engine.outcome import RateLimit
+from engine.text import short, visible
 
 # Lines whose type nova does not need are skipped without a JSON parse: tool results can be
 # megabytes, and the type key comes first in every line the CLI writes.
 _SKIP_PREFIXES = (b'{"type":"stream_event"',)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A usage-limit event or message: whether launches must stop, and until when."""
-
-    status: str  # allowed | allowed_warning | rejected
-    resets_at: float | None
-    limit_type: str | None
-    utilization: float | None = None
-
-
-def short(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """One line of at most `limit` characters."""
-    if len(text) > 8 * limit:
-        # A tool can print megabytes on one line: flatten a prefix. Its words but the last
-        # (which may be cut) are the text's first words; enough of them decide the result.
-        words = text[: 8 * limit].split()[:-1]
-        if len(" ".join(words)) >= limit:
-            return " ".join(words)[: limit - 1] + "…"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 _DECODER = json.JSONDecoder()
@@ -135,16 +111,28 @@ class ClaudeStream:
         self.lines = 0
         self.bad_lines = 0
         self.foreign = False  # the last line was JSON but no Claude Code event
-        self.notices: list[str] = []  # worth showing live, beyond the task log
-        self.warnings: list[str] = []  # values of the agent's that nova ignored, for the log
+        # Notices and what was ignored, said by the line being read, after its text.
+        self._pending: list[Event] = []
         self._messages: dict[str, tuple[str, Tokens]] = {}
         self._keys: dict[str | None, str] = {}  # model_key of each model name seen
         self._live: dict[str, Tokens] | None = None
 
     # ---- reading -------------------------------------------------------------------------
 
-    def feed(self, line: bytes) -> list[str]:
-        """Take one line of stdout; return the log lines it is worth, maybe none."""
+    def feed(self, line: bytes) -> list[Event]:
+        """Take one line of stdout; return what it says: its log lines, then the notices and
+        what was ignored, then the session it named, if that is new."""
+        before = self.session_id
+        events: list[Event] = [Text(text) for text in self._read(line)]
+        if self._pending:
+            events += self._pending
+            self._pending = []
+        if self.session_id != before and self.session_id is not None:
+            events.append(SessionStarted(self.session_id))
+        return events
+
+    def _read(self, line: bytes) -> list[str]:
+        """The log lines one line of stdout is worth, maybe none."""
         self.lines += 1
         self.foreign = False
         stripped = line.strip()
@@ -159,9 +147,11 @@ class ClaudeStream:
             return [short(stripped.decode("utf-8", "replace"))]
         except RecursionError:  # nested deeper than json can read
             self.bad_lines += 1
-            self.warnings.append(
-                f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; it is "
-                "logged as text and kept whole in the raw log"
+            self._pending.append(
+                Ignored(
+                    f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; "
+                    "it is logged as text and kept whole in the raw log"
+                )
             )
             return [short(stripped.decode("utf-8", "replace"))]
         if not isinstance(event, dict):
@@ -198,7 +188,7 @@ class ClaudeStream:
             wait = f" in {delay / 1000:.1f}s" if delay is not None else ""
             error = status or short(_str(event.get("error")) or "")
             tries = f"({_count_text(event.get('attempt'))}/{_count_text(event.get('max_retries'))})"
-            self.notices.append(f"API error {error}; Claude Code retries {tries}")
+            self._pending.append(Notice(f"API error {error}; Claude Code retries {tries}"))
             return [f"! API error {error}: the CLI retries {tries}{wait}"]
         if subtype == "model_fallback":
             return [f"! model fallback: {short(json.dumps(event, ensure_ascii=False))}"]
@@ -222,9 +212,11 @@ class ClaudeStream:
             ignored: list[str] = []
             tokens = tokens_from_api_usage(usage, ignored)
             if ignored:
-                self.warnings.append(
-                    f"ignored {', '.join(ignored)} in the usage of message "
-                    f"{short(message_id, 80)}: a token count is a whole number from 0 to 10^15"
+                self._pending.append(
+                    Ignored(
+                        f"ignored {', '.join(ignored)} in the usage of message "
+                        f"{short(message_id, 80)}: a token count is a whole number from 0 to 10^15"
+                    )
                 )
             seen = self._messages.get(message_id)
             if seen is None or tokens.output > seen[1].output:
@@ -282,7 +274,9 @@ class ClaudeStream:
         if status == "rejected":
             return [f"! usage limit reached ({limit.limit_type or 'unknown window'})"]
         used = f" at {limit.utilization:.0%}" if limit.utilization is not None else ""
-        self.notices.append(f"usage limit warning{used} ({limit.limit_type or 'unknown window'})")
+        self._pending.append(
+            Notice(f"usage limit warning{used} ({limit.limit_type or 'unknown window'})")
+        )
         return [f"! usage limit warning{used} ({limit.limit_type or 'unknown window'})"]
 
     def _result(self, event: dict[str, Any]) -> list[str]:
@@ -351,9 +345,11 @@ class ClaudeStream:
             else:
                 drop("modelUsage", models)
         if bad:
-            self.warnings.append(
-                f"ignored {', '.join(bad)} in the result event: not of the type or in the "
-                "range Claude Code writes"
+            self._pending.append(
+                Ignored(
+                    f"ignored {', '.join(bad)} in the result event: not of the type or in the "
+                    "range Claude Code writes"
+                )
             )
         return checked
 
@@ -386,8 +382,10 @@ class ClaudeStream:
         if key is None:
             key = self._keys[name] = model_key(name)
             if name is not None and len(name.strip()) > MODEL_CHARS:
-                self.warnings.append(
-                    f"a model name of {len(name)} characters was cut to {MODEL_CHARS}: {key}"
+                self._pending.append(
+                    Ignored(
+                        f"a model name of {len(name)} characters was cut to {MODEL_CHARS}: {key}"
+                    )
                 )
         return key
 
@@ -435,45 +433,6 @@ class ClaudeStream:
         shown by `nova status`)."""
         text = self.result.get("result") if self.result else None
         return visible(text) if isinstance(text, str) else ""
-
-
-def transcript_slug(cwd: str) -> str:
-    """The directory name Claude Code keeps a working directory's sessions under."""
-    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
-
-
-def transcript_tokens(lines: Iterable[bytes], since: str) -> dict[str, Tokens]:
-    """Tokens per model of the replies a session transcript recorded at or after `since`.
-
-    For an attempt that ended without a `result` (stopped during an API call, killed): its
-    stdout holds each reply's usage as it began (output 1), the transcript the final usage.
-    Each reply is counted once, keyed on (requestId, message.id); `since` is an ISO 8601 UTC
-    time as the transcript writes them, so replies of earlier attempts of a resumed session
-    are left out.
-    """
-    replies: dict[tuple[str, str], tuple[str, Tokens]] = {}
-    for line in lines:
-        if b'"assistant"' not in line:
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("type") != "assistant":
-            continue
-        message = entry.get("message")
-        stamp = entry.get("timestamp")
-        if not isinstance(message, dict) or not isinstance(stamp, str) or stamp < since:
-            continue
-        usage, model = message.get("usage"), _str(message.get("model"))
-        key = (str(entry.get("requestId")), str(message.get("id")))
-        if not isinstance(usage, dict) or model in (None, "<synthetic>"):
-            continue
-        tokens = tokens_from_api_usage(usage)
-        seen = replies.get(key)
-        if seen is None or tokens.output > seen[1].output:
-            replies[key] = (model_key(model), tokens)
-    return sum_by_model([{m: t} for m, t in replies.values()])
 
 
 def _str(value: object) -> str | None:
