@@ -10,14 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents.base import agent_env, find_program
+from engine import agents
+from engine.agents.base import (
+    Capabilities,
+    Ignored,
+    Notice,
+    SessionStarted,
+    Text,
+    agent_env,
+    find_program,
+)
 from engine.agents.claude import ClaudeParser, claude_argv
+from engine.agents.claude.stream import ClaudeStream
 from engine.agents.command import CommandParser
 from engine.agents.template import command_argv
 from engine.errors import AgentNotFoundError, ConfigError
 from engine.observe.usage import Tokens
 from engine.outcome import Exit, Failure
-from engine.plan.settings import DEFAULTS, Settings
+from engine.plan.cascade import parse_cascade
+from engine.plan.settings import DEFAULTS, Settings, describe
+from engine.run.preflight import resolve_settings
 from tests.support.events import Reading
 
 BASE = ("claude", "-p", "--output-format", "stream-json", "--verbose")
@@ -367,3 +379,70 @@ def test_command_agent_json_lines_that_are_not_claude_events_stay_in_the_log() -
     ]
     assert parser.feed(b'{"no": "type"}') == ['{"no": "type"}']
     assert parser.feed(b'{"type": "system", "subtype": "status"}') == []  # a Claude event
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+
+def test_the_registry_holds_the_built_in_kinds_and_names_the_default_once() -> None:
+    """`claude` (the default, for a task that names none) and `command` are registered; each
+    adapter's capabilities are what `capabilities(kind)` says."""
+    assert agents.kinds()[:2] == ("claude", "command")
+    assert agents.get(None) is agents.get(agents.DEFAULT) is agents.get("claude")
+    assert agents.capabilities("claude") == agents.get("claude").capabilities
+    assert agents.capabilities("claude").resume and agents.capabilities("claude").usage_recovery
+    assert agents.capabilities("command") == Capabilities()
+    assert agents.capabilities("nobody") == Capabilities()
+
+
+def test_an_unknown_kind_names_the_kinds_and_the_close_one() -> None:
+    """The same message the settings parser gave before kinds were the registry's."""
+    with pytest.raises(ConfigError, match=r"^agent 'gpt' is not one of claude, command\.$"):
+        agents.get("gpt")
+    with pytest.raises(ConfigError, match=r"Did you mean 'claude'\?$"):
+        agents.get("claud")
+
+
+def test_resolve_settings_gives_the_default_kind_and_refuses_an_unknown_one() -> None:
+    """A task that names no agent runs the default kind (its state and log header say so);
+    one that names a kind no adapter is registered for is refused at its line."""
+    table = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+    plain = parse_cascade(f"# P\n\n## L1: A\n\n{table}| F1 | a | x | - |\n")
+    assert resolve_settings(plain, Settings())["F1"].agent == "claude"
+    wrong = parse_cascade(f"# P\n\n- agent: gpt\n\n## L1: A\n\n{table}| F1 | a | x | - |\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(wrong, Settings())
+    assert str(info.value) == (
+        f"{wrong.path}:9: task 'F1': agent 'gpt' is not one of claude, command."
+    )
+
+
+def test_claude_stream_events_name_the_session_once_and_keep_notices_after_the_text() -> None:
+    """`feed` returns events: the log text first, then the notices and what was ignored,
+    then a session that is new; nothing is left for the caller to clear."""
+    stream = ClaudeStream()
+    init = {"type": "system", "subtype": "init", "session_id": "s-1", "model": "m"}
+    first = stream.feed(json.dumps(init).encode())
+    assert isinstance(first[0], Text) and first[-1] == SessionStarted("s-1")
+    assert SessionStarted("s-1") not in stream.feed(json.dumps(init).encode())
+    retry = {"type": "system", "subtype": "api_retry", "error_status": 529, "attempt": 1}
+    assert stream.feed(json.dumps(retry).encode()) == [
+        Text("! API error 529: the CLI retries (1/?)"),
+        Notice("API error 529; Claude Code retries (1/?)"),
+    ]
+    bad = {"type": "result", "subtype": "success", "is_error": False, "num_turns": "x"}
+    events = stream.feed(json.dumps(bad).encode())
+    assert isinstance(events[0], Text) and isinstance(events[-1], Ignored)
+    assert stream.feed(b"") == []
+
+
+def test_describe_with_each_adapters_settings_hides_what_the_kind_does_not_take() -> None:
+    """A command agent's log header shows no model or permission mode; Claude's shows them."""
+    s = Settings(agent="command", model="opus", permission_mode="plan", retries=1)
+    assert describe(s, agents.get("command").settings) == {"agent": "command", "retries": "1"}
+    assert describe(s, agents.get("claude").settings) == {
+        "agent": "command",
+        "model": "opus",
+        "permission-mode": "plan",
+        "retries": "1",
+    }
