@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterable, Mapping
 
 from engine import fsio
-from engine.agents.claude.stream import _str
 from engine.observe.state import iso
 from engine.observe.usage import Tokens, model_key, sum_by_model, tokens_from_api_usage
+
+_NOT_MODELS = ("", "<synthetic>")  # a synthetic message is an API error, no reply
 
 
 def transcript_path(env: Mapping[str, str], cwd: str, session_id: str) -> str:
@@ -66,9 +67,9 @@ def transcript_tokens(lines: Iterable[bytes], since: str) -> dict[str, Tokens]:
         stamp = entry.get("timestamp")
         if not isinstance(message, dict) or not isinstance(stamp, str) or stamp < since:
             continue
-        usage, model = message.get("usage"), _str(message.get("model"))
+        usage, model = message.get("usage"), message.get("model")
         key = (str(entry.get("requestId")), str(message.get("id")))
-        if not isinstance(usage, dict) or model in (None, "<synthetic>"):
+        if not isinstance(usage, dict) or not isinstance(model, str) or model in _NOT_MODELS:
             continue
         tokens = tokens_from_api_usage(usage)
         seen = replies.get(key)
