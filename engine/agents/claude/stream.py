@@ -1,7 +1,8 @@
 """Read Claude Code's `--output-format stream-json` one line at a time.
 
-Pure: a line (bytes) goes in; what a person should see in the task log comes out, and the parser
-keeps what nova must know: session id, live and final tokens per model, cost, the final
+Pure: a line (bytes) goes in; events come out (`engine.agents.base`: the log lines a person
+should see, notices, what was ignored, the session named), and the parser keeps what nova must
+know: session id, live and final tokens per model, cost, the final
 `result`, API retries and usage-limit events. The rules follow observed CLI behaviour
 (`shared/claude-code.md`): count each assistant `message.id` once, trust `result.modelUsage`
 once it exists, and never crash on a line or event type we do not know.
@@ -15,10 +16,24 @@ infinite or a state file invalid JSON.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from engine.agents.base import Event, Ignored, Notice, SessionStarted, Text
+from engine.agents.claude.values import (
+    LAST_TIME,
+    MAX_SMALL,
+    RESULT_FIELDS,
+    content_text,
+    count_newlines,
+    count_text,
+    describe_tool_call,
+    first_nonblank,
+    http_status,
+    number_or_none,
+    session_or_none,
+    text_or_none,
+    word_or_none,
+)
 from engine.observe.usage import (
     MODEL_CHARS,
     Tokens,
@@ -48,52 +63,6 @@ def _loads(line: bytes) -> Any:
         if end == len(text):
             return event
     return json.loads(line)  # anything else, with json's own errors and rules
-
-
-def _first_line(text: str) -> str:
-    """The first line of `text` that is not blank (as `str.splitlines` splits), or ""."""
-    window = 256
-    while True:
-        lines = text[:window].splitlines()
-        whole = window >= len(text)
-        # The last line of a cut window may go on past it (or be a \r of a \r\n).
-        for line in lines if whole else lines[:-1]:
-            if line.strip():
-                return line
-        if whole:
-            return ""
-        window *= 4
-
-
-def _newlines(text: str) -> int:
-    """`text.rstrip().count("\n")`, without copying a text of megabytes to strip a newline."""
-    end = len(text)
-    stop = max(0, end - 64)
-    while end > stop and text[end - 1].isspace():
-        end -= 1
-    if end == stop and end > 0:  # a long run of trailing whitespace
-        end = len(text.rstrip())
-    return text.count("\n", 0, end)
-
-
-def describe_tool_call(name: str, tool_input: object) -> str:
-    """`Bash: ls -la`, `Edit: src/app.py` — the one-line form of a tool call."""
-    if isinstance(tool_input, dict):
-        for key in ("command", "file_path", "path", "pattern", "url", "description", "prompt"):
-            value = tool_input.get(key)
-            if isinstance(value, str) and value:
-                return f"{name}: {short(value)}"
-        return f"{name}: {short(json.dumps(tool_input, ensure_ascii=False))}"
-    return name
-
-
-def _result_text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [c.get("text", "") for c in content if isinstance(c, dict)]
-        return "\n".join(p for p in parts if isinstance(p, str))
-    return ""
 
 
 class ClaudeStream:
@@ -173,21 +142,21 @@ class ClaudeStream:
     def _system(self, event: dict[str, Any]) -> list[str]:
         subtype = event.get("subtype")
         if subtype == "init":
-            self.session_id = _session(event.get("session_id")) or self.session_id
-            self.model = _str(event.get("model")) or self.model
-            self.version = _str(event.get("claude_code_version")) or self.version
-            self.permission_mode = _str(event.get("permissionMode")) or self.permission_mode
+            self.session_id = session_or_none(event.get("session_id")) or self.session_id
+            self.model = text_or_none(event.get("model")) or self.model
+            self.version = text_or_none(event.get("claude_code_version")) or self.version
+            self.permission_mode = text_or_none(event.get("permissionMode")) or self.permission_mode
             return [
                 f"session {self.session_id} · model {self.model} · "
                 f"permission mode {self.permission_mode} · claude {self.version}"
             ]
         if subtype == "api_retry":
-            status = _http_status(event.get("error_status"))
-            delay = _number(event.get("retry_delay_ms"))
+            status = http_status(event.get("error_status"))
+            delay = number_or_none(event.get("retry_delay_ms"))
             self.api_error_status = status or self.api_error_status
             wait = f" in {delay / 1000:.1f}s" if delay is not None else ""
-            error = status or short(_str(event.get("error")) or "")
-            tries = f"({_count_text(event.get('attempt'))}/{_count_text(event.get('max_retries'))})"
+            error = status or short(text_or_none(event.get("error")) or "")
+            tries = f"({count_text(event.get('attempt'))}/{count_text(event.get('max_retries'))})"
             self._pending.append(Notice(f"API error {error}; Claude Code retries {tries}"))
             return [f"! API error {error}: the CLI retries {tries}{wait}"]
         if subtype == "model_fallback":
@@ -200,13 +169,13 @@ class ClaudeStream:
         message = event.get("message")
         if not isinstance(message, dict):
             return []
-        model = _str(message.get("model"))
+        model = text_or_none(message.get("model"))
         out: list[str] = []
         if model == "<synthetic>":
-            error = event.get("error") or _result_text(message.get("content"))
+            error = event.get("error") or content_text(message.get("content"))
             self.api_error = short(str(error))
             return [f"! API error: {self.api_error}"]
-        message_id = _str(message.get("id"))
+        message_id = text_or_none(message.get("id"))
         usage = message.get("usage")
         if message_id and isinstance(usage, dict):
             ignored: list[str] = []
@@ -245,9 +214,9 @@ class ClaudeStream:
         out: list[str] = []
         for block in content if isinstance(content, list) else ():
             if isinstance(block, dict) and block.get("type") == "tool_result":
-                text = _result_text(block.get("content"))
-                first = _first_line(text)
-                more = _newlines(text)  # a trailing newline is not a line
+                text = content_text(block.get("content"))
+                first = first_nonblank(text)
+                more = count_newlines(text)  # a trailing newline is not a line
                 suffix = f" (+{more} lines)" if more > 1 else ""
                 mark = "← error: " if block.get("is_error") else "← "
                 out.append(f"{mark}{short(first)}{suffix}" if first else f"{mark}(no output)")
@@ -257,15 +226,15 @@ class ClaudeStream:
         info = event.get("rate_limit_info")
         if not isinstance(info, dict):
             return []
-        status = _str(info.get("status")) or "allowed"
-        resets = _number(info.get("resetsAt"))
-        utilization = _number(info.get("utilization"))
+        status = text_or_none(info.get("status")) or "allowed"
+        resets = number_or_none(info.get("resetsAt"))
+        utilization = number_or_none(info.get("utilization"))
         limit = RateLimit(
             status=status,
             # A reset past year 9999 is no time nova can wait for, or write down.
-            resets_at=resets if resets is not None and resets < _LAST_TIME else None,
+            resets_at=resets if resets is not None and resets < LAST_TIME else None,
             # Shown as the run's pause reason: a name like five_hour, or none.
-            limit_type=_word(info.get("rateLimitType")),
+            limit_type=word_or_none(info.get("rateLimitType")),
             utilization=utilization if utilization is not None and utilization <= 100 else None,
         )
         if status == "allowed":
@@ -311,18 +280,18 @@ class ClaudeStream:
             bad.append(f"{key}={describe(value)}")
             checked[key] = instead
 
-        for key, kind in _RESULT_FIELDS.items():
+        for key, kind in RESULT_FIELDS.items():
             value = checked.get(key)
             if value is not None and type(value) is not kind:
                 drop(key, value, True if key == "is_error" else None)
         turns = checked.get("num_turns")
-        if turns is not None and not 0 <= turns <= _MAX_SMALL:
+        if turns is not None and not 0 <= turns <= MAX_SMALL:
             drop("num_turns", turns)
         status = checked.get("api_error_status")
-        if status is not None and _http_status(status) is None:
+        if status is not None and http_status(status) is None:
             drop("api_error_status", status)
         session = checked.get("session_id")
-        if session is not None and _session(session) is None:
+        if session is not None and session_or_none(session) is None:
             drop("session_id", session)
         cost = checked.get("total_cost_usd")
         if cost is not None:
@@ -433,52 +402,6 @@ class ClaudeStream:
         shown by `nova status`)."""
         text = self.result.get("result") if self.result else None
         return visible(text) if isinstance(text, str) else ""
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-_SESSION = re.compile(r"[A-Za-z0-9._-]{1,200}")
-_WORD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_MAX_SMALL = 10**9
-_LAST_TIME = 253402300800.0  # 10000-01-01 UTC
-_RESULT_FIELDS: dict[str, type] = {
-    "subtype": str,
-    "is_error": bool,
-    "stop_reason": str,
-    "num_turns": int,
-    "session_id": str,
-    "result": str,
-    "api_error_status": int,
-    "terminal_reason": str,
-}
-
-
-def _session(value: object) -> str | None:
-    """A session id as the CLI writes them (a UUID); nova passes it to `--resume` and names a
-    file after it, so anything else (a path, a control character) is no session id."""
-    return value if isinstance(value, str) and _SESSION.fullmatch(value) else None
-
-
-def _word(value: object) -> str | None:
-    """A name as the CLI writes them (five_hour, seven_day_opus), else None."""
-    return value if isinstance(value, str) and _WORD.fullmatch(value) else None
-
-
-def _http_status(value: object) -> int | None:
-    return value if type(value) is int and 100 <= value <= 599 else None
-
-
-def _number(value: object) -> float | None:
-    """A finite number from 0 to 10^15, as a float, else None."""
-    if type(value) is int:
-        return float(value) if 0 <= value <= 10**15 else None
-    return value if type(value) is float and 0.0 <= value <= 1e15 else None  # NaN is not <=
-
-
-def _count_text(value: object) -> str:
-    return str(value) if type(value) is int and 0 <= value <= _MAX_SMALL else "?"
 
 
 _HANDLERS = {
