@@ -72,7 +72,7 @@ class EchoParser:
     def feed(self, line: bytes) -> list[Event]:
         word, _, rest = line.decode().strip().partition(" ")
         if word == "SAY":
-            return [Text(rest)]
+            return [Text((rest,))]
         if word == "NOTE":
             return [Notice(rest)]
         if word == "SESSION":
@@ -86,8 +86,8 @@ class EchoParser:
             return []
         if word in ("DONE", "INCOMPLETE"):
             self._end, self._why = word, rest
-            return [Text(f"the agent says {word.lower()}", "echo: ")]
-        return [Text(line.decode().strip())]
+            return [Text((f"the agent says {word.lower()}",), "echo: ")]
+        return [Text((line.decode().strip(),))]
 
     def tokens(self) -> dict[str, Tokens]:
         return dict(self._tokens)

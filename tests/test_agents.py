@@ -427,7 +427,7 @@ def test_claude_stream_events_name_the_session_once_and_keep_notices_after_the_t
     assert SessionStarted("s-1") not in stream.feed(json.dumps(init).encode())
     retry = {"type": "system", "subtype": "api_retry", "error_status": 529, "attempt": 1}
     assert stream.feed(json.dumps(retry).encode()) == [
-        Text("! API error 529: the CLI retries (1/?)"),
+        Text(["! API error 529: the CLI retries (1/?)"]),
         Notice("API error 529; Claude Code retries (1/?)"),
     ]
     bad = {"type": "result", "subtype": "success", "is_error": False, "num_turns": "x"}

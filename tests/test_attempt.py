@@ -206,10 +206,10 @@ def test_events_go_where_they_belong_in_the_order_the_line_said_them(tmp_path: P
     parser = _Scripted(
         {
             b"one": [
-                Text("said"),
-                Text("marked", "tool: "),
+                Text(("said", "and more")),
+                Text(("marked",), "tool: "),
                 Ignored("a count out of range"),
-                Text("said again"),
+                Text(("said again",)),
                 Notice("retrying \x1b[2J"),
                 SessionStarted("s-1"),
             ]
@@ -218,6 +218,12 @@ def test_events_go_where_they_belong_in_the_order_the_line_said_them(tmp_path: P
     attempt, shown = _attempt(tmp_path, parser)
     log = _run(attempt, [b"one\n"])
     bodies = [line.split("] ", 1)[1] for line in log.splitlines() if line.startswith("[")]
-    assert bodies == ["said", "tool: marked", "nova: a count out of range", "said again"]
+    assert bodies == [
+        "said",
+        "and more",
+        "tool: marked",
+        "nova: a count out of range",
+        "said again",
+    ]
     assert shown == ["retrying \\e[2J"]
     assert attempt.task.session_id == "s-1"

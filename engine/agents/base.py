@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -46,9 +46,12 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A line for the task's human log (`prefix` marks lines that are not the agent's words)."""
+    """Lines for the task's human log (`prefix` marks lines that are not the agent's words).
 
-    line: str
+    One event holds every line one line of output is worth: the parser runs for each line an
+    agent prints, and one object per line costs less than one per log line."""
+
+    lines: Sequence[str]  # never changed once made
     prefix: str = ""
 
 

@@ -113,7 +113,7 @@ class CommandParser:
                 self._stream = ClaudeStream()
             events = self._stream.feed(stripped)
             if self._stream.foreign:  # the program's own JSON (a log line): keep it
-                return [Text(stripped.decode("utf-8", "replace"))]
+                return [Text((stripped.decode("utf-8", "replace"),))]
             for event in events:
                 if isinstance(event, SessionStarted):
                     self.session_id = event.session_id
@@ -122,11 +122,11 @@ class CommandParser:
         if match:
             self._count(match.group(1))
         text = stripped.decode("utf-8", "replace")
-        events = [Text(text)] if text else []
+        said: list[Event] = [Text((text,))] if text else []
         if self._ignored:
-            events += self._ignored
+            said += self._ignored
             self._ignored = []
-        return events
+        return said
 
     @property
     def rate_limit(self) -> RateLimit | None:

@@ -178,43 +178,36 @@ class Attempt:
             events = parser.feed(masked)
         except Exception as exc:  # any parser, any line: it must not stop the lines after it
             events = self._unparsed(masked, exc)
-        if events:
+        if len(events) == 1 and type(events[0]) is Text:  # most lines: just log text
+            self.log.lines(now, events[0].lines, events[0].prefix)
+        elif events:
             self._dispatch(events, now)
 
     def _dispatch(self, events: list[Event], now: float) -> None:
-        """Act on what one line said: log lines (consecutive ones of a prefix written at
-        once), notices shown live, the session named."""
-        lines: list[str] = []
-        prefix = ""
+        """Act on what one line said, in order: log lines, notices shown live, the session."""
         for event in events:
-            if isinstance(event, Text | Ignored):
-                mark = event.prefix if isinstance(event, Text) else "nova: "
-                if lines and mark != prefix:
-                    self.log.lines(now, lines, prefix)
-                    lines = []
-                prefix = mark
-                lines.append(event.line if isinstance(event, Text) else event.text)
+            # `type() is` first: this runs for every line an agent prints.
+            if type(event) is Text:
+                self.log.lines(now, event.lines, event.prefix)
+            elif isinstance(event, Ignored):
+                self.log.lines(now, [event.text], "nova: ")
             elif isinstance(event, Notice):
                 # Shown on the user's terminal: it may quote the agent.
                 self._on_note(self.task.id, visible_line(event.text))
             elif isinstance(event, SessionStarted):
                 self.task.session_id = event.session_id
-        if lines:
-            self.log.lines(now, lines, prefix)
 
     def _unparsed(self, line: bytes, exc: Exception) -> list[Event]:
         """The log lines for a line the parser raised on: its text, and why it is only text."""
         self.unparsed += 1
         # A prefix is enough to show: the raw log has the whole line.
         text = short(line[: 8 * UNPARSED_CHARS].decode("utf-8", "replace"), UNPARSED_CHARS)
-        return [
-            Text(text),
-            Text(
-                f"nova: the line above ({len(line)} bytes) could not be read "
-                f"({_describe_error(exc)}); it is logged as text and kept whole in "
-                f"{self.log.raw_out.name}, and the lines after it are read as usual"
-            ),
-        ]
+        why = (
+            f"the line above ({len(line)} bytes) could not be read ({_describe_error(exc)}); "
+            f"it is logged as text and kept whole in {self.log.raw_out.name}, and the lines "
+            "after it are read as usual"
+        )
+        return [Text((text,)), Ignored(why)]
 
     def _stderr_lines(self, lines: list[bytes], now: float) -> None:
         shown = []

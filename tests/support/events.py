@@ -23,7 +23,7 @@ class Reading(Generic[P]):
         out: list[str] = []
         for event in self.parser.feed(line):  # type: ignore[attr-defined]
             if isinstance(event, Text):
-                out.append(event.prefix + event.line)
+                out.extend(event.prefix + line for line in event.lines)
             elif isinstance(event, Notice):
                 self.notices.append(event.text)
             elif isinstance(event, Ignored):

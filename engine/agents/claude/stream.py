@@ -92,7 +92,10 @@ class ClaudeStream:
         """Take one line of stdout; return what it says: its log lines, then the notices and
         what was ignored, then the session it named, if that is new."""
         before = self.session_id
-        events: list[Event] = [Text(text) for text in self._read(line)]
+        lines = self._read(line)
+        events: list[Event] = [Text(lines)] if lines else []
+        if not self._pending and self.session_id == before:  # most lines: text only
+            return events
         if self._pending:
             events += self._pending
             self._pending = []
