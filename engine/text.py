@@ -75,3 +75,18 @@ def visible_json_utf8(data: memoryview) -> memoryview:
         return data
     text = raw.decode("utf-8", "surrogateescape")
     return memoryview(visible_json(text).encode("utf-8", "surrogateescape"))
+
+
+SUMMARY_CHARS = 240
+
+
+def short(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """One line of at most `limit` characters."""
+    if len(text) > 8 * limit:
+        # A tool can print megabytes on one line: flatten a prefix. Its words but the last
+        # (which may be cut) are the text's first words; enough of them decide the result.
+        words = text[: 8 * limit].split()[:-1]
+        if len(" ".join(words)) >= limit:
+            return " ".join(words)[: limit - 1] + "…"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

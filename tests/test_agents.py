@@ -10,18 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents.adapters import (
-    ClaudeParser,
-    CommandParser,
+from engine import agents
+from engine.agents.base import (
+    Capabilities,
+    Ignored,
+    Notice,
+    SessionStarted,
+    Text,
     agent_env,
-    claude_argv,
-    command_argv,
     find_program,
 )
+from engine.agents.claude import ClaudeParser, claude_argv
+from engine.agents.claude.stream import ClaudeStream
+from engine.agents.command import CommandParser
+from engine.agents.template import command_argv
 from engine.errors import AgentNotFoundError, ConfigError
 from engine.observe.usage import Tokens
 from engine.outcome import Exit, Failure
-from engine.plan.settings import DEFAULTS, Settings
+from engine.plan.cascade import parse_cascade
+from engine.plan.settings import DEFAULTS, Settings, describe
+from engine.run.preflight import resolve_settings
+from tests.support.events import Reading
 
 BASE = ("claude", "-p", "--output-format", "stream-json", "--verbose")
 
@@ -210,7 +219,7 @@ def test_find_program_missing_or_not_executable(tmp_path: Path) -> None:
 
 def test_command_parser_sums_token_usage_lines() -> None:
     """Every `Token usage:` line adds to the default model's count; other lines are the log."""
-    parser = CommandParser("bench-model")
+    parser = Reading(CommandParser("bench-model"))
     out = []
     for raw in [
         b"working...\n",
@@ -230,7 +239,7 @@ def test_command_parser_sums_token_usage_lines() -> None:
 
 def test_command_parser_reads_model_and_cost_in_token_lines() -> None:
     """`model=` puts the counts under that model (suffix stripped); `cost=` adds up."""
-    parser = CommandParser("default")
+    parser = Reading(CommandParser("default"))
     parser.feed(b"Token usage: model=claude-opus-4-8[1m] input=7 output=3 cost=$0.25\n")
     parser.feed(b"token usage: model=gpt-x, input=1, output=1, cost_usd=0.5\n")
     parser.feed(b"Token usage: input=2 output=2\n")
@@ -244,7 +253,7 @@ def test_command_parser_reads_model_and_cost_in_token_lines() -> None:
 
 def test_command_parser_ignores_garbage_values() -> None:
     """Non-numeric counts are skipped without error."""
-    parser = CommandParser("m")
+    parser = Reading(CommandParser("m"))
     parser.feed(b"Token usage: input=lots, output=5, cost=free\n")
     assert parser.tokens() == {"m": Tokens(0, 5, 0, 0)}
     assert parser.cost_usd() is None
@@ -253,7 +262,7 @@ def test_command_parser_ignores_garbage_values() -> None:
 def test_a_token_count_too_long_for_int_is_ignored_and_the_rest_of_the_line_counts() -> None:
     """int() refuses more than 4,300 digits: such a count (and one over 10^15, or negative)
     is ignored with a warning, and the line's other counts are kept."""
-    parser = CommandParser("m")
+    parser = Reading(CommandParser("m"))
     assert parser.feed(b"Token usage: input=" + b"9" * 5000 + b", output=3\n")
     parser.feed(b"Token usage: input=1" + b"0" * 40 + b", output=-1, cache_read=7\n")
     assert parser.tokens() == {"m": Tokens(0, 3, 7, 0)}
@@ -268,7 +277,7 @@ def test_a_token_count_too_long_for_int_is_ignored_and_the_rest_of_the_line_coun
 def test_a_cost_that_is_not_finite_or_is_negative_is_ignored(cost: bytes) -> None:
     """cost=nan once made the task's cost NaN, written as a bare NaN (no JSON) and shown as
     $nan: it is ignored, with a warning that names it."""
-    parser = CommandParser("m")
+    parser = Reading(CommandParser("m"))
     parser.feed(b"Token usage: input=1, cost=0.25\n")
     parser.feed(b"Token usage: output=1, cost=" + cost + b"\n")
     assert parser.cost_usd() == 0.25
@@ -282,7 +291,7 @@ def test_a_cost_that_is_not_finite_or_is_negative_is_ignored(cost: bytes) -> Non
 def test_a_model_name_is_cut_to_200_characters_with_its_escapes_shown() -> None:
     """A 5,000-character model name would be a token key in the state and on the terminal:
     cut, said, and with control characters as escapes."""
-    parser = CommandParser("m")
+    parser = Reading(CommandParser("m"))
     parser.feed(b"Token usage: model=" + b"x" * 5000 + b", input=1\n")
     parser.feed(b"Token usage: model=\x1b]0;owned\x07, input=2\n")
     assert parser.tokens() == {"x" * 199 + "…": Tokens(1), "\\e]0;owned\\x07": Tokens(2)}
@@ -291,7 +300,7 @@ def test_a_model_name_is_cut_to_200_characters_with_its_escapes_shown() -> None:
 
 def test_a_verdict_reason_quoting_the_agent_has_its_escapes_shown() -> None:
     """The reason quotes stderr or the result text, and `nova run` and `nova status` print it."""
-    command = CommandParser("m")
+    command = Reading(CommandParser("m"))
     reason = command.verdict(Exit(1), "boom \x1b]0;owned\x07\x1b[2J", 0.0, {}).reason
     assert reason == "the command exited with code 1: boom \\e]0;owned\\x07\\e[2J"
     claude = ClaudeParser()
@@ -302,7 +311,7 @@ def test_a_verdict_reason_quoting_the_agent_has_its_escapes_shown() -> None:
 
 def test_command_parser_reads_stream_json_lines_too() -> None:
     """A command that speaks Claude stream-json gets its session, tokens, cost and result."""
-    parser = CommandParser("default")
+    parser = Reading(CommandParser("default"))
     lines = [
         {"type": "system", "subtype": "init", "session_id": "s-9", "model": "claude-sonnet-5"},
         {
@@ -346,7 +355,7 @@ def test_command_parser_reads_stream_json_lines_too() -> None:
 
 def test_command_parser_verdict_uses_exit_code_and_stream_result() -> None:
     """Exit 0 is done unless the command's own stream-json result says is_error."""
-    parser = CommandParser("m")
+    parser = Reading(CommandParser("m"))
     assert parser.verdict(Exit(0), "", 0.0, {}).ok
     assert parser.verdict(Exit(2), "oops", 0.0, {}).failure is Failure.TRANSIENT
     parser.feed(b'{"type":"result","is_error":true,"result":"failed hard"}\n')
@@ -364,9 +373,76 @@ def test_claude_parser_verdict_is_classify_claude() -> None:
 
 def test_command_agent_json_lines_that_are_not_claude_events_stay_in_the_log() -> None:
     """A program's own JSON log lines (no Claude event type) are shown, not swallowed."""
-    parser = CommandParser("command")
+    parser = Reading(CommandParser("command"))
     assert parser.feed(b'{"level": "info", "msg": "built 3 files"}') == [
         '{"level": "info", "msg": "built 3 files"}'
     ]
     assert parser.feed(b'{"no": "type"}') == ['{"no": "type"}']
     assert parser.feed(b'{"type": "system", "subtype": "status"}') == []  # a Claude event
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+
+def test_the_registry_holds_the_built_in_kinds_and_names_the_default_once() -> None:
+    """`claude` (the default, for a task that names none) and `command` are registered; each
+    adapter's capabilities are what `capabilities(kind)` says."""
+    assert agents.kinds()[:2] == ("claude", "command")
+    assert agents.get(None) is agents.get(agents.DEFAULT) is agents.get("claude")
+    assert agents.capabilities("claude") == agents.get("claude").capabilities
+    assert agents.capabilities("claude").resume and agents.capabilities("claude").usage_recovery
+    assert agents.capabilities("command") == Capabilities()
+    assert agents.capabilities("nobody") == Capabilities()
+
+
+def test_an_unknown_kind_names_the_kinds_and_the_close_one() -> None:
+    """The same message the settings parser gave before kinds were the registry's."""
+    with pytest.raises(ConfigError, match=r"^agent 'gpt' is not one of claude, command\.$"):
+        agents.get("gpt")
+    with pytest.raises(ConfigError, match=r"Did you mean 'claude'\?$"):
+        agents.get("claud")
+
+
+def test_resolve_settings_gives_the_default_kind_and_refuses_an_unknown_one() -> None:
+    """A task that names no agent runs the default kind (its state and log header say so);
+    one that names a kind no adapter is registered for is refused at its line."""
+    table = "| Task ID | Task Name | What Changes | Depends On |\n|---|---|---|---|\n"
+    plain = parse_cascade(f"# P\n\n## L1: A\n\n{table}| F1 | a | x | - |\n")
+    assert resolve_settings(plain, Settings())["F1"].agent == "claude"
+    wrong = parse_cascade(f"# P\n\n- agent: gpt\n\n## L1: A\n\n{table}| F1 | a | x | - |\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(wrong, Settings())
+    assert str(info.value) == (
+        f"{wrong.path}:9: task 'F1': agent 'gpt' is not one of claude, command."
+    )
+
+
+def test_claude_stream_events_name_the_session_once_and_keep_notices_after_the_text() -> None:
+    """`feed` returns events: the log text first, then the notices and what was ignored,
+    then a session that is new; nothing is left for the caller to clear."""
+    stream = ClaudeStream()
+    init = {"type": "system", "subtype": "init", "session_id": "s-1", "model": "m"}
+    first = stream.feed(json.dumps(init).encode())
+    assert isinstance(first[0], Text) and first[-1] == SessionStarted("s-1")
+    assert SessionStarted("s-1") not in stream.feed(json.dumps(init).encode())
+    retry = {"type": "system", "subtype": "api_retry", "error_status": 529, "attempt": 1}
+    assert stream.feed(json.dumps(retry).encode()) == [
+        Text(["! API error 529: the CLI retries (1/?)"]),
+        Notice("API error 529; Claude Code retries (1/?)"),
+    ]
+    bad = {"type": "result", "subtype": "success", "is_error": False, "num_turns": "x"}
+    events = stream.feed(json.dumps(bad).encode())
+    assert isinstance(events[0], Text) and isinstance(events[-1], Ignored)
+    assert stream.feed(b"") == []
+
+
+def test_describe_with_each_adapters_settings_hides_what_the_kind_does_not_take() -> None:
+    """A command agent's log header shows no model or permission mode; Claude's shows them."""
+    s = Settings(agent="command", model="opus", permission_mode="plan", retries=1)
+    assert describe(s, agents.get("command").settings) == {"agent": "command", "retries": "1"}
+    assert describe(s, agents.get("claude").settings) == {
+        "agent": "command",
+        "model": "opus",
+        "permission-mode": "plan",
+        "retries": "1",
+    }

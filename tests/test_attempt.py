@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.agents.adapters import CommandParser, OutputParser
+from engine.agents.base import Event, Ignored, Notice, OutputParser, SessionStarted, Text
+from engine.agents.command import CommandParser
 from engine.observe.logs import TaskLog
 from engine.observe.redact import Redactor
 from engine.observe.state import TaskState
 from engine.observe.usage import Tokens
+from engine.outcome import DONE, Exit, Verdict
 from engine.run.attempt import Attempt, CheckOutput, LineSplitter
 from tests.e2e.agents.hostile import GOOD_USAGE, HOSTILE_FORMS
 
@@ -172,3 +174,56 @@ def test_a_check_output_tail_quoted_in_a_verdict_has_its_escapes_shown(tmp_path:
     output.stdout(b"FAILED \x1b]0;owned\x07\n")
     assert output.tail() == "FAILED \\e]0;owned\\x07"
     log.close()
+
+
+class _Scripted:
+    """A parser that says, for each line, the events it was given for it."""
+
+    def __init__(self, said: dict[bytes, list[Event]]) -> None:
+        self.said = said
+
+    def feed(self, line: bytes) -> list[Event]:
+        return self.said.get(line, [])
+
+    def tokens(self) -> dict[str, Tokens]:
+        return {}
+
+    def cost_usd(self) -> float | None:
+        return None
+
+    def result_text(self) -> str:
+        return ""
+
+    def verdict(
+        self, exit: Exit, stderr_tail: str, now: float, limits: dict[str, float]
+    ) -> Verdict:
+        return DONE
+
+
+def test_events_go_where_they_belong_in_the_order_the_line_said_them(tmp_path: Path) -> None:
+    """Text lines (with their prefix) and what was ignored go to the log in order, notices
+    to the terminal (control characters shown), a session to the task state at once."""
+    parser = _Scripted(
+        {
+            b"one": [
+                Text(("said", "and more")),
+                Text(("marked",), "tool: "),
+                Ignored("a count out of range"),
+                Text(("said again",)),
+                Notice("retrying \x1b[2J"),
+                SessionStarted("s-1"),
+            ]
+        }
+    )
+    attempt, shown = _attempt(tmp_path, parser)
+    log = _run(attempt, [b"one\n"])
+    bodies = [line.split("] ", 1)[1] for line in log.splitlines() if line.startswith("[")]
+    assert bodies == [
+        "said",
+        "and more",
+        "tool: marked",
+        "nova: a count out of range",
+        "said again",
+    ]
+    assert shown == ["retrying \\e[2J"]
+    assert attempt.task.session_id == "s-1"

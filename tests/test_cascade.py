@@ -383,7 +383,10 @@ def test_bullet_that_resembles_no_setting_is_prose() -> None:
         ),
         ("- retries: -1", "retries must be at least 0, not -1."),
         ("- retries: two", "retries must be a whole number, not 'two'."),
-        ("- agent: gpt", "agent 'gpt' is not one of claude, command."),
+        (
+            "- agent: gpt!",
+            "agent 'gpt!' is not an agent kind's name; a kind is one word, like claude or command.",
+        ),
         ("- max-turns: 0", "max-turns must be at least 1, not 0."),
         (
             "- permission-mode: acceptedits2",

@@ -892,6 +892,17 @@ def test_validate_finds_a_workdir_that_does_not_exist_with_its_task_line(tmp_pat
     )
 
 
+def test_validate_refuses_an_agent_kind_no_adapter_is_registered_for(tmp_path: Path) -> None:
+    """The registry's kinds are checked by `nova validate` too, with the close match."""
+    write(tmp_path / "CASCADE.md", GOOD.replace("# Demo Plan\n", "# Demo Plan\n\n- agent: claud\n"))
+    proc = nova("validate", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "Error: CASCADE.md:10: task 'F1': agent 'claud' is not one of claude, command. Did you "
+        "mean 'claude'?\n"
+    )
+
+
 def _outside_plan(tmp_path: Path, workdir: str, allow: bool = False) -> Path:
     """GOOD in tmp_path/project, F1 working in `workdir` (with `workdir-outside: yes` if
     `allow`); F1's row is on line 8."""

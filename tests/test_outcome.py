@@ -10,17 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.agents.claude_stream import ClaudeStream
-from engine.outcome import (
-    DONE,
-    Exit,
-    Failure,
-    StopCause,
-    Verdict,
-    classify_claude,
-    classify_command,
-    parse_limit_text,
-)
+from engine.agents.claude.stream import ClaudeStream
+from engine.agents.claude.verdict import classify_claude, parse_limit_text
+from engine.agents.command import classify_command
+from engine.outcome import DONE, Exit, Failure, StopCause, Verdict
 
 # 2026-01-01 03:00:00 UTC, a fixed "now" for reset times given as a clock time.
 NOW = datetime(2026, 1, 1, 3, 0, tzinfo=UTC).timestamp()

@@ -11,8 +11,7 @@ import pytest
 import engine.run.policy
 from engine.agents import capabilities
 from engine.agents.base import Capabilities
-from engine.agents.claude_stream import RateLimit
-from engine.outcome import Failure, Verdict
+from engine.outcome import Failure, RateLimit, Verdict
 from engine.plan.settings import Settings
 from engine.run.policy import (
     LIMIT_UNKNOWN_WAIT,

@@ -22,15 +22,15 @@ from pathlib import Path
 import pytest
 
 from engine import interrupt
-from engine.agents.claude_stream import transcript_slug
+from engine.agents.claude.transcript import transcript_slug
 from engine.errors import ExitCode
-from engine.executors.base import ExecutorCapabilities, LastRun, Launch, ProcessId, SpawnError
+from engine.executors.base import ExecutorCapabilities, LastRun, ProcessId, SpawnError
 from engine.executors.scripted import Play, ScriptedExecutor
 from engine.observe.progress import LineReporter
 from engine.plan.cascade import parse_cascade
 from engine.plan.graph import build_graph
 from engine.plan.settings import Settings
-from engine.run.runner import Runner, RunOptions, _transcript_usage
+from engine.run.runner import Runner, RunOptions
 
 
 def cascade_text(rows: Sequence[tuple[str, str]], settings: str = "") -> str:
@@ -66,7 +66,7 @@ def run(
         logs_dir=tmp_path / "logs",
         jobs=jobs,
         overrides=overrides,
-        claude_bin="true",
+        programs={"claude": "true"},
     )
     executor = executor if executor is not None else ScriptedExecutor(script)
     out = io.StringIO()
@@ -275,17 +275,6 @@ def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failur
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
     assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
-
-
-@pytest.mark.timeout(20)
-def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: Path) -> None:
-    """The Claude Code transcript nova reads after a killed attempt: a FIFO is passed over."""
-    cwd = str(tmp_path / "work")
-    projects = tmp_path / "config" / "projects" / transcript_slug(cwd)
-    projects.mkdir(parents=True)
-    os.mkfifo(projects / "s1.jsonl")
-    launch = Launch(("claude",), cwd, {"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, None)
-    assert _transcript_usage(launch, "s1", 0.0) == {}
 
 
 class _Survivors(ScriptedExecutor):

@@ -122,13 +122,20 @@ def test_every_setting_parses_to_its_field(
     assert parse_setting(key, value) == parsed
 
 
+def test_an_agent_kind_is_any_one_word_lowercased_for_the_registry_to_check() -> None:
+    """plan/ knows no kinds: it reads a name (`Claude` as `claude`); which names exist is
+    the registry's to say (tests/test_agents.py: an unknown kind is refused before a run)."""
+    assert parse_setting("agent", "Claude") == ("agent", "claude")
+    assert parse_setting("agent", "echo") == ("agent", "echo")
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         ("modle", "opus", "unknown setting 'modle'. Did you mean 'model'?"),
         ("retries", "-1", "retries must be at least 0, not -1."),
         ("max-turns", "lots", "max-turns must be a whole number, not 'lots'."),
-        ("agent", "gpt", "agent 'gpt' is not one of claude, command."),
+        ("agent", "gpt 4", "agent 'gpt 4' is not an agent kind's name; a kind is one word"),
         ("max-budget-usd", "cheap", "max-budget-usd must be a number, not 'cheap'."),
         ("model", "  ", "setting 'model' has no value."),
     ],
@@ -181,7 +188,9 @@ def test_over_takes_unset_values_from_the_base() -> None:
     assert merged.model == "opus"
     assert merged.retries == 0  # 0 is a value, not "unset"
     assert merged.timeout == DEFAULTS.timeout
-    assert merged.agent == "claude"
+    # No kind here: the registry's default is filled in when a run resolves the settings
+    # (tests/test_agents.py: a task that names no agent gets the default kind).
+    assert merged.agent is None
 
 
 def test_defaults_never_bypass_permissions() -> None:
@@ -195,9 +204,11 @@ def test_as_dict_uses_written_keys() -> None:
     assert Settings(max_turns=3, model="opus").as_dict() == {"model": "opus", "max-turns": 3}
 
 
-def test_describe_formats_durations_and_hides_claude_only_keys_for_commands() -> None:
-    """A command agent's log header shows no model or permission mode; durations read well."""
+def test_describe_formats_durations_and_hides_agent_keys_the_agent_does_not_take() -> None:
+    """A log header shows only the agent-specific settings its kind takes (a command agent's:
+    no model or permission mode), never the command; durations read well."""
     claude = describe(Settings(agent="claude", model="opus", timeout=5400.0, command="x"))
     assert claude == {"agent": "claude", "model": "opus", "timeout": "1h30m"}
-    command = describe(Settings(agent="command", model="opus", permission_mode="plan", retries=1))
-    assert command == {"agent": "command", "retries": "1"}
+    s = Settings(agent="command", model="opus", permission_mode="plan", retries=1)
+    assert describe(s, {"command"}) == {"agent": "command", "retries": "1"}
+    assert describe(s, {"model"}) == {"agent": "command", "model": "opus", "retries": "1"}

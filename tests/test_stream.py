@@ -8,19 +8,19 @@ The lines follow /work/shared/claude-code.md and tests/support/CLAUDE_FINDINGS.m
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.agents.claude_stream import (
-    ClaudeStream,
-    describe_tool_call,
-    short,
-    transcript_slug,
-    transcript_tokens,
-)
+from engine.agents.claude.stream import ClaudeStream, describe_tool_call
+from engine.agents.claude.transcript import transcript_slug, transcript_tokens, transcript_usage
+from engine.agents.claude.verdict import classify_claude
 from engine.observe.usage import Tokens
-from engine.outcome import DONE, Exit, Failure, classify_claude
+from engine.outcome import DONE, Exit, Failure
+from engine.text import short
+from tests.support.events import Reading
 
 SESSION = "0f4c6a52-8d7e-4b0e-9a51-3c1f2d9e7a10"
 
@@ -169,7 +169,7 @@ TEXT_AND_TOOL = [
 
 def test_init_sets_session_model_version_and_permission_mode() -> None:
     """The system/init line tells nova the session to resume and the model used."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(line(init("claude-opus-4-8[1m]")))
     assert stream.session_id == SESSION
     assert stream.model == "claude-opus-4-8[1m]"
@@ -183,7 +183,7 @@ def test_init_sets_session_model_version_and_permission_mode() -> None:
 
 def test_two_lines_of_one_message_count_its_usage_once() -> None:
     """Text + tool_use of one message.id share a usage snapshot; it is counted once."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     feed_all(stream, [init(), *TEXT_AND_TOOL])
     assert stream.live_tokens() == {
         "claude-sonnet-5": Tokens(input=2100, output=2, cache_read=1800, cache_creation=400)
@@ -192,7 +192,7 @@ def test_two_lines_of_one_message_count_its_usage_once() -> None:
 
 def test_a_later_line_with_more_output_for_the_same_message_replaces_the_snapshot() -> None:
     """If a line of a message carries a larger output count, that one is kept, not added."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(line(assistant("m", [{"type": "text", "text": "a"}], usage(10, 1))))
     stream.feed(line(assistant("m", [{"type": "text", "text": "b"}], usage(10, 40))))
     stream.feed(line(assistant("m", [{"type": "text", "text": "c"}], usage(10, 5))))
@@ -201,7 +201,7 @@ def test_a_later_line_with_more_output_for_the_same_message_replaces_the_snapsho
 
 def test_live_tokens_before_the_result_then_final_model_usage_wins() -> None:
     """Without a result, tokens are the live estimate; the result's modelUsage replaces it."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     feed_all(stream, [init(), *TEXT_AND_TOOL])
     assert stream.final_tokens() is None
     assert stream.tokens() == stream.live_tokens()
@@ -214,7 +214,7 @@ def test_live_tokens_before_the_result_then_final_model_usage_wins() -> None:
 
 def test_final_usage_strips_model_suffix_and_keeps_every_model() -> None:
     """`claude-opus-4-8[1m]` counts as `claude-opus-4-8`; haiku side calls stay separate."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(
         line(
             result(
@@ -235,7 +235,7 @@ def test_final_usage_strips_model_suffix_and_keeps_every_model() -> None:
 
 def test_same_model_with_and_without_suffix_is_summed() -> None:
     """Two modelUsage keys that differ only by `[1m]` add up under one name."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(
         line(
             result(
@@ -251,7 +251,7 @@ def test_same_model_with_and_without_suffix_is_summed() -> None:
 
 def test_live_tokens_use_the_init_model_when_a_message_has_none() -> None:
     """A message without a model is counted under the model from init, suffix stripped."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(line(init("claude-opus-4-8[1m]")))
     event = assistant("m1", [{"type": "text", "text": "hi"}], usage(5, 1))
     del event["message"]["model"]
@@ -261,7 +261,7 @@ def test_live_tokens_use_the_init_model_when_a_message_has_none() -> None:
 
 def test_empty_model_usage_falls_back_to_live_tokens() -> None:
     """A cut stream's result has `modelUsage: {}`: the live count is all there is."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     feed_all(stream, [init(), TEXT_AND_TOOL[0]])
     stream.feed(line(result(modelUsage={}, total_cost_usd=0, stop_reason=None)))
     assert stream.final_tokens() is None
@@ -271,7 +271,7 @@ def test_empty_model_usage_falls_back_to_live_tokens() -> None:
 
 def test_cost_from_model_usage_when_total_is_missing() -> None:
     """Without total_cost_usd, cost is the sum of per-model costUSD."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     event = result(
         modelUsage={"a": model_usage(1, 1, 0, 0, 0.25), "b": model_usage(1, 1, 0, 0, 0.5)}
     )
@@ -282,7 +282,7 @@ def test_cost_from_model_usage_when_total_is_missing() -> None:
 
 def test_synthetic_api_error_message_is_recorded_and_not_counted() -> None:
     """`model: <synthetic>` marks an API failure: it is logged and its usage is not tokens."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     event = assistant(
         "synthetic-1",
         [
@@ -304,7 +304,7 @@ def test_synthetic_api_error_message_is_recorded_and_not_counted() -> None:
 
 def test_synthetic_message_without_error_field_uses_its_text() -> None:
     """When the error field is missing, the message text explains the failure."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(
         line(
             assistant(
@@ -320,7 +320,7 @@ def test_synthetic_message_without_error_field_uses_its_text() -> None:
 
 def test_api_retry_line_records_status_and_tells_the_user() -> None:
     """system/api_retry yields a log line, a live notice and the last API status."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line(
             {
@@ -342,7 +342,7 @@ def test_api_retry_line_records_status_and_tells_the_user() -> None:
 
 def test_rate_limit_rejected_event_is_kept_with_reset_time_and_window() -> None:
     """A `rejected` rate_limit_event records when the limit resets and which window it is."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line(
             {
@@ -367,7 +367,7 @@ def test_rate_limit_rejected_event_is_kept_with_reset_time_and_window() -> None:
 
 def test_rate_limit_warning_event_is_a_notice_with_utilization() -> None:
     """`allowed_warning` tells the user how much of the window is used, without stopping."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line(
             {
@@ -388,7 +388,7 @@ def test_rate_limit_warning_event_is_a_notice_with_utilization() -> None:
 
 def test_rate_limit_allowed_event_is_silent() -> None:
     """`allowed` is the normal case and leaves no trace."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line({"type": "rate_limit_event", "rate_limit_info": {"status": "allowed", "resetsAt": 1}})
     )
@@ -398,7 +398,7 @@ def test_rate_limit_allowed_event_is_silent() -> None:
 
 def test_tool_use_and_tool_result_become_arrow_lines() -> None:
     """A Bash call reads `→ Bash: cmd`; its result `← first line (+N lines)`."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = feed_all(stream, TEXT_AND_TOOL)
     assert out == [
         "I'll create the file.",
@@ -410,13 +410,13 @@ def test_tool_use_and_tool_result_become_arrow_lines() -> None:
 
 def test_tool_result_line_count_ignores_a_trailing_newline() -> None:
     """Output ending in a newline is not counted as one more line."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     assert stream.feed(line(tool_result("t", "a\nb\nc\n"))) == ["← a (+2 lines)"]
 
 
 def test_tool_result_forms_single_line_list_content_empty_and_error() -> None:
     """Results as text blocks, a single line, no output, and an error are all shown."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     assert stream.feed(line(tool_result("t", [{"type": "text", "text": "ok"}]))) == ["← ok"]
     assert stream.feed(line(tool_result("t", ""))) == ["← (no output)"]
     assert stream.feed(line(tool_result("t", "Permission denied: touch x", is_error=True))) == [
@@ -443,7 +443,7 @@ def test_long_text_is_shortened_to_one_line() -> None:
 
 def test_result_line_summarises_and_error_results_show_their_text() -> None:
     """The result becomes one summary line; an error result adds its message."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line(
             result(
@@ -465,7 +465,7 @@ def test_result_line_summarises_and_error_results_show_their_text() -> None:
 
 def test_error_subtype_lists_its_errors() -> None:
     """`errors` on error_* results are each shown."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(
         line(
             result(
@@ -507,7 +507,7 @@ def test_error_subtype_lists_its_errors() -> None:
 )
 def test_odd_lines_never_raise(raw: bytes) -> None:
     """Invalid JSON, arrays, unknown types and malformed fields are tolerated line by line."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     out = stream.feed(raw)
     assert isinstance(out, list) and all(isinstance(x, str) for x in out)
     stream.tokens()
@@ -517,7 +517,7 @@ def test_odd_lines_never_raise(raw: bytes) -> None:
 
 def test_invalid_json_is_counted_and_shown_as_text() -> None:
     """A stray non-JSON line (a warning the CLI printed) is kept in the log as text."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     assert stream.feed(b"Warning: something odd\n") == ["Warning: something odd"]
     assert stream.feed(b"[1,2]\n") == []
     assert stream.bad_lines == 2
@@ -526,7 +526,7 @@ def test_invalid_json_is_counted_and_shown_as_text() -> None:
 
 def test_unknown_event_types_are_ignored_and_later_lines_still_count() -> None:
     """A newer CLI's events do not disturb the reading of the ones nova knows."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(b'{"type":"telepathy","level":9000}\n')
     stream.feed(line({"type": "system", "subtype": "compact_boundary"}))
     stream.feed(line(init()))
@@ -585,7 +585,7 @@ def test_transcript_slug_replaces_every_character_but_letters_and_digits() -> No
 def test_a_line_nested_too_deep_for_json_is_text_and_the_result_after_it_counts() -> None:
     """100,000 levels of nesting make json raise RecursionError: that line is a bad line, and
     the success that follows is still read (the agent is not marked failed)."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     deep = b'{"type":"assistant","message":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
     shown = stream.feed(deep)
     assert stream.bad_lines == 1 and len(shown) == 1 and shown[0].startswith('{"type":"assistant"')
@@ -594,7 +594,7 @@ def test_a_line_nested_too_deep_for_json_is_text_and_the_result_after_it_counts(
         "as text and kept whole in the raw log"
     ]
     stream.feed(line(result()))
-    assert classify_claude(Exit(0), stream, "", 0.0) == DONE
+    assert classify_claude(Exit(0), stream.parser, "", 0.0) == DONE
     assert stream.tokens() == {"claude-sonnet-5": Tokens(2100, 230, 1800, 400)}
 
 
@@ -621,7 +621,7 @@ WRONG_EVERYWHERE = {
 def test_a_result_with_wrong_types_in_every_field_is_read_without_raising() -> None:
     """Every field of the wrong type is dropped and said once; the result reads as an error
     (an is_error that is not a boolean is no success), with no tokens, cost or session."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(line(init()))
     shown = stream.feed(json.dumps(WRONG_EVERYWHERE).encode())
     assert shown == ["result: None · error True · stop None · None turns"]
@@ -630,7 +630,7 @@ def test_a_result_with_wrong_types_in_every_field_is_read_without_raising() -> N
     assert stream.result_text() == ""
     assert stream.session_id == SESSION
     assert stream.api_error_status is None
-    verdict = classify_claude(Exit(0), stream, "", 0.0)
+    verdict = classify_claude(Exit(0), stream.parser, "", 0.0)
     assert verdict.failure is Failure.TRANSIENT
     [warning] = stream.warnings
     for key in ("subtype", "is_error", "stop_reason", "num_turns", "session_id", "errors"):
@@ -644,7 +644,7 @@ def test_a_result_with_wrong_types_in_every_field_is_read_without_raising() -> N
 def test_costs_and_counts_that_are_not_finite_or_are_absurd_are_ignored() -> None:
     """NaN and Infinity parse from JSON in Python: a cost of either (or negative) is no cost,
     a count over 10^15 no count, so no total becomes NaN or infinite."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(line(assistant("m1", [], usage(10**40, 5))))
     assert stream.tokens() == {"claude-sonnet-5": Tokens(0, 5)}
     assert stream.warnings == [
@@ -663,7 +663,7 @@ def test_costs_and_counts_that_are_not_finite_or_are_absurd_are_ignored() -> Non
 def test_numbers_too_big_for_a_float_in_known_events_do_not_raise() -> None:
     """A retry delay of 400 digits once raised OverflowError out of the parser; attempt counts
     of 4,000 digits cannot be printed. They show as unknown."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     shown = stream.feed(
         line(
             {
@@ -682,7 +682,7 @@ def test_numbers_too_big_for_a_float_in_known_events_do_not_raise() -> None:
 
 def test_a_rate_limit_reset_that_is_no_time_is_no_reset() -> None:
     """resetsAt of Infinity or past year 9999 cannot be waited for or written: unknown."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     for resets in (float("inf"), 1e300, float("nan"), -5):
         event = {
             "type": "rate_limit_event",
@@ -695,7 +695,7 @@ def test_a_rate_limit_reset_that_is_no_time_is_no_reset() -> None:
 
 def test_a_rate_limit_window_that_is_no_name_is_unknown() -> None:
     """The window becomes the run's pause reason, printed by `nova run` and `nova status`."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     info = {"status": "rejected", "resetsAt": 1_900_000_000, "rateLimitType": "\x1b]0;x\x07"}
     assert stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info})) == [
         "! usage limit reached (unknown window)"
@@ -710,7 +710,7 @@ def test_a_session_id_that_is_no_uuid_is_not_taken() -> None:
     """nova resumes with --resume ID and reads projects/<slug>/<ID>.jsonl: a path or a control
     character in an id is never kept."""
     for bad in ("../../etc/passwd", "a\x1b]0;x\x07", "x" * 500):
-        stream = ClaudeStream()
+        stream = Reading(ClaudeStream())
         stream.feed(line({**init(), "session_id": bad}))
         stream.feed(line(result(session_id=bad)))
         assert stream.session_id is None, bad
@@ -719,10 +719,20 @@ def test_a_session_id_that_is_no_uuid_is_not_taken() -> None:
 def test_model_names_and_result_text_from_the_stream_have_their_escapes_shown() -> None:
     """Model names become token keys (state, status, footers) and the result text is kept in
     the state: neither holds a control character; a long name is cut and said."""
-    stream = ClaudeStream()
+    stream = Reading(ClaudeStream())
     stream.feed(line(assistant("m1", [], usage(1, 1), model="evil\x1b]0;owned\x07")))
     stream.feed(line(assistant("m2", [], usage(2, 2), model="m" * 5000)))
     assert stream.tokens() == {"evil\\e]0;owned\\x07": Tokens(1, 1), "m" * 199 + "…": Tokens(2, 2)}
     assert stream.warnings == [f"a model name of 5000 characters was cut to 200: {'m' * 199}…"]
     stream.feed(line(result(result="done\x1b[2J\x1b]52;c;ZXZpbA==\x07", modelUsage={})))
     assert stream.result_text() == "done\\e[2J\\e]52;c;ZXZpbA==\\x07"
+
+
+@pytest.mark.timeout(20)
+def test_a_transcript_that_is_a_fifo_counts_nothing_and_does_not_hang(tmp_path: Path) -> None:
+    """The Claude Code transcript nova reads after a killed attempt: a FIFO is passed over."""
+    cwd = str(tmp_path / "work")
+    projects = tmp_path / "config" / "projects" / transcript_slug(cwd)
+    projects.mkdir(parents=True)
+    os.mkfifo(projects / "s1.jsonl")
+    assert transcript_usage({"CLAUDE_CONFIG_DIR": str(tmp_path / "config")}, cwd, "s1", 0.0) == {}

@@ -221,6 +221,7 @@ def run(
     --fresh runs done tasks again). Logs go to LOGS_DIR/<ID>.log, state to
     STATE_DIR/state.json (read it with 'nova status').
     """
+    from engine.agents.claude import KIND as CLAUDE
     from engine.observe.progress import LineReporter
     from engine.run.preflight import check_default_dir
     from engine.run.runner import Runner, RunOptions
@@ -244,7 +245,7 @@ def run(
         logs_dir=logs_dir,
         jobs=jobs,
         overrides=overrides,
-        claude_bin=claude_bin,
+        programs={CLAUDE: claude_bin},  # the --claude option is Claude Code's program
         grace=grace,
         rerun=rerun,
     )
@@ -290,12 +291,14 @@ def _overrides(
         except SettingError as exc:
             raise ConfigError(f"--{name}: {exc}") from None
 
+    kind: str | None = None
     if agent_cmd:
-        from engine.agents.adapters import split_command
+        from engine.agents.command import KIND as kind  # --agent-cmd is that agent's template
+        from engine.agents.template import split_command
 
         split_command(agent_cmd)  # a bad template is an error now, --dry-run included
     return Settings(
-        agent="command" if agent_cmd else None,
+        agent=kind,
         command=agent_cmd,
         model=model,
         timeout=duration("timeout", timeout),
@@ -327,6 +330,7 @@ def _render_plan(
     """The waves, and per task its agent, model and every other setting that is not nova's
     default (`[claude opus · timeout 5s · retries 3]`), so no setting is a surprise at run time;
     a workdir `outside` the project is shown resolved, and says so."""
+    from engine import agents
     from engine.plan.model import effective_settings
     from engine.plan.settings import DEFAULTS, describe
 
@@ -340,8 +344,9 @@ def _render_plan(
         for task_id in wave:
             task = cascade.tasks[task_id]
             s = effective_settings(task, overrides)
-            how = s.agent if s.agent == "command" else f"claude {s.model or '(default model)'}"
-            shown = describe(s)
+            agent = agents.get(s.agent)
+            how = agent.label(s)
+            shown = describe(s, agent.settings)
             if outside and task_id in outside:
                 shown["workdir"] = f"{outside[task_id]} (outside the project)"
                 shown.pop("workdir-outside", None)  # the note says it

@@ -177,7 +177,7 @@ class TaskLog:
         if self._held > FLUSH_AT:
             self.flush()
 
-    def lines(self, t: float, lines: list[str], prefix: str = "") -> None:
+    def lines(self, t: float, lines: Sequence[str], prefix: str = "") -> None:
         if not lines or self._written > TEXT_LIMIT:
             return
         at = clock(t)

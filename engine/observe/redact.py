@@ -31,7 +31,7 @@ from collections.abc import Mapping
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 MIN_SECRET_LENGTH = 8
 MASK = "***"
-CUT = "…"  # what ends a summary nova cut short (engine.agents.claude_stream.short)
+CUT = "…"  # what ends a summary nova cut short (engine.text.short)
 CUE_LENGTH = 4  # characters of a secret that must be whole for its broken forms to be found
 
 # What may come between two characters of a secret and still be it: colour codes (raw, as

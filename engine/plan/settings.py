@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from typing import Any
 
-# Re-exported for engine.outcome, until the merge points it at engine.formats.
-from engine.formats import format_seconds as format_seconds
+from engine.formats import format_seconds
 
-AGENTS = ("claude", "command")
 PERMISSION_MODES = ("default", "acceptEdits", "bypassPermissions", "plan", "dontAsk")
 DEFAULT_ALLOWED_TOOLS = "Bash Edit Write Read Glob Grep"
 
@@ -73,18 +72,23 @@ class Settings:
         }
 
 
-_CLAUDE_ONLY = ("model", "max_turns", "max_budget_usd", "allowed_tools", "permission_mode")
+# The settings only some agent kinds read (each adapter says which it takes).
+AGENT_FIELDS = frozenset(
+    {"command", "model", "max_turns", "max_budget_usd", "allowed_tools", "permission_mode"}
+)
+_KIND = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _DURATIONS = ("timeout", "stall_timeout", "retry_delay")
 
 
-def describe(settings: Settings) -> dict[str, str]:
-    """The settings that matter for a task's agent, formatted for a log header."""
+def describe(settings: Settings, takes: Collection[str] | None = None) -> dict[str, str]:
+    """The settings that matter for a task's agent, formatted for a log header: of the
+    agent-specific ones, only those it `takes` (all when not said); never its command."""
     out = {}
     for f in fields(settings):
         value = getattr(settings, f.name)
         if value is None or f.name == "command":
             continue
-        if settings.agent == "command" and f.name in _CLAUDE_ONLY:
+        if takes is not None and f.name in AGENT_FIELDS and f.name not in takes:
             continue
         if isinstance(value, bool):
             out[key_of(f.name)] = "on" if value else "off"
@@ -99,8 +103,8 @@ def key_of(field_name: str) -> str:
 
 SETTING_KEYS = tuple(key_of(f.name) for f in fields(Settings))
 
+# No agent kind: a task that names none gets the registry's default (`engine.agents`).
 DEFAULTS = Settings(
-    agent="claude",
     allowed_tools=DEFAULT_ALLOWED_TOOLS,
     permission_mode="acceptEdits",
     timeout=3600.0,
@@ -184,7 +188,14 @@ def parse_setting(key: str, text: str) -> tuple[str, Any]:
     name = norm.replace("-", "_")
     parsed: Any
     if norm == "agent":
-        parsed = _parse_choice(value, norm, AGENTS)
+        # Any kind's name: which kinds exist is the agent registry's to say, when a run or
+        # `nova validate` resolves the settings (engine.run.preflight.resolve_settings).
+        parsed = value.lower()
+        if not _KIND.fullmatch(parsed):
+            raise SettingError(
+                f"agent '{value}' is not an agent kind's name; a kind is one word, like "
+                "claude or command."
+            )
     elif norm == "permission-mode":
         parsed = _parse_choice(value, norm, PERMISSION_MODES)
     elif norm in ("timeout", "stall-timeout", "retry-delay"):

@@ -19,14 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from engine.agents.adapters import OutputParser
-from engine.agents.claude_stream import short
+from engine.agents.base import Event, Ignored, Notice, OutputParser, SessionStarted, Text
 from engine.executors.base import ProcessId
 from engine.observe.logs import TaskLog
 from engine.observe.redact import Redactor
 from engine.observe.state import TaskState
 from engine.observe.usage import Tokens
-from engine.text import visible, visible_line
+from engine.text import short, visible, visible_line
 
 MAX_LINE = 32 * 1024 * 1024
 STDERR_TAIL = 4096  # characters of the last stderr lines kept for the failure reason
@@ -175,31 +174,39 @@ class Attempt:
         masked = self.redact.bytes(line)
         parser = self.parser
         try:
-            out = parser.feed(masked)
+            events = parser.feed(masked)
         except Exception as exc:  # any parser, any line: it must not stop the lines after it
-            out = self._unparsed(masked, exc)
-        if out:
-            self.log.lines(now, out)
-        if parser.warnings:
-            self.log.lines(now, parser.warnings, "nova: ")
-            parser.warnings.clear()
-        if parser.notices:
-            for notice in parser.notices:
-                # Shown on the user's terminal: it may quote the agent.
-                self._on_note(self.task.id, visible_line(notice))
-            parser.notices.clear()
+            events = self._unparsed(masked, exc)
+        if len(events) == 1 and type(events[0]) is Text:  # most lines: just log text
+            self.log.lines(now, events[0].lines, events[0].prefix)
+        elif events:
+            self._dispatch(events, now)
 
-    def _unparsed(self, line: bytes, exc: Exception) -> list[str]:
+    def _dispatch(self, events: list[Event], now: float) -> None:
+        """Act on what one line said, in order: log lines, notices shown live, the session."""
+        for event in events:
+            # `type() is` first: this runs for every line an agent prints.
+            if type(event) is Text:
+                self.log.lines(now, event.lines, event.prefix)
+            elif isinstance(event, Ignored):
+                self.log.lines(now, [event.text], "nova: ")
+            elif isinstance(event, Notice):
+                # Shown on the user's terminal: it may quote the agent.
+                self._on_note(self.task.id, visible_line(event.text))
+            elif isinstance(event, SessionStarted):
+                self.task.session_id = event.session_id
+
+    def _unparsed(self, line: bytes, exc: Exception) -> list[Event]:
         """The log lines for a line the parser raised on: its text, and why it is only text."""
         self.unparsed += 1
         # A prefix is enough to show: the raw log has the whole line.
         text = short(line[: 8 * UNPARSED_CHARS].decode("utf-8", "replace"), UNPARSED_CHARS)
-        return [
-            text,
-            f"nova: the line above ({len(line)} bytes) could not be read "
-            f"({_describe_error(exc)}); it is logged as text and kept whole in "
-            f"{self.log.raw_out.name}, and the lines after it are read as usual",
-        ]
+        why = (
+            f"the line above ({len(line)} bytes) could not be read ({_describe_error(exc)}); "
+            f"it is logged as text and kept whole in {self.log.raw_out.name}, and the lines "
+            "after it are read as usual"
+        )
+        return [Text((text,)), Ignored(why)]
 
     def _stderr_lines(self, lines: list[bytes], now: float) -> None:
         shown = []
@@ -240,8 +247,6 @@ class Attempt:
                 self.note(f"nova could not add up this attempt's usage ({_describe_error(exc)})")
         else:
             self.task.live_tokens, self.task.live_cost = tokens, cost
-        if self.parser.session_id:
-            self.task.session_id = self.parser.session_id
         if self.last_output is not None:
             self.task.last_output = self.last_output
 

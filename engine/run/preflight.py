@@ -10,16 +10,17 @@ each distinct one is resolved and checked once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from engine import fsio
-from engine.agents.adapters import CLAUDE_INSTALL_HINT, command_argv, find_program
+from engine import agents, fsio
+from engine.agents.base import find_program
+from engine.agents.template import command_argv, placeholder_values
 from engine.errors import ConfigError
-from engine.outcome import ROOT_BYPASS_HINT
 from engine.plan.cascade import Cascade, effective_settings
 from engine.plan.settings import Settings
 from engine.run import worktree
@@ -27,13 +28,20 @@ from engine.text import visible_line
 
 
 def resolve_settings(cascade: Cascade, overrides: Settings) -> dict[str, Settings]:
-    """Each task's settings: the file's, the command line's on top, the defaults beneath."""
+    """Each task's settings: the file's, the command line's on top, the defaults beneath, and
+    the default agent kind for a task that names none; ConfigError for a kind no adapter is
+    registered for."""
     resolved: dict[int, Settings] = {}
     out: dict[str, Settings] = {}
     for task_id, task in cascade.tasks.items():
         key = id(task.settings)
         if key not in resolved:
-            resolved[key] = effective_settings(task, overrides)
+            s = effective_settings(task, overrides)
+            try:
+                kind = agents.get(s.agent).kind
+            except ConfigError as exc:
+                raise ConfigError(f"{cascade.path}:{task.line}: task '{task_id}': {exc}") from None
+            resolved[key] = s if s.agent == kind else dataclasses.replace(s, agent=kind)
         out[task_id] = resolved[key]
     return out
 
@@ -64,71 +72,50 @@ class Places:
         return os.path.join(self.prompts_dir, f"{task_id}.md")
 
 
-def placeholder_values(
-    task_id: str, prompt_file: str, name: str = "", cascade_dir: str = "", attempt: int = 1
-) -> dict[str, str]:
-    """What `{id}`, `{name}`, `{prompt_file}`, `{cascade_dir}` and `{attempt}` stand for."""
-    return {
-        "id": task_id,
-        "name": name,
-        "prompt_file": prompt_file,
-        "cascade_dir": cascade_dir,
-        "attempt": str(attempt),
-    }
-
-
 def check_agents(
     cascade: Cascade,
     settings: Mapping[str, Settings],
     places: Places,
-    claude_bin: str,
+    overrides: Mapping[str, str],
     env: Mapping[str, str],
-) -> str:
+) -> dict[str, str]:
     """ConfigError or AgentNotFoundError for the first thing that cannot work; else the path
-    of the Claude Code program (`claude_bin` as given when no task uses it)."""
+    of each kind's program that is found once (`overrides`, kind -> program as the user named
+    it, kept as given for a kind no task uses)."""
     check_workdirs(cascade, settings, places)
     checked: set[int] = set()  # tasks sharing settings share the answers
     programs: set[tuple[str, str]] = set()
-    claude_found = False
+    found = dict(overrides)
+    once: set[str] = set()  # kinds whose program is found
     for task_id, s in settings.items():
         workdir = places.workdir(s)
+        agent = agents.get(s.agent)
+        values = placeholder_values(
+            task_id, places.prompt_file(task_id), cascade.tasks[task_id].name, places.cascade_dir
+        )
+        wanted = []  # (program, where, how errors name it, the fix)
         if id(s) not in checked:
             checked.add(id(s))
-            if s.agent == "command" and not s.command:
-                raise ConfigError(
-                    f"task '{task_id}' uses the command agent but no command is set. Pass "
-                    "--agent-cmd 'PROGRAM ARGS' or add '- command: ...' to CASCADE.md."
-                )
-            if s.agent == "claude":
-                check_bypass(task_id, s, env)
-                if not claude_found:
-                    claude_found = True
-                    claude_bin = find_program(
-                        claude_bin, places.cwd, "Claude Code", CLAUDE_INSTALL_HINT
-                    )
-        wanted = []  # (template, what it is, how errors name it, the fix)
-        if s.agent == "command" and s.command:
-            fix = "Fix --agent-cmd or the command setting in CASCADE.md."
-            wanted.append((s.command, "agent command", "the agent command", fix))
+            agent.check(task_id, s, env)
+        # Asked per task: a command's program may hold a placeholder ({id}.sh).
+        program = agent.program(s, values, overrides.get(agent.kind))
+        if program is not None and program.per_task:
+            wanted.append((program.name, workdir, program.what, program.fix))
+        elif program is not None and agent.kind not in once:
+            once.add(agent.kind)
+            found[agent.kind] = find_program(program.name, places.cwd, program.what, program.fix)
         if s.check:
             fix = (
                 f"Fix the check setting in CASCADE.md (check: {s.check}); if that line is a "
                 "note, not a setting, reword it."
             )
-            wanted.append((s.check, "check command", f"task '{task_id}': the check command", fix))
-        for template, kind, named, fix in wanted:
-            # The program itself may hold a placeholder ({cascade_dir}/agent.sh): fill it.
-            values = placeholder_values(
-                task_id,
-                places.prompt_file(task_id),
-                cascade.tasks[task_id].name,
-                places.cascade_dir,
-            )
-            program = command_argv(template, values, kind)[0]
-            if (program, workdir) not in programs:
-                programs.add((program, workdir))
-                find_program(program, workdir, named, fix)
-    return claude_bin
+            named = f"task '{task_id}': the check command"
+            wanted.append((command_argv(s.check, values, "check command")[0], workdir, named, fix))
+        for name, where, what, fix in wanted:
+            if (name, where) not in programs:
+                programs.add((name, where))
+                find_program(name, where, what, fix)
+    return found
 
 
 def check_workdirs(cascade: Cascade, settings: Mapping[str, Settings], places: Places) -> None:
@@ -151,18 +138,6 @@ def check_workdirs(cascade: Cascade, settings: Mapping[str, Settings], places: P
                     f"{cascade.path}:{cascade.tasks[task_id].line}: task '{task_id}': workdir "
                     f"'{workdir}' does not exist. Create it or fix the task's workdir setting."
                 )
-
-
-def check_bypass(task_id: str, s: Settings, env: Mapping[str, str]) -> None:
-    """As root, Claude Code refuses bypassPermissions unless IS_SANDBOX=1: say so now, not
-    after every task has failed."""
-    sandbox = env.get("IS_SANDBOX")
-    if s.permission_mode == "bypassPermissions" and os.geteuid() == 0 and sandbox != "1":
-        now = f"is '{sandbox}'" if sandbox is not None else "is not set"
-        raise ConfigError(
-            f"task '{task_id}' uses permission-mode bypassPermissions, nova runs as root, "
-            f"and IS_SANDBOX {now}. {ROOT_BYPASS_HINT}"
-        )
 
 
 def check_logs_dir(logs_dir: Path, task_ids: Collection[str] = ()) -> None:

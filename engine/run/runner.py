@@ -18,20 +18,14 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import __version__, fsio, interrupt
+from engine import __version__, agents, interrupt
 from engine.agents import capabilities
-from engine.agents.adapters import (
-    ClaudeParser,
-    CommandParser,
-    OutputParser,
-    agent_env,
-    claude_argv,
-    command_argv,
-)
-from engine.agents.claude_stream import transcript_slug, transcript_tokens
+from engine.agents.base import OutputParser, Request, agent_env
+from engine.agents.template import command_argv, placeholder_values
 from engine.errors import ExitCode, StateError
 from engine.executors import procs
 from engine.executors.base import Executor, Launch, Limits, Sink, SpawnError, StopRequest
@@ -40,9 +34,8 @@ from engine.observe.journal import Journal, read_journal
 from engine.observe.logs import TaskLog, format_footer, format_header
 from engine.observe.progress import Reporter
 from engine.observe.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
-from engine.observe.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState, iso
+from engine.observe.state import RESULT_CHARS, RunState, State, StateEncoder, TaskState
 from engine.observe.store import StateStore, lock_dir
-from engine.observe.usage import Tokens
 from engine.observe.writer import StateWriter
 from engine.outcome import (
     Exit,
@@ -65,7 +58,6 @@ from engine.run.preflight import (
     check_logs_dir,
     check_own_dirs,
     find_repo,
-    placeholder_values,
     resolve_settings,
 )
 from engine.run.resume import carry_over, last_run
@@ -100,7 +92,8 @@ class RunOptions:
     logs_dir: Path
     jobs: int = 4
     overrides: Settings = field(default_factory=Settings)
-    claude_bin: str = "claude"
+    # The program of an agent kind, as the user named it (`--claude PATH`): kind -> program.
+    programs: Mapping[str, str] = field(default_factory=dict)
     grace: float = 10.0
     rerun: frozenset[str] = frozenset()  # done tasks to run again (dependents included)
 
@@ -127,6 +120,7 @@ class Runner:
         self.settings = resolve_settings(cascade, options.overrides)
         self.places = Places(options.cascade_path, options.state_dir)
         self._described: dict[int, dict[str, str]] = {}
+        self.programs: dict[str, str] = dict(options.programs)  # kind -> its program, found
         self.base_env = agent_env(os.environ, {})
         self.attempts: dict[str, Attempt] = {}
         self.stops: dict[str, StopRequest] = {}
@@ -169,8 +163,8 @@ class Runner:
     def prepare(self) -> None:
         """Check everything that can be checked before a process starts; take the lock; carry
         over what the last run did, ending what it left running."""
-        self.options.claude_bin = check_agents(
-            self.cascade, self.settings, self.places, self.options.claude_bin, self.base_env
+        self.programs = check_agents(
+            self.cascade, self.settings, self.places, self.options.programs, self.base_env
         )
         check_logs_dir(self.options.logs_dir, self.cascade.tasks)
         # A link at one of these would make prompts, worktrees and commits land elsewhere.
@@ -458,7 +452,7 @@ class Runner:
             return
         shown = self._described.get(id(s))
         if shown is None:
-            shown = self._described[id(s)] = describe(s)
+            shown = self._described[id(s)] = describe(s, agents.get(s.agent).settings)
         log.write(
             format_header(
                 task_id,
@@ -579,24 +573,14 @@ class Runner:
         parser = attempt.parser
         verdict = spawned or parser.verdict(exit, attempt.stderr_tail, now, limit_values)
         # A transcript is a file where the agent ran: readable only on a shared file system.
-        if (
-            isinstance(parser, ClaudeParser)
-            and parser.final_tokens() is None
-            and ts.session_id
-            and self.executor.capabilities.shared_fs
-        ):
-            recovered = _transcript_usage(launch, ts.session_id, ts.started or now)
-            if recovered:
-                ts.live_tokens = recovered
-                attempt.log.lines(
-                    now,
-                    [
-                        "no final result: this attempt's tokens are read from "
-                        "Claude Code's session transcript; its cost is not "
-                        "known"
-                    ],
-                    "nova: ",
-                )
+        recovered = (
+            agents.get(s.agent).recover_usage(parser, launch, ts.session_id, ts.started or now)
+            if self.executor.capabilities.shared_fs
+            else None
+        )
+        if recovered is not None:
+            ts.live_tokens = recovered.tokens
+            attempt.log.lines(now, [recovered.how], "nova: ")
         ts.exit_code = exit.returncode
         ts.ended = now
         text = parser.result_text()
@@ -747,41 +731,42 @@ class Runner:
     def _launch(
         self, task: Task, s: Settings, ts: TaskState, resume: str | None, cwd: str
     ) -> tuple[Launch, OutputParser]:
-        env = {**self.base_env, **self._markers(task.id, ts)}
-        dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
-        feedback = self.feedback.get(task.id)
-        # Said after the task's own prompt: where the agent works, what the last check said.
-        after = ""
-        if s.worktree:
-            after += (
-                f"\nYou work in a git worktree of your own, on branch {worktree.branch(task.id)}, "
-                "that holds the work of the tasks above; nova commits your changes when you are "
-                "done. Do not switch branches.\n"
-            )
-        if feedback:
-            after += f"\n{feedback}"
-        if s.agent == "command":
-            assert s.command is not None
-            prompt_file = self.places.prompt_file(task.id)
-            if "{prompt_file}" in s.command:  # most benchmark-style commands never read it
-                fsio.make_private_dir(self.places.prompts_dir)
-                prompt = build_prompt(self.cascade, task, dep_results)
-                fsio.write_atomic(prompt_file, (prompt + after).encode())
-            argv = command_argv(
-                s.command,
-                placeholder_values(
-                    task.id, prompt_file, task.name, self.places.cascade_dir, ts.attempts
-                ),
-            )
-            return Launch(argv, cwd, env, None), CommandParser("command")
-        if resume and feedback:
-            prompt = build_check_prompt(task, feedback)
-        elif resume:
-            prompt = build_resume_prompt(task)
-        else:
-            prompt = build_prompt(self.cascade, task, dep_results) + after
-        argv = claude_argv(self.options.claude_bin, s, resume)
-        return Launch(argv, cwd, env, prompt.encode()), ClaudeParser()
+        agent = agents.get(s.agent)
+
+        def prompt() -> str:
+            feedback = self.feedback.get(task.id)
+            if resume and feedback:
+                return build_check_prompt(task, feedback)
+            if resume:
+                return build_resume_prompt(task)
+            # Said after the task's own prompt: where the agent works, what the last check said.
+            after = ""
+            if s.worktree:
+                after += (
+                    f"\nYou work in a git worktree of your own, on branch "
+                    f"{worktree.branch(task.id)}, that holds the work of the tasks above; nova "
+                    "commits your changes when you are done. Do not switch branches.\n"
+                )
+            if feedback:
+                after += f"\n{feedback}"
+            dep_results = {d: self.state.tasks[d].result or "" for d in task.depends_on}
+            return build_prompt(self.cascade, task, dep_results) + after
+
+        request = Request(
+            task_id=task.id,
+            name=task.name,
+            attempt=ts.attempts,
+            settings=s,
+            cwd=cwd,
+            env={**self.base_env, **self._markers(task.id, ts)},
+            cascade_dir=self.places.cascade_dir,
+            prompt_file=self.places.prompt_file(task.id),
+            resume=resume,
+            prompt=prompt,
+        )
+        # Its files (a prompt file) travel in the launch: the executor puts them in place.
+        launch = agent.launch(request, self.programs.get(agent.kind, agent.kind))
+        return launch, agent.parser(s)
 
     def _apply(
         self, task_id: str, ts: TaskState, s: Settings, verdict: Verdict, resumed: bool = False
@@ -967,18 +952,6 @@ class Runner:
         if all(t.status == TaskStatus.DONE for t in self.state.tasks.values()):
             return ExitCode.OK
         return ExitCode.TASKS_NOT_DONE
-
-
-def _transcript_usage(launch: Launch, session_id: str, since: float) -> dict[str, Tokens]:
-    """Final tokens per model of the replies the CLI recorded for this attempt, or {}."""
-    home = launch.env.get("HOME") or os.path.expanduser("~")
-    config = launch.env.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
-    path = os.path.join(config, "projects", transcript_slug(launch.cwd), f"{session_id}.jsonl")
-    try:
-        with fsio.open_regular(path, follow=True) as handle:
-            return transcript_tokens(handle, iso(since) or "")
-    except OSError:  # none (another config dir, the CLI never wrote one), or a FIFO
-        return {}
 
 
 def _os_verdict(exc: OSError, what: str) -> Verdict:

@@ -1,25 +1,39 @@
 """Read Claude Code's `--output-format stream-json` one line at a time.
 
-Pure: a line (bytes) goes in; what a person should see in the task log comes out, and the parser
-keeps what nova must know: session id, live and final tokens per model, cost, the final
+Pure: a line (bytes) goes in; events come out (`engine.agents.base`: the log lines a person
+should see, notices, what was ignored, the session named), and the parser keeps what nova must
+know: session id, live and final tokens per model, cost, the final
 `result`, API retries and usage-limit events. The rules follow observed CLI behaviour
 (`shared/claude-code.md`): count each assistant `message.id` once, trust `result.modelUsage`
 once it exists, and never crash on a line or event type we do not know.
 
 Every value nova keeps from an event is checked for the type and range the CLI writes (a
 count from 0 to 10^15, a finite cost, a model name of at most 200 characters); one that is not
-is ignored and said in `warnings`, for the task log, so that no agent can make a total
+is ignored and said as an `Ignored` event, for the task log, so that no agent can make a total
 infinite or a state file invalid JSON.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from engine.agents.base import Event, Ignored, Notice, SessionStarted, Text
+from engine.agents.claude.values import (
+    LAST_TIME,
+    MAX_SMALL,
+    RESULT_FIELDS,
+    content_text,
+    count_newlines,
+    count_text,
+    describe_tool_call,
+    first_nonblank,
+    http_status,
+    number_or_none,
+    session_or_none,
+    text_or_none,
+    word_or_none,
+)
 from engine.observe.usage import (
     MODEL_CHARS,
     Tokens,
@@ -30,35 +44,12 @@ from engine.observe.usage import (
     tokens_from_api_usage,
     tokens_from_model_usage,
 )
-from engine.text import visible
-
-SUMMARY_CHARS = 240
+from engine.outcome import RateLimit
+from engine.text import short, visible
 
 # Lines whose type nova does not need are skipped without a JSON parse: tool results can be
 # megabytes, and the type key comes first in every line the CLI writes.
 _SKIP_PREFIXES = (b'{"type":"stream_event"',)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A usage-limit event or message: whether launches must stop, and until when."""
-
-    status: str  # allowed | allowed_warning | rejected
-    resets_at: float | None
-    limit_type: str | None
-    utilization: float | None = None
-
-
-def short(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """One line of at most `limit` characters."""
-    if len(text) > 8 * limit:
-        # A tool can print megabytes on one line: flatten a prefix. Its words but the last
-        # (which may be cut) are the text's first words; enough of them decide the result.
-        words = text[: 8 * limit].split()[:-1]
-        if len(" ".join(words)) >= limit:
-            return " ".join(words)[: limit - 1] + "…"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 _DECODER = json.JSONDecoder()
@@ -72,52 +63,6 @@ def _loads(line: bytes) -> Any:
         if end == len(text):
             return event
     return json.loads(line)  # anything else, with json's own errors and rules
-
-
-def _first_line(text: str) -> str:
-    """The first line of `text` that is not blank (as `str.splitlines` splits), or ""."""
-    window = 256
-    while True:
-        lines = text[:window].splitlines()
-        whole = window >= len(text)
-        # The last line of a cut window may go on past it (or be a \r of a \r\n).
-        for line in lines if whole else lines[:-1]:
-            if line.strip():
-                return line
-        if whole:
-            return ""
-        window *= 4
-
-
-def _newlines(text: str) -> int:
-    """`text.rstrip().count("\n")`, without copying a text of megabytes to strip a newline."""
-    end = len(text)
-    stop = max(0, end - 64)
-    while end > stop and text[end - 1].isspace():
-        end -= 1
-    if end == stop and end > 0:  # a long run of trailing whitespace
-        end = len(text.rstrip())
-    return text.count("\n", 0, end)
-
-
-def describe_tool_call(name: str, tool_input: object) -> str:
-    """`Bash: ls -la`, `Edit: src/app.py` — the one-line form of a tool call."""
-    if isinstance(tool_input, dict):
-        for key in ("command", "file_path", "path", "pattern", "url", "description", "prompt"):
-            value = tool_input.get(key)
-            if isinstance(value, str) and value:
-                return f"{name}: {short(value)}"
-        return f"{name}: {short(json.dumps(tool_input, ensure_ascii=False))}"
-    return name
-
-
-def _result_text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [c.get("text", "") for c in content if isinstance(c, dict)]
-        return "\n".join(p for p in parts if isinstance(p, str))
-    return ""
 
 
 class ClaudeStream:
@@ -135,16 +80,31 @@ class ClaudeStream:
         self.lines = 0
         self.bad_lines = 0
         self.foreign = False  # the last line was JSON but no Claude Code event
-        self.notices: list[str] = []  # worth showing live, beyond the task log
-        self.warnings: list[str] = []  # values of the agent's that nova ignored, for the log
+        # Notices and what was ignored, said by the line being read, after its text.
+        self._pending: list[Event] = []
         self._messages: dict[str, tuple[str, Tokens]] = {}
         self._keys: dict[str | None, str] = {}  # model_key of each model name seen
         self._live: dict[str, Tokens] | None = None
 
     # ---- reading -------------------------------------------------------------------------
 
-    def feed(self, line: bytes) -> list[str]:
-        """Take one line of stdout; return the log lines it is worth, maybe none."""
+    def feed(self, line: bytes) -> list[Event]:
+        """Take one line of stdout; return what it says: its log lines, then the notices and
+        what was ignored, then the session it named, if that is new."""
+        before = self.session_id
+        lines = self._read(line)
+        events: list[Event] = [Text(lines)] if lines else []
+        if not self._pending and self.session_id == before:  # most lines: text only
+            return events
+        if self._pending:
+            events += self._pending
+            self._pending = []
+        if self.session_id != before and self.session_id is not None:
+            events.append(SessionStarted(self.session_id))
+        return events
+
+    def _read(self, line: bytes) -> list[str]:
+        """The log lines one line of stdout is worth, maybe none."""
         self.lines += 1
         self.foreign = False
         stripped = line.strip()
@@ -159,9 +119,11 @@ class ClaudeStream:
             return [short(stripped.decode("utf-8", "replace"))]
         except RecursionError:  # nested deeper than json can read
             self.bad_lines += 1
-            self.warnings.append(
-                f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; it is "
-                "logged as text and kept whole in the raw log"
+            self._pending.append(
+                Ignored(
+                    f"the line above ({len(stripped)} bytes) is JSON nested too deep to read; "
+                    "it is logged as text and kept whole in the raw log"
+                )
             )
             return [short(stripped.decode("utf-8", "replace"))]
         if not isinstance(event, dict):
@@ -183,22 +145,22 @@ class ClaudeStream:
     def _system(self, event: dict[str, Any]) -> list[str]:
         subtype = event.get("subtype")
         if subtype == "init":
-            self.session_id = _session(event.get("session_id")) or self.session_id
-            self.model = _str(event.get("model")) or self.model
-            self.version = _str(event.get("claude_code_version")) or self.version
-            self.permission_mode = _str(event.get("permissionMode")) or self.permission_mode
+            self.session_id = session_or_none(event.get("session_id")) or self.session_id
+            self.model = text_or_none(event.get("model")) or self.model
+            self.version = text_or_none(event.get("claude_code_version")) or self.version
+            self.permission_mode = text_or_none(event.get("permissionMode")) or self.permission_mode
             return [
                 f"session {self.session_id} · model {self.model} · "
                 f"permission mode {self.permission_mode} · claude {self.version}"
             ]
         if subtype == "api_retry":
-            status = _http_status(event.get("error_status"))
-            delay = _number(event.get("retry_delay_ms"))
+            status = http_status(event.get("error_status"))
+            delay = number_or_none(event.get("retry_delay_ms"))
             self.api_error_status = status or self.api_error_status
             wait = f" in {delay / 1000:.1f}s" if delay is not None else ""
-            error = status or short(_str(event.get("error")) or "")
-            tries = f"({_count_text(event.get('attempt'))}/{_count_text(event.get('max_retries'))})"
-            self.notices.append(f"API error {error}; Claude Code retries {tries}")
+            error = status or short(text_or_none(event.get("error")) or "")
+            tries = f"({count_text(event.get('attempt'))}/{count_text(event.get('max_retries'))})"
+            self._pending.append(Notice(f"API error {error}; Claude Code retries {tries}"))
             return [f"! API error {error}: the CLI retries {tries}{wait}"]
         if subtype == "model_fallback":
             return [f"! model fallback: {short(json.dumps(event, ensure_ascii=False))}"]
@@ -210,21 +172,23 @@ class ClaudeStream:
         message = event.get("message")
         if not isinstance(message, dict):
             return []
-        model = _str(message.get("model"))
+        model = text_or_none(message.get("model"))
         out: list[str] = []
         if model == "<synthetic>":
-            error = event.get("error") or _result_text(message.get("content"))
+            error = event.get("error") or content_text(message.get("content"))
             self.api_error = short(str(error))
             return [f"! API error: {self.api_error}"]
-        message_id = _str(message.get("id"))
+        message_id = text_or_none(message.get("id"))
         usage = message.get("usage")
         if message_id and isinstance(usage, dict):
             ignored: list[str] = []
             tokens = tokens_from_api_usage(usage, ignored)
             if ignored:
-                self.warnings.append(
-                    f"ignored {', '.join(ignored)} in the usage of message "
-                    f"{short(message_id, 80)}: a token count is a whole number from 0 to 10^15"
+                self._pending.append(
+                    Ignored(
+                        f"ignored {', '.join(ignored)} in the usage of message "
+                        f"{short(message_id, 80)}: a token count is a whole number from 0 to 10^15"
+                    )
                 )
             seen = self._messages.get(message_id)
             if seen is None or tokens.output > seen[1].output:
@@ -253,9 +217,9 @@ class ClaudeStream:
         out: list[str] = []
         for block in content if isinstance(content, list) else ():
             if isinstance(block, dict) and block.get("type") == "tool_result":
-                text = _result_text(block.get("content"))
-                first = _first_line(text)
-                more = _newlines(text)  # a trailing newline is not a line
+                text = content_text(block.get("content"))
+                first = first_nonblank(text)
+                more = count_newlines(text)  # a trailing newline is not a line
                 suffix = f" (+{more} lines)" if more > 1 else ""
                 mark = "← error: " if block.get("is_error") else "← "
                 out.append(f"{mark}{short(first)}{suffix}" if first else f"{mark}(no output)")
@@ -265,15 +229,15 @@ class ClaudeStream:
         info = event.get("rate_limit_info")
         if not isinstance(info, dict):
             return []
-        status = _str(info.get("status")) or "allowed"
-        resets = _number(info.get("resetsAt"))
-        utilization = _number(info.get("utilization"))
+        status = text_or_none(info.get("status")) or "allowed"
+        resets = number_or_none(info.get("resetsAt"))
+        utilization = number_or_none(info.get("utilization"))
         limit = RateLimit(
             status=status,
             # A reset past year 9999 is no time nova can wait for, or write down.
-            resets_at=resets if resets is not None and resets < _LAST_TIME else None,
+            resets_at=resets if resets is not None and resets < LAST_TIME else None,
             # Shown as the run's pause reason: a name like five_hour, or none.
-            limit_type=_word(info.get("rateLimitType")),
+            limit_type=word_or_none(info.get("rateLimitType")),
             utilization=utilization if utilization is not None and utilization <= 100 else None,
         )
         if status == "allowed":
@@ -282,7 +246,9 @@ class ClaudeStream:
         if status == "rejected":
             return [f"! usage limit reached ({limit.limit_type or 'unknown window'})"]
         used = f" at {limit.utilization:.0%}" if limit.utilization is not None else ""
-        self.notices.append(f"usage limit warning{used} ({limit.limit_type or 'unknown window'})")
+        self._pending.append(
+            Notice(f"usage limit warning{used} ({limit.limit_type or 'unknown window'})")
+        )
         return [f"! usage limit warning{used} ({limit.limit_type or 'unknown window'})"]
 
     def _result(self, event: dict[str, Any]) -> list[str]:
@@ -317,18 +283,18 @@ class ClaudeStream:
             bad.append(f"{key}={describe(value)}")
             checked[key] = instead
 
-        for key, kind in _RESULT_FIELDS.items():
+        for key, kind in RESULT_FIELDS.items():
             value = checked.get(key)
             if value is not None and type(value) is not kind:
                 drop(key, value, True if key == "is_error" else None)
         turns = checked.get("num_turns")
-        if turns is not None and not 0 <= turns <= _MAX_SMALL:
+        if turns is not None and not 0 <= turns <= MAX_SMALL:
             drop("num_turns", turns)
         status = checked.get("api_error_status")
-        if status is not None and _http_status(status) is None:
+        if status is not None and http_status(status) is None:
             drop("api_error_status", status)
         session = checked.get("session_id")
-        if session is not None and _session(session) is None:
+        if session is not None and session_or_none(session) is None:
             drop("session_id", session)
         cost = checked.get("total_cost_usd")
         if cost is not None:
@@ -351,9 +317,11 @@ class ClaudeStream:
             else:
                 drop("modelUsage", models)
         if bad:
-            self.warnings.append(
-                f"ignored {', '.join(bad)} in the result event: not of the type or in the "
-                "range Claude Code writes"
+            self._pending.append(
+                Ignored(
+                    f"ignored {', '.join(bad)} in the result event: not of the type or in the "
+                    "range Claude Code writes"
+                )
             )
         return checked
 
@@ -386,8 +354,10 @@ class ClaudeStream:
         if key is None:
             key = self._keys[name] = model_key(name)
             if name is not None and len(name.strip()) > MODEL_CHARS:
-                self.warnings.append(
-                    f"a model name of {len(name)} characters was cut to {MODEL_CHARS}: {key}"
+                self._pending.append(
+                    Ignored(
+                        f"a model name of {len(name)} characters was cut to {MODEL_CHARS}: {key}"
+                    )
                 )
         return key
 
@@ -435,91 +405,6 @@ class ClaudeStream:
         shown by `nova status`)."""
         text = self.result.get("result") if self.result else None
         return visible(text) if isinstance(text, str) else ""
-
-
-def transcript_slug(cwd: str) -> str:
-    """The directory name Claude Code keeps a working directory's sessions under."""
-    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
-
-
-def transcript_tokens(lines: Iterable[bytes], since: str) -> dict[str, Tokens]:
-    """Tokens per model of the replies a session transcript recorded at or after `since`.
-
-    For an attempt that ended without a `result` (stopped during an API call, killed): its
-    stdout holds each reply's usage as it began (output 1), the transcript the final usage.
-    Each reply is counted once, keyed on (requestId, message.id); `since` is an ISO 8601 UTC
-    time as the transcript writes them, so replies of earlier attempts of a resumed session
-    are left out.
-    """
-    replies: dict[tuple[str, str], tuple[str, Tokens]] = {}
-    for line in lines:
-        if b'"assistant"' not in line:
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or entry.get("type") != "assistant":
-            continue
-        message = entry.get("message")
-        stamp = entry.get("timestamp")
-        if not isinstance(message, dict) or not isinstance(stamp, str) or stamp < since:
-            continue
-        usage, model = message.get("usage"), _str(message.get("model"))
-        key = (str(entry.get("requestId")), str(message.get("id")))
-        if not isinstance(usage, dict) or model in (None, "<synthetic>"):
-            continue
-        tokens = tokens_from_api_usage(usage)
-        seen = replies.get(key)
-        if seen is None or tokens.output > seen[1].output:
-            replies[key] = (model_key(model), tokens)
-    return sum_by_model([{m: t} for m, t in replies.values()])
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-_SESSION = re.compile(r"[A-Za-z0-9._-]{1,200}")
-_WORD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_MAX_SMALL = 10**9
-_LAST_TIME = 253402300800.0  # 10000-01-01 UTC
-_RESULT_FIELDS: dict[str, type] = {
-    "subtype": str,
-    "is_error": bool,
-    "stop_reason": str,
-    "num_turns": int,
-    "session_id": str,
-    "result": str,
-    "api_error_status": int,
-    "terminal_reason": str,
-}
-
-
-def _session(value: object) -> str | None:
-    """A session id as the CLI writes them (a UUID); nova passes it to `--resume` and names a
-    file after it, so anything else (a path, a control character) is no session id."""
-    return value if isinstance(value, str) and _SESSION.fullmatch(value) else None
-
-
-def _word(value: object) -> str | None:
-    """A name as the CLI writes them (five_hour, seven_day_opus), else None."""
-    return value if isinstance(value, str) and _WORD.fullmatch(value) else None
-
-
-def _http_status(value: object) -> int | None:
-    return value if type(value) is int and 100 <= value <= 599 else None
-
-
-def _number(value: object) -> float | None:
-    """A finite number from 0 to 10^15, as a float, else None."""
-    if type(value) is int:
-        return float(value) if 0 <= value <= 10**15 else None
-    return value if type(value) is float and 0.0 <= value <= 1e15 else None  # NaN is not <=
-
-
-def _count_text(value: object) -> str:
-    return str(value) if type(value) is int and 0 <= value <= _MAX_SMALL else "?"
 
 
 _HANDLERS = {
