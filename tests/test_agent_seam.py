@@ -205,7 +205,8 @@ def test_a_kind_defined_in_a_test_runs_a_graph_through_the_real_runner(
     assert {t: tasks[t]["status"] for t in "ABC"} == dict.fromkeys("ABC", "done")
     assert [t["agent"] for t in tasks.values()] == ["echo"] * 3
     # B went incomplete, and was continued in its session, not started afresh.
-    assert tasks["B"]["attempts"] == 2 and tasks["A"]["attempts"] == 1
+    assert tasks["B"]["attempts"] == 2
+    assert tasks["A"]["attempts"] == 1
     assert tasks["B"]["session_id"] == "s-B"
     resumed = [launch.argv[2:] for launch in echo.launched if launch.argv[2] == "B"]
     assert resumed[1][-2:] == ("--resume", "s-B")
@@ -216,7 +217,8 @@ def test_a_kind_defined_in_a_test_runs_a_graph_through_the_real_runner(
     log = (tmp_path / "logs" / "B.log").read_text()
     # The prompt's first line, read by the agent from the file its launch carried.
     assert "] You are one of several agents carrying out the plan of work 'Echo'." in log
-    assert "echo: the agent says incomplete" in log and "resumed" in log
+    assert "echo: the agent says incomplete" in log
+    assert "resumed" in log
     assert "nova: ignored the usage 'echo-1 lots 1': counts are whole numbers" in log
     assert "thinking hard about C" in out  # a Notice, shown live
     # The header shows the settings the kind takes: none of Claude Code's defaults.

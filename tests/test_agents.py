@@ -343,7 +343,8 @@ def test_command_parser_reads_stream_json_lines_too() -> None:
     parser.feed(b"Token usage: input=1 output=1 cost=0.25\n")
     assert "→ Bash: make" in out
     assert parser.session_id == "s-9"
-    assert parser.rate_limit is not None and parser.rate_limit.status == "allowed_warning"
+    assert parser.rate_limit is not None
+    assert parser.rate_limit.status == "allowed_warning"
     assert parser.notices == ["usage limit warning at 80% (unknown window)"]
     assert parser.tokens() == {
         "claude-sonnet-5": Tokens(40, 9, 0, 0),
@@ -390,7 +391,8 @@ def test_the_registry_holds_the_built_in_kinds_and_names_the_default_once() -> N
     assert agents.kinds()[:2] == ("claude", "command")
     assert agents.get(None) is agents.get(agents.DEFAULT) is agents.get("claude")
     assert agents.capabilities("claude") == agents.get("claude").capabilities
-    assert agents.capabilities("claude").resume and agents.capabilities("claude").usage_recovery
+    assert agents.capabilities("claude").resume
+    assert agents.capabilities("claude").usage_recovery
     assert agents.capabilities("command") == Capabilities()
     assert agents.capabilities("nobody") == Capabilities()
 
@@ -423,7 +425,8 @@ def test_claude_stream_events_name_the_session_once_and_keep_notices_after_the_t
     stream = ClaudeStream()
     init = {"type": "system", "subtype": "init", "session_id": "s-1", "model": "m"}
     first = stream.feed(json.dumps(init).encode())
-    assert isinstance(first[0], Text) and first[-1] == SessionStarted("s-1")
+    assert isinstance(first[0], Text)
+    assert first[-1] == SessionStarted("s-1")
     assert SessionStarted("s-1") not in stream.feed(json.dumps(init).encode())
     retry = {"type": "system", "subtype": "api_retry", "error_status": 529, "attempt": 1}
     assert stream.feed(json.dumps(retry).encode()) == [
@@ -432,7 +435,8 @@ def test_claude_stream_events_name_the_session_once_and_keep_notices_after_the_t
     ]
     bad = {"type": "result", "subtype": "success", "is_error": False, "num_turns": "x"}
     events = stream.feed(json.dumps(bad).encode())
-    assert isinstance(events[0], Text) and isinstance(events[-1], Ignored)
+    assert isinstance(events[0], Text)
+    assert isinstance(events[-1], Ignored)
     assert stream.feed(b"") == []
 
 

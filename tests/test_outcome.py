@@ -266,7 +266,8 @@ def test_twelve_am_and_twelve_pm_are_midnight_and_noon() -> None:
     """12am is 00:00 (tomorrow, seen at 03:00) and 12pm is 12:00."""
     midnight = parse_limit_text("usage limit reached · resets 12am", NOW)
     noon = parse_limit_text("usage limit reached · resets 12pm", NOW)
-    assert midnight is not None and noon is not None
+    assert midnight is not None
+    assert noon is not None
     assert midnight.resets_at == datetime(2026, 1, 2, 0, 0, tzinfo=UTC).timestamp()
     assert noon.resets_at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()
 
@@ -391,14 +392,16 @@ def test_root_refusing_bypass_permissions_halts_with_the_fix() -> None:
     )
     verdict = classify_claude(Exit(1), ClaudeStream(), said, NOW)
     assert verdict.failure is Failure.SETUP
-    assert verdict.failure.halts and not verdict.failure.retryable
+    assert verdict.failure.halts
+    assert not verdict.failure.retryable
     assert "IS_SANDBOX=1" in verdict.reason
 
 
 def test_a_reset_printed_for_this_very_minute_is_now_not_tomorrow() -> None:
     """ "resets 3:00am" seen at 03:00:20 (the CLI prints minutes) waits seconds, not a day."""
     limit = parse_limit_text("You've hit your session limit · resets 3am (UTC)", NOW + 20)
-    assert limit is not None and limit.resets_at is not None
+    assert limit is not None
+    assert limit.resets_at is not None
     assert 0 <= limit.resets_at - (NOW + 20) < 60
 
 
@@ -406,7 +409,8 @@ def test_a_dated_reset_just_past_is_now_and_one_months_ago_is_next_year() -> Non
     """ "resets Jan 1, 2:30am" seen on Jan 1 at 03:00 is over; "Dec 31" seen then is too,
     and "Jan 1" seen on Dec 30 of the year before is two days ahead, not 363 days behind."""
     past = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)", NOW)
-    assert past is not None and past.resets_at == NOW
+    assert past is not None
+    assert past.resets_at == NOW
     ahead_now = datetime(2025, 12, 30, 3, 0, tzinfo=UTC).timestamp()
     ahead = parse_limit_text("You've hit your weekly limit · resets Jan 1, 2:30am (UTC)", ahead_now)
     assert ahead is not None
@@ -416,7 +420,8 @@ def test_a_dated_reset_just_past_is_now_and_one_months_ago_is_next_year() -> Non
 def test_an_impossible_reset_date_does_not_break_classification() -> None:
     """ "resets Feb 30" cannot be a date: still a usage limit, never an exception."""
     limit = parse_limit_text("You've hit your weekly limit · resets Feb 30, 2am (UTC)", NOW)
-    assert limit is not None and limit.status == "rejected"
+    assert limit is not None
+    assert limit.status == "rejected"
 
 
 def test_check_verdicts_name_how_the_check_ended_and_its_last_line() -> None:
@@ -436,7 +441,8 @@ def test_check_verdicts_name_how_the_check_ended_and_its_last_line() -> None:
     )
     stopped = check_verdict(Exit(-2, StopCause.CANCEL), tail, 90.0)
     assert stopped.failure is Failure.CANCELLED
-    assert Failure.CHECK.retryable and not Failure.CHECK.halts
+    assert Failure.CHECK.retryable
+    assert not Failure.CHECK.halts
 
 
 def test_check_feedback_keeps_the_end_of_long_output() -> None:
@@ -447,7 +453,8 @@ def test_check_feedback_keeps_the_end_of_long_output() -> None:
         "The check that decides whether this task is done, `pytest -q`, failed with exit code "
         "1 after your last attempt. The end of its output:"
     )
-    assert told.rstrip().endswith("LAST\n```") and len(told) < CHECK_OUTPUT_CHARS + 300
+    assert told.rstrip().endswith("LAST\n```")
+    assert len(told) < CHECK_OUTPUT_CHARS + 300
     assert check_feedback("true", "failed with exit code 1", " \n").endswith(
         "It printed nothing.\n"
     )

@@ -144,7 +144,8 @@ def test_every_failure_class_by_retries_left_and_capability(
     )
     assert (d.halt is not None) == (failure is not None and failure.halts)
     assert d.failure is failure
-    assert d.continued == 0 and d.forget_session is False
+    assert d.continued == 0
+    assert d.forget_session is False
     if d.action in (Action.DONE, Action.CANCEL, Action.FAIL):
         assert (d.again_in, d.next_attempt_at) == (None, None)
 
@@ -176,7 +177,8 @@ def test_a_retry_backs_off_doubling_with_jitter_and_a_failed_check_retries_now(
     assert d.action is Action.RETRY
     assert d.again_in == pytest.approx(again_in)
     assert d.next_attempt_at == pytest.approx(NOW + again_in)
-    assert d.reason is not None and d.reason.endswith(says)
+    assert d.reason is not None
+    assert d.reason.endswith(says)
 
 
 @pytest.mark.parametrize("failure", [f for f in Failure if f is not Failure.CANCELLED])
@@ -216,11 +218,13 @@ def test_the_halting_classes_fail_the_task_and_halt_once(
     failure: Failure, can: Capabilities, halted: bool, says: str | None
 ) -> None:
     d = policy(failure, retries=3, halted=halted, can=can)
-    assert d.action is Action.FAIL and d.spent == 0
+    assert d.action is Action.FAIL
+    assert d.spent == 0
     if says is None:
         assert d.halt is None
     else:
-        assert d.halt is not None and says in d.halt
+        assert d.halt is not None
+        assert says in d.halt
 
 
 @pytest.mark.parametrize(
@@ -308,7 +312,8 @@ def test_an_incomplete_session_continues_up_to_continues_times(
         can=can,
     )
     assert d.action is action
-    assert d.reason is not None and d.reason.endswith(says)
+    assert d.reason is not None
+    assert d.reason.endswith(says)
     assert d.spent == 0
     if action is Action.CONTINUE:
         assert (d.again_in, d.resume, d.continued) == (0.0, "s1", continued + 1)
@@ -352,7 +357,8 @@ def test_the_usage_limit_memory_counts_limits_that_come_straight_back(
     assert d.limit == memory
     if until is not None:
         reset = d.pause
-        assert reset is not None and reset.until == pytest.approx(until)
+        assert reset is not None
+        assert reset.until == pytest.approx(until)
         assert d.again_in == pytest.approx(until - NOW)
         assert d.next_attempt_at == pytest.approx(until)
 
@@ -366,7 +372,8 @@ def test_a_usage_limit_says_why_its_wait_is_long_only_when_it_waits_longer(
     d = policy(
         Failure.RATE_LIMIT, limit=LimitMemory(NOW - 10, 0), min_wait=60.0, paused_until=paused_until
     )
-    assert d.pause is not None and d.pause.kind == "usage limit"
+    assert d.pause is not None
+    assert d.pause.kind == "usage limit"
     assert (d.note is not None) == noted
     if d.note:
         assert d.note.startswith("the usage limit came back right after its wait (once)")

@@ -169,7 +169,8 @@ def test_a_usage_limit_pauses_every_launch_and_resumes_the_session_without_a_ret
     assert code is ExitCode.OK
     assert [t for t, _ in executor.launches] == ["A", "A", "B"]
     second = executor.launches[1][1]
-    assert "--resume" in second.argv and "sess-A" in second.argv
+    assert "--resume" in second.argv
+    assert "sess-A" in second.argv
     assert (tasks["A"]["attempts"], tasks["A"]["failure"]) == (2, None)
     assert "waiting for rate limit until" in said
 
@@ -274,7 +275,8 @@ def test_an_executor_error_after_the_agent_ran_is_never_taken_for_a_start_failur
     code, executor, tasks, _ = run(tmp_path, [("A", "-")], script, settings="- retries: 3")
     assert code is ExitCode.TASKS_NOT_DONE
     assert len(executor.launches) == 1
-    assert tasks["A"]["status"] == "failed" and "nova error" in tasks["A"]["reason"]
+    assert tasks["A"]["status"] == "failed"
+    assert "nova error" in tasks["A"]["reason"]
 
 
 class _Survivors(ScriptedExecutor):

@@ -97,7 +97,8 @@ def test_a_session_lost_after_a_resume_starts_afresh_without_a_retry(
     assert "the session to continue was not found; starting the task afresh" in said
     argvs = [launch.argv for _, launch in executor.launches]
     assert len(argvs) == 3
-    assert "--resume" in argvs[1] and "sess-A" in argvs[1]
+    assert "--resume" in argvs[1]
+    assert "sess-A" in argvs[1]
     assert "--resume" not in argvs[2]
     assert (tasks["A"]["status"], tasks["A"]["session_id"]) == ("done", "sess-B")
     log = (tmp_path / "logs" / "A.log").read_text()
@@ -160,6 +161,7 @@ def test_a_nova_error_in_a_task_fails_it_and_blocks_its_dependents(tmp_path: Pat
     code, executor, tasks, _ = run(tmp_path, [("A", "-"), ("B", "A"), ("C", "-")], script)
     assert code is ExitCode.TASKS_NOT_DONE
     assert sorted(t for t, _ in executor.launches) == ["A", "C"]
-    assert tasks["A"]["status"] == "failed" and tasks["A"]["reason"].startswith("nova error")
+    assert tasks["A"]["status"] == "failed"
+    assert tasks["A"]["reason"].startswith("nova error")
     assert (tasks["B"]["status"], tasks["B"]["reason"]) == ("blocked", "dependency A failed")
     assert tasks["C"]["status"] == "done"

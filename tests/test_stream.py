@@ -383,7 +383,8 @@ def test_rate_limit_warning_event_is_a_notice_with_utilization() -> None:
     )
     assert out == ["! usage limit warning at 91% (seven_day)"]
     assert stream.notices == ["usage limit warning at 91% (seven_day)"]
-    assert stream.rate_limit is not None and stream.rate_limit.status == "allowed_warning"
+    assert stream.rate_limit is not None
+    assert stream.rate_limit.status == "allowed_warning"
 
 
 def test_rate_limit_allowed_event_is_silent() -> None:
@@ -509,7 +510,8 @@ def test_odd_lines_never_raise(raw: bytes) -> None:
     """Invalid JSON, arrays, unknown types and malformed fields are tolerated line by line."""
     stream = Reading(ClaudeStream())
     out = stream.feed(raw)
-    assert isinstance(out, list) and all(isinstance(x, str) for x in out)
+    assert isinstance(out, list)
+    assert all(isinstance(x, str) for x in out)
     stream.tokens()
     stream.cost_usd()
     stream.result_text()
@@ -588,7 +590,9 @@ def test_a_line_nested_too_deep_for_json_is_text_and_the_result_after_it_counts(
     stream = Reading(ClaudeStream())
     deep = b'{"type":"assistant","message":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
     shown = stream.feed(deep)
-    assert stream.bad_lines == 1 and len(shown) == 1 and shown[0].startswith('{"type":"assistant"')
+    assert stream.bad_lines == 1
+    assert len(shown) == 1
+    assert shown[0].startswith('{"type":"assistant"')
     assert stream.warnings == [
         f"the line above ({len(deep) - 1} bytes) is JSON nested too deep to read; it is logged "
         "as text and kept whole in the raw log"
@@ -700,7 +704,8 @@ def test_a_rate_limit_window_that_is_no_name_is_unknown() -> None:
     assert stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info})) == [
         "! usage limit reached (unknown window)"
     ]
-    assert stream.rate_limit is not None and stream.rate_limit.limit_type is None
+    assert stream.rate_limit is not None
+    assert stream.rate_limit.limit_type is None
     info["rateLimitType"] = "seven_day_opus"
     stream.feed(line({"type": "rate_limit_event", "rate_limit_info": info}))
     assert stream.rate_limit.limit_type == "seven_day_opus"

@@ -314,7 +314,8 @@ class Journal:
 
     def _serve(self) -> None:
         """The journal's thread: sync the file each time it is asked, and say so."""
-        assert self._queue is not None and self._loop is not None
+        assert self._queue is not None
+        assert self._loop is not None
         while (upto := self._queue.get()) is not None:
             failed: OSError | None = None
             fd = self._fd

@@ -217,7 +217,8 @@ def _read_text_list(
         reading.text.append(line)
         if n < notes or not _valid(item):
             continue
-        assert item is not None and item[2] is not None
+        assert item is not None
+        assert item[2] is not None
         name = item[2][0]
         typo = "" if item[2][1] else f" ('{item[0].strip()}' is not a setting)"
         reading.warnings.append(

@@ -137,7 +137,8 @@ def test_double_streams_tool_use_then_final_text() -> None:
         assert status == 200
         events = _sse(text)
         names = [n for n, _ in events]
-        assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+        assert names[0] == "message_start"
+        assert names[-2:] == ["message_delta", "message_stop"]
         start = events[0][1]["message"]
         assert start["model"] == "claude-test-1"
         assert start["usage"] == {
@@ -203,7 +204,8 @@ def test_double_routes_errors_fallbacks_and_unknown_paths() -> None:
         # A request without "stream" gets one JSON message.
         status, text = _post(api, "/v1/messages", _request("Z", stream=False, in_system=True))
         msg = json.loads(text)
-        assert status == 200 and msg["content"] == [{"type": "text", "text": "default Z"}]
+        assert status == 200
+        assert msg["content"] == [{"type": "text", "text": "default Z"}]
         assert msg["usage"]["output_tokens"] == 80
 
         assert _post(api, "/v1/messages/count_tokens", _request("Z"))[0] == 200
@@ -239,7 +241,8 @@ def test_bash_tool_run_usage_matches_double(
     assert run.succeeded
     result = run.result
     assert result is not None
-    assert result["is_error"] is False and result["subtype"] == "success"
+    assert result["is_error"] is False
+    assert result["subtype"] == "success"
     assert result["stop_reason"] == "end_turn"
     assert result["num_turns"] == 2
     assert result["result"] == "Finished T1."
@@ -281,11 +284,13 @@ def test_bash_tool_run_usage_matches_double(
     by_id: dict[str, set[int]] = {}
     for e in run.of_type("assistant"):
         by_id.setdefault(e["message"]["id"], set()).add(e["message"]["usage"]["output_tokens"])
-    assert len(by_id) == 2 and all(v == {1} for v in by_id.values())
+    assert len(by_id) == 2
+    assert all(v == {1} for v in by_id.values())
 
     # The transcript holds the final usage per reply, keyed by our request-id header.
     init = run.init
-    assert init is not None and init["session_id"] == result["session_id"]
+    assert init is not None
+    assert init["session_id"] == result["session_id"]
     path = transcript_path(tmp_path / "home" / ".claude", tmp_path / "work", init["session_id"])
     assert path.is_file(), list((tmp_path / "home" / ".claude").rglob("*.jsonl"))
     seen: dict[tuple[str, str], int] = {}
@@ -306,10 +311,12 @@ def test_allowed_tools_without_bypass_three_calls(
     run = _run(claude_bin, api, tmp_path, task="T3", bypass=False, allowed_tools="Bash")
 
     assert run.succeeded, (run.returncode, run.stdout[-2000:], run.stderr)
-    assert run.init is not None and run.init["permissionMode"] == "default"
+    assert run.init is not None
+    assert run.init["permissionMode"] == "default"
     result = run.result
     assert result is not None
-    assert result["num_turns"] == 4 and result["permission_denials"] == []
+    assert result["num_turns"] == 4
+    assert result["permission_denials"] == []
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [
         "made-by-T3-0",
         "made-by-T3-1",
@@ -348,7 +355,8 @@ def test_model_alias_sent_and_reported(
     result = run.result
     assert result is not None
     reqs = api.messages_requests()
-    assert len(reqs) == 1 and reqs[0].model.startswith(family)
+    assert len(reqs) == 1
+    assert reqs[0].model.startswith(family)
     assert _model_usage(result) == api.usage_by_model()
     assert [e["message"]["model"] for e in run.of_type("assistant")] == [reqs[0].model]
 
@@ -370,7 +378,8 @@ def test_http_400_fails_at_once_even_with_cli_retries(
     assert result["subtype"] == "success"  # sic: API failures keep subtype "success"
     assert result["api_error_status"] == 400
     assert "bad request T1" in result["result"]
-    assert result["modelUsage"] == {} and result["total_cost_usd"] == 0
+    assert result["modelUsage"] == {}
+    assert result["total_cost_usd"] == 0
     assert [r.kind for r in api.messages_requests()] == ["http_error:400"]
     synthetic = [e for e in run.of_type("assistant") if e["message"]["model"] == "<synthetic>"]
     assert len(synthetic) == 1
@@ -445,6 +454,7 @@ def test_hang_with_api_timeout(claude_bin: str, messages_double: Any, tmp_path: 
     assert run.returncode == 1
     assert 2 <= run.elapsed < 30
     result = run.result
-    assert result is not None and result["is_error"] is True
+    assert result is not None
+    assert result["is_error"] is True
     assert "timed out" in result["result"].lower()
     assert [r.kind for r in api.messages_requests()] == ["hang"]

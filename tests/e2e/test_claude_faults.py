@@ -180,11 +180,14 @@ def test_overloaded_529_is_retried_and_the_task_is_done_on_attempt_two(
     assert proc.returncode == 0, _said(proc)
     task = _status_json(tmp_path, env)["tasks"]["A"]
     assert (task["status"], task["attempts"]) == ("done", 2)
-    assert task["reason"] is None and task["failure"] is None
+    assert task["reason"] is None
+    assert task["failure"] is None
     assert [r.kind for r in api.messages_requests("A")] == ["http_error:529", "ok:end_turn"]
     log = _log(tmp_path, "A")
-    assert "attempt 1" in log and "attempt 2" in log
-    assert "will retry" in log and "529" in log
+    assert "attempt 1" in log
+    assert "attempt 2" in log
+    assert "will retry" in log
+    assert "529" in log
     assert "Finished A." in log
 
 
@@ -275,13 +278,15 @@ def test_usage_limit_pauses_the_run_until_the_reset_without_spending_a_retry(
     assert [r.kind for r in api.messages_requests("A")] == ["usage_limit:429", "ok:end_turn"]
     assert "waiting for rate limit until" in out
     log = _log(tmp_path, "A")
-    assert "usage limit reached (five_hour)" in log and "waiting for usage limit" in log
+    assert "usage limit reached (five_hour)" in log
+    assert "waiting for usage limit" in log
     # The second attempt picks the session up where the limit stopped it, not from scratch:
     # the CLI resumes it, so its request carries the first prompt and the note to continue.
     assert f"--resume {a['session_id']}" in log
     resumed = api.messages_requests("A")[1].body["messages"]
     said_to_a = json.dumps(resumed)
-    assert "Your task is A" in said_to_a and "You were interrupted" in said_to_a
+    assert "Your task is A" in said_to_a
+    assert "You were interrupted" in said_to_a
 
 
 def test_a_usage_limit_whose_reset_is_past_waits_and_backs_off_instead_of_hammering(
@@ -306,7 +311,8 @@ def test_a_usage_limit_whose_reset_is_past_waits_and_backs_off_instead_of_hammer
     assert [r.kind for r in requests] == ["usage_limit:429"] * 2 + ["ok:end_turn"]
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
     # Lower bounds only: a loaded machine makes them longer, never shorter.
-    assert gaps[0] >= 1.0 and gaps[1] >= 2.0, gaps
+    assert gaps[0] >= 1.0, gaps
+    assert gaps[1] >= 2.0, gaps
     assert "its reset time is past or near; waiting at least 1s" in done.stdout
     assert "came back right after its wait (once)" in done.stdout
     a = _status_json(tmp_path, env)["tasks"]["A"]
@@ -395,7 +401,8 @@ def test_auth_failure_fails_the_task_and_starts_no_other(
     assert {r.task_id for r in api.messages_requests()} == {"A"}
     assert [r.kind for r in api.messages_requests("A")] == ["http_error:401"]
     said = _said(proc)
-    assert "claude /login" in said and "ANTHROPIC_API_KEY" in said
+    assert "claude /login" in said
+    assert "ANTHROPIC_API_KEY" in said
     doc = _status_json(tmp_path, env)
     assert "could not authenticate" in doc["run"]["warning"]  # kept for `nova status`
     assert all(doc["tasks"][t]["reason"].startswith("not started") for t in ("B", "C", "D"))
@@ -511,9 +518,11 @@ def test_bypass_permissions_as_root_without_is_sandbox_exits_2_before_anything_r
     proc = _nova_run(tmp_path, env, "--permission-mode", "bypassPermissions")
 
     assert proc.returncode == 2, _said(proc)
-    assert "IS_SANDBOX is 'yes'" in proc.stderr and "IS_SANDBOX=1" in proc.stderr
+    assert "IS_SANDBOX is 'yes'" in proc.stderr
+    assert "IS_SANDBOX=1" in proc.stderr
     assert api.requests == []
-    assert not (tmp_path / "state").exists() and not (tmp_path / "logs").exists()
+    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "logs").exists()
 
 
 def test_a_failed_check_sends_its_output_to_the_same_session_and_then_passes(

@@ -84,7 +84,8 @@ def test_sigkill_as_one_agent_ends_and_the_next_starts_redoes_nothing_and_reuses
             pids = [line for line in data.decode().splitlines() if line.startswith("pid ")]
             assert len(pids) <= 1, f"{t}-{n}.stdout holds the output of {len(pids)} processes"
             if not pids:  # killed before nova read a byte of it
-                assert data == b"" and n < attempts, (t, n, data)
+                assert data == b"", (t, n, data)
+                assert n < attempts, (t, n, data)
                 continue
             pid = pids[0].split()[1]
             assert pid not in seen_pids, (t, n, seen_pids[pid])

@@ -119,7 +119,8 @@ def test_ctrl_c_ends_agents_that_ignore_signals_and_their_setsid_children(
         "D": "pending",
     }
     log = (tmp_path / "logs" / "S1.log").read_text(encoding="utf-8")
-    assert "after SIGINT; sent SIGTERM" in log and "ignored SIGTERM" in log  # it says so
+    assert "after SIGINT; sent SIGTERM" in log
+    assert "ignored SIGTERM" in log
 
     _resume_finishes_without_redoing_done_tasks(tmp_path, out)
 
@@ -129,7 +130,8 @@ def test_sigkill_of_nova_leaves_the_guardian_to_end_every_agent(tmp_path: Path) 
     out = out_dir(tmp_path)
     nova, run_id, sleeps = _stubborn_run(tmp_path, out)
     watchers = guardians(tmp_path, run_id)
-    assert len(watchers) == 2 and nova.pid in watchers  # nova and the guardian it forked
+    assert len(watchers) == 2
+    assert nova.pid in watchers
     try:
         os.kill(nova.pid, signal.SIGKILL)
         assert nova.wait(timeout=30) == -signal.SIGKILL
@@ -163,14 +165,16 @@ def test_a_reader_that_goes_away_does_not_fail_tasks(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdout.readline()  # the first line, as `head -1` would
     proc.stdout.close()
     code = proc.wait(timeout=60)
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     assert code == 0, err
-    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
     assert {t: s["status"] for t, s in read_state(tmp_path)["tasks"].items()} == {
         "A": "done",
         "B": "done",
@@ -621,4 +625,5 @@ def test_ctrl_c_during_a_check_stops_it_and_leaves_the_task_cancelled(tmp_path: 
     assert (task["status"], task["pid"]) == ("cancelled", None)
     assert marked_pids(run_id) == []
     log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
-    assert "check: checking slowly" in log and "stopped by the user during the check" in log
+    assert "check: checking slowly" in log
+    assert "stopped by the user during the check" in log

@@ -160,7 +160,8 @@ def test_grandchildren_an_agent_leaves_on_exit_are_ended_with_its_task(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cgroup" not in done.stdout + done.stderr  # with or without one: nothing to say
     pids = [read_pid(p) for p in hidden]
-    assert all(pids) and not any(alive(p) for p in pids if p)
+    assert all(pids)
+    assert not any(alive(p) for p in pids if p)
     assert "without nova's marker" in (tmp_path / "logs" / "K.log").read_text()
     assert not (tmp_path / "state" / "processes.txt").exists()
     here = own_cgroup()

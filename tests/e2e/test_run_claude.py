@@ -54,7 +54,8 @@ def _said(proc: Any) -> str:
 def _attempts(log: str) -> list[tuple[str, str, str]]:
     """(header, body, footer) of every attempt in a task log, in order."""
     parts = log.split(RULE)
-    assert parts[0] == "" and len(parts) % 4 == 1, log
+    assert parts[0] == "", log
+    assert len(parts) % 4 == 1, log
     return [(parts[i], parts[i + 1], parts[i + 2]) for i in range(1, len(parts), 4)]
 
 
@@ -225,7 +226,8 @@ def test_graph_runs_every_task_with_exact_tokens_per_model_and_dependency_order(
     doc = project.status_json()
     tasks = doc["tasks"]
     assert sorted(tasks) == sorted(NAMES)
-    assert doc["run"]["jobs"] == 3 and doc["run"]["exit_code"] == 0
+    assert doc["run"]["jobs"] == 3
+    assert doc["run"]["exit_code"] == 0
     assert doc["totals"]["by_status"]["done"] == len(NAMES)
 
     session_ids = set()
@@ -234,7 +236,8 @@ def test_graph_runs_every_task_with_exact_tokens_per_model_and_dependency_order(
         assert (task["status"], task["attempts"]) == ("done", 1), (task_id, task)
         assert task["model"] == MODELS[task_id]
         # The model the setting chose is the one the API was asked for, and the only one.
-        assert len(served) == 1 and MODELS[task_id] in next(iter(served)), served
+        assert len(served) == 1, served
+        assert MODELS[task_id] in next(iter(served)), served
         assert task["tokens"] == served, task_id
         assert task["cost_usd"] > 0
         assert str(uuid.UUID(task["session_id"])) == task["session_id"]
@@ -267,10 +270,12 @@ def test_graph_runs_every_task_with_exact_tokens_per_model_and_dependency_order(
         )
 
         events = project.raw_events(task_id)
-        assert events[0]["type"] == "system" and events[0]["subtype"] == "init"
+        assert events[0]["type"] == "system"
+        assert events[0]["subtype"] == "init"
         assert events[0]["session_id"] == task["session_id"]
         result = events[-1]
-        assert result["type"] == "result" and result["is_error"] is False
+        assert result["type"] == "result"
+        assert result["is_error"] is False
         assert task["cost_usd"] == pytest.approx(result["total_cost_usd"], abs=1e-6)
 
     # Each agent was told what its dependencies reported, and only those.
@@ -348,7 +353,8 @@ def test_failed_task_blocks_its_dependents_while_an_independent_branch_finishes(
     assert [r.kind for r in api.messages_requests("F1")] == ["http_error:400"]
     assert {r.task_id for r in api.messages_requests()} == {"F1", "S1", "S2"}
     ((_, _, footer),) = _attempts(project.log("F1"))
-    assert footer.startswith("\nfailed · ") and "400" in footer.splitlines()[1]
+    assert footer.startswith("\nfailed · ")
+    assert "400" in footer.splitlines()[1]
     assert "tokens: none counted" in footer
 
 
@@ -375,12 +381,15 @@ def test_transient_529_is_retried_and_only_the_successful_attempt_counts_tokens(
         project.raw_events("T1", 2)[-1]["total_cost_usd"], abs=1e-6
     )
     failed_attempt = project.raw_events("T1", 1)[-1]
-    assert failed_attempt["is_error"] is True and failed_attempt["api_error_status"] == 529
+    assert failed_attempt["is_error"] is True
+    assert failed_attempt["api_error_status"] == 529
 
     (_, _, failed), (header, body, done) = _attempts(project.log("T1"))
-    assert failed.startswith("\nwill retry · ") and "529" in failed
+    assert failed.startswith("\nwill retry · ")
+    assert "529" in failed
     assert "tokens: none counted" in failed
-    assert "attempt 2" in header and "--resume" not in header
+    assert "attempt 2" in header
+    assert "--resume" not in header
     assert "→ Bash: echo hello from T1" in body
     assert done.startswith("\ndone\n")
 
@@ -398,7 +407,8 @@ def test_cut_stream_without_stop_reason_fails_the_task(
     assert proc.returncode == 1, _said(proc)
     task = project.status_json()["tasks"]["C1"]
     assert (task["status"], task["failure"], task["attempts"]) == ("failed", "transient", 1)
-    assert "stream was cut" in task["reason"] and "stop reason" in task["reason"]
+    assert "stream was cut" in task["reason"]
+    assert "stop reason" in task["reason"]
     assert [r.kind for r in api.messages_requests("C1")] == ["cut_stream:eof"]
     # What the CLI said: exit 0, a result that is not an error, and no stop reason.
     result = project.raw_events("C1")[-1]
@@ -462,11 +472,13 @@ def test_ctrl_c_during_a_bash_tool_cancels_the_task_and_leaves_no_process(
 
     assert stopped.returncode == 130, stopped.output
     assert pids_with(f"NOVA_RUN_ID={stopped.run_id}") == []
-    assert _gone(stopped.sleeper) and _gone(stopped.agent)
+    assert _gone(stopped.sleeper)
+    assert _gone(stopped.agent)
     doc = project.status_json()
     task = doc["tasks"]["S1"]
     assert (task["status"], task["pid"]) == ("cancelled", None)
-    assert doc["run"]["exit_code"] == 130 and doc["run"]["alive"] is False
+    assert doc["run"]["exit_code"] == 130
+    assert doc["run"]["alive"] is False
     ((_, _, footer),) = _attempts(project.log("S1"))
     assert footer.startswith("\ncancelled · stopped by the user")
 
@@ -530,7 +542,8 @@ def test_second_run_resumes_failed_and_blocked_tasks_without_redoing_done_ones(
     assert "- D1: Setup — reported: Finished D1." in _prompt_text(second, "F1")
     assert "- F1: Parser — reported: Finished F1." in _prompt_text(second, "G1")
     (first_header, _, _), (second_header, _, _) = _attempts(project.log("F1"))
-    assert "attempt 1" in first_header and "attempt 2" in second_header
+    assert "attempt 1" in first_header
+    assert "attempt 2" in second_header
     assert "--resume" not in second_header
 
 
@@ -555,7 +568,8 @@ def test_interrupted_claude_task_resumes_its_session_on_the_next_run(
     task = project.status_json()["tasks"]["S1"]
     assert (task["status"], task["attempts"], task["session_id"]) == ("done", 2, session)
     _, (header, body, footer) = _attempts(project.log("S1"))
-    assert "attempt 2" in header and f" --resume {session}\n" in header
+    assert "attempt 2" in header
+    assert f" --resume {session}\n" in header
     assert f"] session {session} · " in body  # the CLI reports the resumed session
     assert "anew" not in body
     assert footer.startswith("\ndone\n")
@@ -569,12 +583,14 @@ def test_interrupted_claude_task_resumes_its_session_on_the_next_run(
     messages = resumed.body["messages"]
     assert "Your task is S1: Task S1" in json.dumps(messages[0], ensure_ascii=False)
     replies = [m for m in messages if m["role"] == "assistant"]
-    assert replies and replies[0]["content"][0]["text"] == "Running step 1 for S1."
+    assert replies
+    assert replies[0]["content"][0]["text"] == "Running step 1 for S1."
     calls = [
         b["input"]["command"] for m in replies for b in m["content"] if b["type"] == "tool_use"
     ]
     assert calls in ([], ["sleep 300"])
     last = json.dumps(messages[-1], ensure_ascii=False)
-    assert messages[-1]["role"] == "user" and "nova-task: S1" in last
+    assert messages[-1]["role"] == "user"
+    assert "nova-task: S1" in last
     assert "You were interrupted before finishing this task" in last
     assert task["tokens"] == _add(first.usage_by_model("S1"), second.usage_by_model("S1"))

@@ -336,7 +336,8 @@ def test_an_agents_failure_text_is_shown_with_its_escapes_made_visible(tmp_path:
     status = run_nova(tmp_path, "status")
     log = (tmp_path / "logs" / "H.log").read_text(encoding="utf-8")
     for shown in (done.stdout, done.stderr, status.stdout, log):
-        assert "\x1b" not in shown and "\x08" not in shown
+        assert "\x1b" not in shown
+        assert "\x08" not in shown
     assert "\\e]0;owned\\x07" in done.stdout
     assert "stderr: error: title \\e]0;owned\\x07" in log
 
@@ -374,7 +375,8 @@ def test_state_file_always_parses_while_a_wide_graph_runs(tmp_path: Path) -> Non
     assert sum(t["status"] == "done" for t in final["tasks"].values()) == n
     assert reads > 10
     assert any(0 < c < n for c in done_counts), "never read the state mid-run"
-    assert final["run"]["exit_code"] == 0 and final["run"]["running"] is False
+    assert final["run"]["exit_code"] == 0
+    assert final["run"]["running"] is False
 
 
 # --------------------------------------------------------------------------
@@ -404,7 +406,8 @@ def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path:
     for where, text in shown.items():
         found = sorted(p for p in pieces if p in text)
         assert not found, f"{where} shows part of the secret: {found[:3]}"
-    assert "***" in shown["log"] and "***" in shown["state"]
+    assert "***" in shown["log"]
+    assert "***" in shown["state"]
     assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stdout").read_bytes()
     assert key.encode() in (tmp_path / "logs" / "raw" / "X-1.stderr").read_bytes()
 
@@ -449,7 +452,8 @@ def test_a_secret_encoded_or_broken_by_an_agent_is_masked_everywhere_but_the_raw
         assert not found, f"{where} shows the secret: {found[:3]}"
     assert shown["log"].count("***") >= 10, shown["log"]
     raw = (tmp_path / "logs" / "raw" / "X-1.stdout").read_text(encoding="utf-8")
-    assert key[:14] in raw and quote_plus(key) in raw
+    assert key[:14] in raw
+    assert quote_plus(key) in raw
 
 
 def test_a_program_named_by_a_placeholder_is_found_and_run(tmp_path: Path) -> None:
@@ -555,7 +559,8 @@ def test_a_check_that_fails_retries_the_agent_at_once_and_its_output_reaches_the
     log = (tmp_path / "logs" / "X.log").read_text(encoding="utf-8")
     assert "] check: X: 1 run(s), want 2" in log
     assert "will retry · the check failed with exit code 1: X: 1 run(s), want 2" in log
-    assert "] check: X: all 2 good" in log and "nova: the check passed" in log
+    assert "] check: X: all 2 good" in log
+    assert "nova: the check passed" in log
 
 
 def test_a_check_that_outlives_the_timeout_is_ended_and_counts_as_a_failed_check(
@@ -599,7 +604,8 @@ def test_a_check_program_that_is_not_there_exits_2_before_anything_runs(tmp_path
         "Error: task 'X': the check command 'run' is not on PATH. Fix the check setting in "
         "CASCADE.md (check: run the linter); if that line is a note, not a setting, reword it.\n"
     )
-    assert runs(out, "X") == 0 and not (tmp_path / "state" / "state.json").exists()
+    assert runs(out, "X") == 0
+    assert not (tmp_path / "state" / "state.json").exists()
 
 
 def test_tokens_are_counted_once_while_a_slow_check_runs(tmp_path: Path) -> None:

@@ -141,7 +141,8 @@ def test_on_a_terminal_the_only_escapes_are_novas_colours(tmp_path: Path) -> Non
     assert code == 0, status
     code, as_json = _on_a_terminal(tmp_path, "status", "--json")
     assert code == 0, as_json
-    assert NOVA_COLOUR.search(run) and NOVA_COLOUR.search(status)  # colour is on
+    assert NOVA_COLOUR.search(run)
+    assert NOVA_COLOUR.search(status)
     assert not _controls(run, colour=True), run
     assert not _controls(status, colour=True), status
     assert not _controls(as_json), as_json
