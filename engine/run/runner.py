@@ -30,7 +30,7 @@ from engine.errors import ExitCode, StateError
 from engine.executors import procs
 from engine.executors.base import Executor, Launch, Limits, Sink, SpawnError, StopRequest
 from engine.executors.local import LocalExecutor
-from engine.observe.journal import Journal, read_journal
+from engine.observe.journal import Decoded, Journal, read_journal
 from engine.observe.logs import TaskLog, format_footer, format_header
 from engine.observe.progress import Reporter
 from engine.observe.redact import MIN_SECRET_LENGTH, Redactor, secret_values, short_secret_names
@@ -62,6 +62,7 @@ from engine.run.preflight import (
 )
 from engine.run.resume import carry_over, last_run
 from engine.run.scheduler import Phase, Scheduler
+from engine.run.worktree_steps import WorktreeSteps
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -130,6 +131,7 @@ class Runner:
         self.feedback: dict[str, str] = {}  # what a failed check said, for the next attempt
         self.worktrees_dir = str((options.state_dir / "worktrees").resolve())
         self.repo: worktree.Repo | None = None  # where worktrees come from, if tasks use them
+        self.worktrees: WorktreeSteps | None = None
         self._logs_lock: int | None = None
         # git commands of one repository run one at a time: two `git worktree add` at once
         # read each other's half-written metadata ("failed to read .git/worktrees/A/...").
@@ -182,24 +184,12 @@ class Runner:
                 "logs directory",
             )
             self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
-            previous = self.store.load()  # the snapshot, and the journal's records after it
-            journaled = read_journal(self.options.state_dir)
-            if journaled.bad:
-                self.reporter.note(
-                    None,
-                    f"{self.journal.path} has {len(journaled.bad)} damaged line(s) (line "
-                    f"{journaled.bad[0]} first); they were skipped, so the tasks they were about "
-                    "may run again.",
+            if self.repo is not None:
+                self.worktrees = WorktreeSteps(
+                    self.repo, self.worktrees_dir, self._git, lambda: bool(self.interrupts)
                 )
-            seq = max(previous.run.journal_seq if previous else 0, journaled.last_seq)
-            try:
-                self.journal.open(seq, journaled.end)
-            except OSError as exc:
-                raise StateError(
-                    f"cannot open {self.journal.path} ({exc.strerror or exc}). It must be a "
-                    f"file nova can write, not a link: move it aside, or use another "
-                    "--state-dir."
-                ) from None
+            previous = self.store.load()  # the snapshot, and the journal's records after it
+            journaled = self._open_journal(previous)
             # Room for the state's last writes when agents' logs fill the disk: twice what
             # it is likely to grow to (a task takes about 1 KB of it).
             self.store.reserve(max(1 << 20, 2048 * len(self.cascade.tasks)))
@@ -220,6 +210,28 @@ class Runner:
             self.store.unreserve()
             self._release()
             raise
+
+    def _open_journal(self, previous: State | None) -> Decoded:
+        """Open the journal to go on after the last record it or the snapshot holds; what it
+        held (StateError if it cannot be opened)."""
+        journaled = read_journal(self.options.state_dir)
+        if journaled.bad:
+            self.reporter.note(
+                None,
+                f"{self.journal.path} has {len(journaled.bad)} damaged line(s) (line "
+                f"{journaled.bad[0]} first); they were skipped, so the tasks they were about "
+                "may run again.",
+            )
+        seq = max(previous.run.journal_seq if previous else 0, journaled.last_seq)
+        try:
+            self.journal.open(seq, journaled.end)
+        except OSError as exc:
+            raise StateError(
+                f"cannot open {self.journal.path} ({exc.strerror or exc}). It must be a "
+                f"file nova can write, not a link: move it aside, or use another "
+                "--state-dir."
+            ) from None
+        return journaled
 
     # ---- running -----------------------------------------------------------------------------
 
@@ -438,7 +450,11 @@ class Runner:
         started = self.journal.task(ts, "start")
         if s.worktree:
             await self.journal.durable(started)
-            ts.workdir, failed = await self._worktree(task, ts, s)
+            assert self.worktrees is not None  # prepare() made them: a task uses worktrees
+            uses = {d: bool(self.settings[d].worktree) for d in task.depends_on}
+            ts.workdir, failed = await self.worktrees.prepare(
+                task, ts, uses, self.places.workdir(s)
+            )
             if failed is not None:
                 self._not_attempted(task_id, ts, s, resume, failed)
                 return
@@ -484,7 +500,8 @@ class Runner:
             self._widen()
             self.starving = 0
             if verdict.ok and s.worktree and not self.interrupts:
-                verdict = await self._commit(task, ts, log)
+                assert self.worktrees is not None
+                verdict = await self.worktrees.commit(task, ts, log)
             if verdict.ok and s.check and not self.interrupts:
                 verdict = await self._check(task, ts, s, launch, log)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
@@ -638,95 +655,6 @@ class Runner:
             except SpawnError as exc:
                 return None, f"could not start git: {exc.strerror or exc}"
         return (exit.returncode if exit.stopped_by is None else None), out.text()
-
-    async def _worktree(self, task: Task, ts: TaskState, s: Settings) -> tuple[str, Verdict | None]:
-        """Make (or reuse) the task's worktree holding all its dependencies' branches:
-        (where its agent works, None) or (_, why it cannot)."""
-        repo = self.repo
-        assert repo is not None
-        where = worktree.path(self.worktrees_dir, task.id)
-        cwd = worktree.workdir_in(repo, where, self.places.workdir(s))
-        uses = {d: bool(self.settings[d].worktree) for d in task.depends_on}
-        sources = worktree.sources(task.depends_on, uses)
-        ts.reason = f"preparing its git worktree ({worktree.branch(task.id)})"
-        try:
-            # One stat of a local path: cheaper than a thread to do it in.
-            if not os.path.exists(os.path.join(where, ".git")):  # noqa: ASYNC240
-                ref = f"refs/heads/{worktree.branch(task.id)}"
-                show = ["git", "-C", repo.root, "show-ref", "--verify", "--quiet", ref]
-                exists = (await self._git(task.id, ts, show))[0] == 0
-                start = sources[0] if sources else repo.base
-                add = worktree.add_command(repo, task.id, where, exists, start)
-                code, out = await self._git(task.id, ts, add)
-                if code != 0:
-                    return cwd, self._git_failed("could not make its git worktree", code, out)
-            missing = []
-            for source in sources:  # a dependency run again has new work to bring in
-                ancestor = ["git", "-C", where, "merge-base", "--is-ancestor", source, "HEAD"]
-                code, out = await self._git(task.id, ts, ancestor)
-                if code is None:
-                    return cwd, self._git_failed("could not read its git worktree", code, out)
-                if code != 0:
-                    missing.append(source)
-            if missing:
-                code, out = await self._git(
-                    task.id, ts, worktree.merge_command(repo, where, missing)
-                )
-                if code != 0:
-                    return cwd, await self._merge_failed(task.id, ts, where, sources, code, out)
-        finally:
-            ts.reason = None
-        return cwd, None
-
-    async def _commit(self, task: Task, ts: TaskState, log: TaskLog) -> Verdict:
-        """Commit what the agent changed in its worktree to the task's branch."""
-        repo = self.repo
-        assert repo is not None
-        where = worktree.path(self.worktrees_dir, task.id)
-        code, out = await self._git(task.id, ts, ["git", "-C", where, "add", "--all"])
-        if code == 0:
-            staged = ["git", "-C", where, "diff", "--cached", "--quiet"]
-            code, out = await self._git(task.id, ts, staged)
-            if code == 0:
-                log.lines(time.time(), ["nothing to commit in the worktree"], "nova: ")
-                return Verdict(None, "")
-            if code == 1:
-                message = worktree.commit_message(task.id, task.name, ts.attempts)
-                commit = ["git", *repo.identity, "-C", where, "commit", "--quiet", "-m", message]
-                code, out = await self._git(task.id, ts, commit)
-        if code != 0:
-            return self._git_failed(f"could not commit its work in {where}", code, out)
-        ts.ended = time.time()
-        log.lines(ts.ended, [f"committed the work to {worktree.branch(task.id)}"], "nova: ")
-        return Verdict(None, "")
-
-    async def _merge_failed(
-        self,
-        task_id: str,
-        ts: TaskState,
-        where: str,
-        sources: list[str],
-        code: int | None,
-        output: str,
-    ) -> Verdict:
-        """Why the branches a task builds on did not merge: the files in conflict, if any
-        (the merge is left for the user to resolve), else what git said."""
-        unmerged = ["git", "-C", where, "diff", "--name-only", "--diff-filter=U"]
-        files = (await self._git(task_id, ts, unmerged))[1].split() if code is not None else []
-        if not files:
-            return self._git_failed(f"could not merge {', '.join(sources)}", code, output)
-        shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
-        return Verdict(
-            Failure.PERMANENT,
-            f"the branches it builds on ({', '.join(sources)}) conflict in {shown}. Resolve "
-            f"that in {where} and commit there, then run nova again.",
-        )
-
-    def _git_failed(self, what: str, code: int | None, output: str) -> Verdict:
-        if code is None and self.interrupts:
-            return Verdict(Failure.CANCELLED, "stopped by the user")
-        detail = " ".join(output.strip().splitlines()[-1:])[:300].rstrip(".")
-        return Verdict(Failure.PERMANENT, what + (f": {detail}" if detail else "") + ".")
 
     def _launch(
         self, task: Task, s: Settings, ts: TaskState, resume: str | None, cwd: str
