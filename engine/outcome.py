@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.formats import format_seconds
+from engine.formats import clip, format_seconds
 
 
 class TaskStatus(StrEnum):
@@ -121,7 +121,7 @@ def first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
             flat = " ".join(line.split())
-            return flat if len(flat) <= 300 else flat[:299] + "…"
+            return clip(flat, 300)
     return ""
 
 
@@ -150,5 +150,5 @@ def _last_line(text: str) -> str:
     for line in reversed(text.splitlines()):
         if line.strip():
             flat = " ".join(line.split())
-            return flat if len(flat) <= 300 else flat[:299] + "…"
+            return clip(flat, 300)
     return ""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from engine.formats import clip
+
 # C0 controls but tab and newline, DEL, the C1 controls (U+0080-U+009F: 8-bit CSI and OSC),
 # and the bidirectional overrides and isolates, which reorder what a terminal shows.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -87,6 +89,6 @@ def short(text: str, limit: int = SUMMARY_CHARS) -> str:
         # (which may be cut) are the text's first words; enough of them decide the result.
         words = text[: 8 * limit].split()[:-1]
         if len(" ".join(words)) >= limit:
-            return " ".join(words)[: limit - 1] + "…"
+            return clip(" ".join(words), limit)
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return clip(flat, limit)

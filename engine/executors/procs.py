@@ -222,6 +222,7 @@ def same_process(pid: int | None, started: float | None) -> bool:
 def command(pid: int, limit: int = 60) -> str:
     """What `pid` runs, as one line to show (`sleep 300`); its name in brackets when it has
     no command line (a kernel thread, a zombie); "?" when it is gone."""
+    from engine.formats import clip
     from engine.text import visible_line
 
     try:
@@ -234,7 +235,7 @@ def command(pid: int, limit: int = 60) -> str:
     except OSError:
         return "?"
     text = visible_line(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clip(text, limit)
 
 
 _boot_time: float | None = None

@@ -52,7 +52,7 @@ class WorktreeSteps:
             # One stat of a local path: cheaper than a thread to do it in.
             if not os.path.exists(os.path.join(where, ".git")):  # noqa: ASYNC240
                 ref = f"refs/heads/{worktree.branch(task.id)}"
-                show = ["git", "-C", repo.root, "show-ref", "--verify", "--quiet", ref]
+                show = worktree.git(repo.root, "show-ref", "--verify", "--quiet", ref)
                 exists = (await self.git(task.id, ts, show))[0] == 0
                 start = sources[0] if sources else repo.base
                 add = worktree.add_command(repo, task.id, where, exists, start)
@@ -61,7 +61,7 @@ class WorktreeSteps:
                     return cwd, self._failed("could not make its git worktree", code, out)
             missing = []
             for source in sources:  # a dependency run again has new work to bring in
-                ancestor = ["git", "-C", where, "merge-base", "--is-ancestor", source, "HEAD"]
+                ancestor = worktree.git(where, "merge-base", "--is-ancestor", source, "HEAD")
                 code, out = await self.git(task.id, ts, ancestor)
                 if code is None:
                     return cwd, self._failed("could not read its git worktree", code, out)
@@ -81,16 +81,18 @@ class WorktreeSteps:
         """Commit what the agent changed in its worktree to the task's branch."""
         repo = self.repo
         where = worktree.path(self.worktrees_dir, task.id)
-        code, out = await self.git(task.id, ts, ["git", "-C", where, "add", "--all"])
+        code, out = await self.git(task.id, ts, worktree.git(where, "add", "--all"))
         if code == 0:
-            staged = ["git", "-C", where, "diff", "--cached", "--quiet"]
+            staged = worktree.git(where, "diff", "--cached", "--quiet")
             code, out = await self.git(task.id, ts, staged)
             if code == 0:
                 log.lines(time.time(), ["nothing to commit in the worktree"], "nova: ")
                 return Verdict(None, "")
             if code == 1:
                 message = worktree.commit_message(task.id, task.name, ts.attempts)
-                commit = ["git", *repo.identity, "-C", where, "commit", "--quiet", "-m", message]
+                commit = worktree.git(
+                    where, "commit", "--quiet", "-m", message, identity=repo.identity
+                )
                 code, out = await self.git(task.id, ts, commit)
         if code != 0:
             return self._failed(f"could not commit its work in {where}", code, out)
@@ -109,7 +111,7 @@ class WorktreeSteps:
     ) -> Verdict:
         """Why the branches a task builds on did not merge: the files in conflict, if any
         (the merge is left for the user to resolve), else what git said."""
-        unmerged = ["git", "-C", where, "diff", "--name-only", "--diff-filter=U"]
+        unmerged = worktree.git(where, "diff", "--name-only", "--diff-filter=U")
         files = (await self.git(task_id, ts, unmerged))[1].split() if code is not None else []
         if not files:
             return self._failed(f"could not merge {', '.join(sources)}", code, output)
