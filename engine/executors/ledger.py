@@ -27,8 +27,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.executors import cgroup, procs
+
+if TYPE_CHECKING:
+    import asyncio
 
 FILE = "processes.txt"
 DONE = "done"
@@ -116,6 +120,10 @@ def forget(state_dir: Path) -> None:
         (state_dir / FILE).unlink()
 
 
+# Agents started within this long of each other are recorded in one write.
+BATCH_DELAY = 0.05
+
+
 class Ledger:
     """nova's side of the record: appends each process it is told of, once, to the file and
     to the guardian's pipe. Writes that fail are dropped: the other copy, the cgroup and the
@@ -130,6 +138,8 @@ class Ledger:
         except OSError:
             pass
         self._known: set[tuple[int, float]] = set()
+        self._pending: list[bytes] = []
+        self._flush: asyncio.TimerHandle | None = None
 
     def add(self, pids: Iterable[int]) -> None:
         """Record these processes (those already gone are skipped: nothing to end)."""
@@ -143,10 +153,29 @@ class Ledger:
         self._write(lines)
 
     def add_known(self, pid: int, started: float) -> None:
-        """Record a process whose start time the caller has read already."""
-        if (pid, started) not in self._known:
-            self._known.add((pid, started))
-            self._write(process_line(pid, started))
+        """Record a process whose start time the caller has read already (an agent it just
+        started): soon, with the others of this moment, in one write per copy. An agent
+        carries nova's marker and is in the run's cgroup, so a kill before the write still
+        finds it; the record is for one that cleared both."""
+        if (pid, started) in self._known:
+            return
+        self._known.add((pid, started))
+        self._pending.append(process_line(pid, started))
+        if self._flush is None:
+            try:
+                import asyncio
+
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._flush = loop.call_later(BATCH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        """Write what `add_known` gathered."""
+        self._flush = None
+        lines, self._pending = b"".join(self._pending), []
+        self._write(lines)
 
     def _write(self, lines: bytes) -> None:
         if lines:
@@ -155,6 +184,9 @@ class Ledger:
                     os.write(fd, lines)
 
     def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+        self.flush()
         if self._file is not None:
             os.close(self._file)
             self._file = None
