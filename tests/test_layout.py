@@ -205,10 +205,11 @@ LONG_ON_PURPOSE = {
     # One branch per outcome, in the order they take precedence (an interrupt over every
     # class, a usage limit over retries...): split further, the order would be hidden.
     "engine/run/policy.py:decide": "the policy's precedence, read top to bottom",
-    # Being split by the agent seam (issue 8, point 2).
-    "engine/run/runner.py:_attempt": "agent seam",
-    "engine/run/runner.py:_main": "agent seam",
-    "engine/run/resume.py:carry_over": "policy",
+    # Still to split (issue 8 stays open for them): an attempt's steps and the run's start
+    # and end are long sequences, each step a few lines, in an order that matters.
+    "engine/run/runner.py:_attempt": "to split: an attempt's steps in order",
+    "engine/run/runner.py:_main": "to split: the run's start and end in order",
+    "engine/run/resume.py:carry_over": "to split: one pass over the plan's tasks",
     # Claude Code's ways of failing, one branch each in the order they take precedence
     # (tests/test_outcome.py holds the table): split, the precedence would be hidden.
     "engine/agents/claude/verdict.py:classify_claude": "the CLI's failure table",
@@ -216,7 +217,7 @@ LONG_ON_PURPOSE = {
     # One check per field of what the CLI wrote, inline: they run on every result and reply.
     "engine/agents/claude/stream.py:_checked_result": "one check per result field",
     "engine/agents/claude/stream.py:_assistant": "one check per reply field",
-    "engine/executors/ledger.py:end_left": "executor seam",
+    "engine/executors/ledger.py:end_left": "to split: the last run's record, hunted in order",
 }
 
 
