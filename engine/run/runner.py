@@ -432,14 +432,7 @@ class Runner:
         task = self.cascade.tasks[task_id]
         s = self.settings[task_id]
         ts = self.state.tasks[task_id]
-        ts.attempts += 1
-        self.scheduler.begin(task_id)
-        ts.started, ts.ended = time.time(), None
-        ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
-        ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
-        ts.permission_mode = (
-            (s.permission_mode or "default") if capabilities(s.agent).permission_modes else None
-        )
+        cwd = self._begin(task_id, ts, s)
         resume = self.resume_sessions.pop(task_id, None)
         # Nothing of the attempt runs (git, the agent) before this record, and so every
         # transition before it, is safe in the journal: a number is never given out twice
@@ -452,34 +445,18 @@ class Runner:
             await self.journal.durable(started)
             assert self.worktrees is not None  # prepare() made them: a task uses worktrees
             uses = {d: bool(self.settings[d].worktree) for d in task.depends_on}
-            ts.workdir, failed = await self.worktrees.prepare(
-                task, ts, uses, self.places.workdir(s)
-            )
+            cwd, failed = await self.worktrees.prepare(task, ts, uses, cwd)
+            ts.workdir = cwd
             if failed is not None:
                 self._not_attempted(task_id, ts, s, resume, failed)
                 return
         try:
-            launch, parser = self._launch(task, s, ts, resume, ts.workdir)
-            log = TaskLog(self.options.logs_dir, task_id, ts.attempts, self.redact)
-            log.open()
-        except OSError as exc:  # the prompt file or the log could not be written
+            launch, parser = self._launch(task, s, ts, resume, cwd)
+            log = self._open_log(task, ts, s, launch, resume)
+        except OSError as exc:  # the log could not be written
             verdict = _os_verdict(exc, "could not prepare the attempt")
             self._not_attempted(task_id, ts, s, resume, verdict)
             return
-        shown = self._described.get(id(s))
-        if shown is None:
-            shown = self._described[id(s)] = describe(s, agents.get(s.agent).settings)
-        log.write(
-            format_header(
-                task_id,
-                task.name,
-                ts.attempts,
-                launch.argv,
-                launch.cwd,
-                ts.started,
-                shown | ({"resume": resume} if resume else {}),
-            )
-        )
         attempt = Attempt(
             ts,
             parser,
@@ -499,11 +476,7 @@ class Runner:
                 return
             self._widen()
             self.starving = 0
-            if verdict.ok and s.worktree and not self.interrupts:
-                assert self.worktrees is not None
-                verdict = await self.worktrees.commit(task, ts, log)
-            if verdict.ok and s.check and not self.interrupts:
-                verdict = await self._check(task, ts, s, launch, log)
+            verdict = await self._after_agent(task, ts, s, launch, log, verdict)
             outcome = self._apply(task_id, ts, s, verdict, resumed=resume is not None)
             self.journal.task(ts)
             log.write(
@@ -523,6 +496,52 @@ class Runner:
         if log.error is not None:
             self._log_failed(task_id, log.error)
         self.reporter.task_finished(ts, verdict)
+
+    def _begin(self, task_id: str, ts: TaskState, s: Settings) -> str:
+        """The task's state as an attempt begins: its number, running, what runs it; where
+        it works."""
+        ts.attempts += 1
+        self.scheduler.begin(task_id)
+        ts.started, ts.ended = time.time(), None
+        ts.exit_code = ts.reason = ts.failure = ts.next_attempt_at = None
+        ts.agent, ts.model, ts.workdir = s.agent, s.model, self.places.workdir(s)
+        ts.permission_mode = (
+            (s.permission_mode or "default") if capabilities(s.agent).permission_modes else None
+        )
+        return ts.workdir
+
+    def _open_log(
+        self, task: Task, ts: TaskState, s: Settings, launch: Launch, resume: str | None
+    ) -> TaskLog:
+        """The attempt's log, opened (OSError if it cannot be), with its header written."""
+        log = TaskLog(self.options.logs_dir, task.id, ts.attempts, self.redact)
+        log.open()
+        shown = self._described.get(id(s))
+        if shown is None:
+            shown = self._described[id(s)] = describe(s, agents.get(s.agent).settings)
+        log.write(
+            format_header(
+                task.id,
+                task.name,
+                ts.attempts,
+                launch.argv,
+                launch.cwd,
+                ts.started or time.time(),  # set by `_begin`
+                shown | ({"resume": resume} if resume else {}),
+            )
+        )
+        return log
+
+    async def _after_agent(
+        self, task: Task, ts: TaskState, s: Settings, launch: Launch, log: TaskLog, verdict: Verdict
+    ) -> Verdict:
+        """What follows an agent that said done: its worktree's commit, then its check."""
+        if verdict.ok and s.worktree and not self.interrupts:
+            assert self.worktrees is not None
+            verdict = await self.worktrees.commit(task, ts, log)
+        if verdict.ok and s.check and not self.interrupts:
+            verdict = await self._check(task, ts, s, launch, log)
+        return verdict
 
     def _not_attempted(
         self, task_id: str, ts: TaskState, s: Settings, resume: str | None, verdict: Verdict
