@@ -208,7 +208,6 @@ LONG_ON_PURPOSE = {
     # Still to split (issue 8 stays open for them): an attempt's steps and the run's start
     # and end are long sequences, each step a few lines, in an order that matters.
     "engine/run/runner.py:_attempt": "to split: an attempt's steps in order",
-    "engine/run/runner.py:_main": "to split: the run's start and end in order",
     "engine/run/resume.py:carry_over": "to split: one pass over the plan's tasks",
     # Claude Code's ways of failing, one branch each in the order they take precedence
     # (tests/test_outcome.py holds the table): split, the precedence would be hidden.

@@ -253,17 +253,7 @@ class Runner:
         self._wake = asyncio.Event()
         done = [t for t, ts in self.state.tasks.items() if ts.status == TaskStatus.DONE]
         self.scheduler = Scheduler(self.graph, done, self.state.tasks)
-        now = time.time()
-        self.state.run = RunState(
-            id=self.run_id,
-            pid=os.getpid(),
-            pid_started=procs.create_time(os.getpid()),
-            started=now,
-            heartbeat=now,
-            running=True,
-            jobs=self.options.jobs,
-            nova_version=__version__,
-        )
+        self._start_run()
         problem = self.executor.begin(self.run_id)
         if problem:
             self.reporter.note(None, problem)
@@ -301,6 +291,25 @@ class Runner:
                 handler = previous[sig]
                 if handler is not None:
                     signal.signal(sig, handler)
+        return await self._finish()
+
+    def _start_run(self) -> None:
+        """The run's own record in the state, as it starts."""
+        now = time.time()
+        self.state.run = RunState(
+            id=self.run_id,
+            pid=os.getpid(),
+            pid_started=procs.create_time(os.getpid()),
+            started=now,
+            heartbeat=now,
+            running=True,
+            jobs=self.options.jobs,
+            nova_version=__version__,
+        )
+
+    async def _finish(self) -> ExitCode:
+        """Once no agent runs: end what agents left, settle the state, write it the last
+        time, and say how the run ended."""
         code = self._exit_code()
         ended = await self.executor.end_strays(Limits(grace=self.options.grace))
         if ended:
