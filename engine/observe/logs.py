@@ -172,7 +172,11 @@ class TaskLog:
 
     def write(self, text: str) -> None:
         """Add framing text (header, footer): always kept, whatever the size limit."""
-        self._text.append(self._mask.feed(visible(text)))  # no escape acts on a `cat`
+        self._add(visible(text))  # no escape acts on a `cat`
+
+    def _add(self, text: str) -> None:
+        """Add text already made visible."""
+        self._text.append(self._mask.feed(text))
         self._held += len(text)
         if self._held > FLUSH_AT:
             self.flush()
@@ -194,7 +198,7 @@ class TaskLog:
                 f"the rest of its output is only in {self.raw_out.name} and "
                 f"{self.raw_err.name}.\n"
             )
-        self.write(text)
+        self._add(text)  # made visible above: one scan of an agent's lines, not two
 
     def raw_stdout(self, chunk: bytes) -> None:
         self._write(self.raw_out, chunk)
