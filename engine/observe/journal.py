@@ -220,10 +220,6 @@ class Journal:
         self._fd, self.size = fd, size
         self.seq = self._synced = seq
 
-    def append(self, task_id: str, kind: str, state: Mapping[str, Any]) -> int:
-        """Write a record now (its sync follows); its seq."""
-        return self._add(encode(self.seq + 1, task_id, kind, state))
-
     def task(self, ts: TaskState, kind: str = "end") -> int:
         """Write a record of the task as it is now (its sync follows); its seq."""
         return self._add(encode_text(self.seq + 1, ts.id, kind, self.task_text(ts)))

@@ -130,8 +130,7 @@ class Runner:
         self.continued: dict[str, int] = {}  # incomplete sessions continued this run
         self.feedback: dict[str, str] = {}  # what a failed check said, for the next attempt
         self.worktrees_dir = str((options.state_dir / "worktrees").resolve())
-        self.repo: worktree.Repo | None = None  # where worktrees come from, if tasks use them
-        self.worktrees: WorktreeSteps | None = None
+        self.worktrees: WorktreeSteps | None = None  # if tasks use worktrees
         self._logs_lock: int | None = None
         # git commands of one repository run one at a time: two `git worktree add` at once
         # read each other's half-written metadata ("failed to read .git/worktrees/A/...").
@@ -183,10 +182,10 @@ class Runner:
                 "--logs-dir",
                 "logs directory",
             )
-            self.repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
-            if self.repo is not None:
+            repo = find_repo(self.settings, self.places, Path(self.worktrees_dir))
+            if repo is not None:
                 self.worktrees = WorktreeSteps(
-                    self.repo, self.worktrees_dir, self._git, lambda: bool(self.interrupts)
+                    repo, self.worktrees_dir, self._git, lambda: bool(self.interrupts)
                 )
             previous = self.store.load()  # the snapshot, and the journal's records after it
             journaled = self._open_journal(previous)

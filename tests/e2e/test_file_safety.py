@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.agents.harness import NOVA, nova_env, write_cascade
+from tests.e2e.agents.harness import run_nova, write_cascade
 
 DEADLINE = 60.0  # for a whole run on a loaded machine; a hang takes it all
 REFUSAL = 30.0  # for nova to refuse its input, with nothing started
@@ -37,16 +37,7 @@ def _limits() -> None:
 
 def nova(cwd: Path, *args: str, deadline: float = DEADLINE) -> subprocess.CompletedProcess[str]:
     """`nova ARGS` in cwd under umask 022 and a memory bound; TimeoutExpired if it hangs."""
-    return subprocess.run(
-        [*NOVA, *args],
-        cwd=cwd,
-        env=nova_env(cwd),
-        capture_output=True,
-        text=True,
-        timeout=deadline,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_limits,
-    )
+    return run_nova(cwd, *args, timeout=deadline, preexec_fn=_limits)
 
 
 def project(tmp_path: Path) -> tuple[Path, Path]:

@@ -396,13 +396,7 @@ def test_secrets_from_the_environment_never_reach_logs_state_or_status(tmp_path:
     env_run = run_nova_env(tmp_path, {"NOVA_TEST_API_KEY": key}, "run")
     assert env_run.returncode == 1, env_run.stderr
     pieces = {key[i : i + 8] for i in range(len(key) - 7)}
-    shown = {
-        "log": (tmp_path / "logs" / "X.log").read_text(encoding="utf-8"),
-        "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
-        "status": run_nova(tmp_path, "status").stdout,
-        "status --json": run_nova(tmp_path, "status", "--json").stdout,
-        "run output": env_run.stdout + env_run.stderr,
-    }
+    shown = _what_people_see(tmp_path, "X", env_run)
     for where, text in shown.items():
         found = sorted(p for p in pieces if p in text)
         assert not found, f"{where} shows part of the secret: {found[:3]}"
@@ -440,13 +434,7 @@ def test_a_secret_encoded_or_broken_by_an_agent_is_masked_everywhere_but_the_raw
         first, last = -(-4 * offset // 3), 4 * (offset + len(key)) // 3
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             forms.add(encode(blob).decode()[first:last])
-    shown = {
-        "log": (tmp_path / "logs" / "X.log").read_text(encoding="utf-8"),
-        "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
-        "status": run_nova(tmp_path, "status").stdout,
-        "status --json": run_nova(tmp_path, "status", "--json").stdout,
-        "run output": env_run.stdout + env_run.stderr,
-    }
+    shown = _what_people_see(tmp_path, "X", env_run)
     for where, text in shown.items():
         found = sorted(f for f in forms if f in text)
         assert not found, f"{where} shows the secret: {found[:3]}"
@@ -627,3 +615,16 @@ def test_tokens_are_counted_once_while_a_slow_check_runs(tmp_path: Path) -> None
     task = read_state(tmp_path)["tasks"]["X"]
     assert task["tokens"]["command"]["input"] == 100
     assert task["tokens"]["command"]["output"] == 10
+
+
+def _what_people_see(
+    tmp_path: Path, task_id: str, run: subprocess.CompletedProcess[str]
+) -> dict[str, str]:
+    """Every place nova shows a task's output to people (not the raw logs), by name."""
+    return {
+        "log": (tmp_path / "logs" / f"{task_id}.log").read_text(encoding="utf-8"),
+        "state": (tmp_path / "state" / "state.json").read_text(encoding="utf-8"),
+        "status": run_nova(tmp_path, "status").stdout,
+        "status --json": run_nova(tmp_path, "status", "--json").stdout,
+        "run output": run.stdout + run.stderr,
+    }

@@ -118,8 +118,14 @@ def run_cgroup(cwd: Path) -> Path | None:
     return Path(named[0]) if named else None
 
 
-def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
-    """Run `nova ARGS` in cwd to completion; output captured as text."""
+def run_nova(
+    cwd: Path,
+    *args: str,
+    timeout: float = DEADLINE,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `nova ARGS` in cwd to completion; output captured as text (`preexec_fn`: limits
+    to set in the child first)."""
     return subprocess.run(
         [*NOVA, *args],
         cwd=cwd,
@@ -128,6 +134,7 @@ def run_nova(cwd: Path, *args: str, timeout: float = DEADLINE) -> subprocess.Com
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,
     )
 
 
